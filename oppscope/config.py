@@ -1,0 +1,81 @@
+"""One settings object for the whole system.
+
+Precedence (highest first): explicit arguments, ``OPPSCOPE_*`` environment variables, the profile's TOML
+file (``oppscope/profiles/<profile>.toml``), then the defaults below. Keeping every knob here means the CLI,
+the web app and the benchmarks can never disagree about where data lives or how wide an interval is.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+PROFILES_DIR = Path(__file__).parent / "profiles"
+
+
+class Profile(StrEnum):
+    development = "development"
+    staging = "staging"
+    production = "production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OPPSCOPE_", extra="forbid", validate_default=True)
+
+    profile: Profile = Profile.development
+    data_dir: Path = Path("data")
+    log_level: str = Field("info", pattern="^(debug|info|warning|error)$")
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+
+    # Analysis knobs: part of every analysis' provenance, so a result can be reproduced.
+    interval_level: float = Field(0.8, gt=0.5, lt=0.99)
+    analog_count: int = Field(25, ge=5, le=200)
+    top_services: int = Field(5, ge=1, le=10)
+    load_sample_if_empty: bool = True
+    sample_rows: int = Field(5000, ge=100, le=1_000_000)
+    sample_seed: int = 20240601
+
+    # Reserved for the AWS backends; never logged (SecretStr hides it in reprs and dumps).
+    webhook_secret: SecretStr | None = None
+
+    @property
+    def history_path(self) -> Path:
+        return self.data_dir / "history.duckdb"
+
+    @property
+    def model_cache_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        profile = _requested_profile(init_settings)
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=PROFILES_DIR / f"{profile}.toml")
+        return (init_settings, env_settings, toml)
+
+
+def _requested_profile(init_settings: PydanticBaseSettingsSource) -> str:
+    given: Any = init_settings().get("profile") or os.environ.get("OPPSCOPE_PROFILE") or "development"
+    return Profile(str(given)).value
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings; ``overrides`` (e.g. from CLI flags) win over everything else."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

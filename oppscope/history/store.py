@@ -1,0 +1,96 @@
+"""The contract every history backend fulfils (DuckDB embedded by default, Athena on AWS).
+
+The engine never talks SQL to a backend: it asks for the columns it needs as NumPy arrays, once per
+snapshot, and works in memory. ``snapshot_id`` changes whenever the table's content changes, so anything
+derived from the history (fitted models, caches, provenance) can be keyed by it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+ImportFormat = Literal["csv", "parquet", "jsonl"]
+OnError = Literal["skip", "reject"]
+
+
+class RowError(BaseModel):
+    """One problem found in one input row (``row`` counts data rows from 1, header excluded)."""
+
+    row: int
+    column: str | None = None
+    reason: str
+    value: str | None = None
+
+
+class ImportReport(BaseModel):
+    source: str
+    format: ImportFormat | Literal["rows"]
+    rows_read: int
+    rows_imported: int
+    rows_rejected: int
+    replaced: bool
+    committed: bool
+    snapshot_id: str
+    errors: list[RowError] = Field(default_factory=list)
+    errors_truncated: bool = False
+
+
+class NumericSummary(BaseModel):
+    min: float | None
+    median: float | None
+    max: float | None
+
+
+class HistoryStats(BaseModel):
+    rows: int
+    snapshot_id: str
+    customers: int
+    multi_project_customers: int
+    close_date_min: str | None
+    close_date_max: str | None
+    arr_usd: NumericSummary
+    segments: dict[str, int]
+    industries: dict[str, int]
+    countries: dict[str, int]
+    project_types: dict[str, int]
+    top_services: dict[str, int]
+
+
+class HistoryError(Exception):
+    """A history operation failed in a way the user can act on; ``code`` is stable for scripts."""
+
+    def __init__(self, code: str, message: str, details: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = dict(details or {})
+
+
+class HistoryStore(Protocol):
+    def snapshot_id(self) -> str: ...
+
+    def row_count(self) -> int: ...
+
+    def import_file(
+        self,
+        path: Path,
+        *,
+        replace: bool = False,
+        on_error: OnError = "skip",
+        fmt: ImportFormat | None = None,
+    ) -> ImportReport: ...
+
+    def insert_rows(self, rows: Sequence[Mapping[str, Any]], *, replace: bool = False) -> ImportReport: ...
+
+    def fetch_columns(self, columns: Sequence[str] | None = None) -> dict[str, np.ndarray]: ...
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+
+    def stats(self) -> HistoryStats: ...
+
+    def close(self) -> None: ...
