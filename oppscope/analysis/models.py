@@ -1,0 +1,208 @@
+"""Input and output contracts of an analysis.
+
+These names are the public JSON of oppscope: the CLI, the API and every export use them unchanged, so
+rename nothing here without a version bump.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _clean_text(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("contains control characters")
+    return value.strip()
+
+
+def _required_text(value: str) -> str:
+    value = _clean_text(value)
+    if not value:
+        raise ValueError("must not be blank")
+    return value
+
+
+ShortText = Annotated[str, Field(max_length=300), AfterValidator(_clean_text)]
+RequiredShortText = Annotated[str, Field(max_length=300), AfterValidator(_required_text)]
+LongText = Annotated[str, Field(max_length=20_000), AfterValidator(_clean_text)]
+Link = Annotated[str, Field(max_length=2_000), AfterValidator(_clean_text)]
+
+LATEST_CLOSE_DATE = date(2100, 1, 1)
+EARLIEST_CLOSE_DATE = date(1990, 1, 1)
+
+
+class Opportunity(BaseModel):
+    """A new opportunity as a seller types it. Only the first five fields are required."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+    id: Annotated[str, Field(max_length=200)] | None = None
+    customer_name: RequiredShortText
+    region: RequiredShortText = Field(description="Country name or AWS region code, e.g. 'Germany', 'eu-central-1'.")
+    close_date: date
+    opportunity_name: RequiredShortText
+    description: LongText = ""
+    industry: ShortText | None = None
+    customer_segment: ShortText | None = None
+    partner_name: ShortText | None = None
+    activity_focus: ShortText | None = None
+    business_description: LongText | None = None
+    migration_phase: ShortText | None = None
+    salesforce_link: Link | None = None
+    aws_calculator_link: Link | None = None
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id_as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("close_date", mode="before")
+    @classmethod
+    def _parse_close_date(cls, value: Any) -> Any:
+        # ISO dates are the contract; ISO datetimes are cut to their date. Numbers are refused rather than
+        # guessed at, since a seller's form never sends one.
+        if isinstance(value, str) and len(value) > 10 and value[10] in "T ":
+            return value[:10]
+        return value
+
+    @field_validator("close_date")
+    @classmethod
+    def _close_date_range(cls, value: date) -> date:
+        if not EARLIEST_CLOSE_DATE <= value < LATEST_CLOSE_DATE:
+            raise ValueError(f"must be between {EARLIEST_CLOSE_DATE} and {LATEST_CLOSE_DATE}")
+        return value
+
+    @field_validator("industry", "customer_segment", "partner_name", "activity_focus", "migration_phase",
+                     "business_description", "salesforce_link", "aws_calculator_link")
+    @classmethod
+    def _blank_is_missing(cls, value: str | None) -> str | None:
+        return value or None
+
+
+class Estimate(BaseModel):
+    """A point value with its interval at ``Predictions.interval_level``."""
+
+    value: float
+    low: float
+    high: float
+
+
+class Predictions(BaseModel):
+    mrr: Estimate
+    arr: Estimate
+    upfront_usd: Estimate
+    time_to_launch_months: Estimate
+    project_duration_months: Estimate
+    launch_date: str = Field(pattern=r"^\d{4}-\d{2}$")
+    interval_level: float
+    stated_arr_median: float | None = Field(
+        None, description="Median of the analogs' own annual_run_rate_usd, shown beside the computed ARR."
+    )
+
+
+ConfidenceLevel = Literal["HIGH", "MEDIUM", "LOW"]
+
+
+class Confidence(BaseModel):
+    level: ConfidenceLevel
+    score: int = Field(ge=0, le=100)
+    reasons: list[str]
+    components: dict[str, float]
+
+
+class ServiceCost(BaseModel):
+    name: str
+    monthly_usd: float
+    upfront_usd: float
+    usage_share: float = Field(description="Share of the (weighted) analogs that use this service.")
+
+
+class SimilarProject(BaseModel):
+    opportunity_id: str
+    opportunity_name: str
+    customer_name: str
+    partner_name: str
+    industry: str
+    customer_segment: str
+    country: str
+    region: str
+    project_type: str
+    close_date: str
+    planned_delivery_start_date: str
+    planned_delivery_end_date: str
+    mrr_usd: float
+    arr_usd: float
+    stated_arr_usd: float | None
+    adjusted_arr_usd: float = Field(description="This analog's ARR corrected for how it differs from the opportunity.")
+    time_to_launch_months: float | None
+    services: list[str]
+    similarity: float = Field(ge=0, le=1)
+    weight: float
+    match_reasons: list[str]
+
+
+class Architecture(BaseModel):
+    network: str
+    compute: str
+    data: str
+    security: str
+    integration: str
+    scaling: str
+    management: str
+
+
+class Sections(BaseModel):
+    methodology: str
+    findings: list[str]
+    rationale: str
+    risk_factors: list[str]
+    architecture: Architecture
+    summary_metrics: dict[str, str]
+    validation_notes: list[str]
+
+
+class FundingRecommendation(BaseModel):
+    program: str
+    description: str
+    rule: str
+    justification: str
+    supporting_analogs: list[str]
+
+
+class FollowOnOpportunity(BaseModel):
+    project_type: str
+    description: str
+    probability: float = Field(ge=0, le=1)
+    expected_arr_usd: float
+    expected_months_after_launch: float
+    evidence_customers: int
+    examples: list[str]
+
+
+class Provenance(BaseModel):
+    engine_version: str
+    history_snapshot_id: str
+    history_rows: int
+    model_id: str
+    settings: dict[str, Any]
+    input_sha256: str
+    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+
+class Analysis(BaseModel):
+    input: Opportunity
+    predictions: Predictions
+    confidence: Confidence
+    top_services: list[ServiceCost]
+    similar_projects: list[SimilarProject]
+    sections: Sections
+    funding: list[FundingRecommendation]
+    follow_on: list[FollowOnOpportunity]
+    provenance: Provenance
+    warnings: list[str] = Field(default_factory=list)
