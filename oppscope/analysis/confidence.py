@@ -1,0 +1,64 @@
+"""Confidence from measured things: how many analogs, how close, how much their outcomes agree.
+
+The score is a fixed blend of three 0–1 components; the HIGH/MEDIUM/LOW cut points are not fixed but
+learned in calibration (the score's 30th and 70th percentiles on the latest projects), so a level means the
+same thing relative to the history at hand, and the backtest reports the error each level really had.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from oppscope.analysis.models import Confidence, ConfidenceLevel
+from oppscope.analysis.similarity import Analogs
+
+WEIGHTS = {"precision": 0.45, "closeness": 0.30, "support": 0.25}
+UNKNOWN_FIELD_PENALTY = 8.0
+MIN_EFFECTIVE_ANALOGS = 2.0
+DEFAULT_CUTS = (40.0, 65.0)
+
+
+def components(local_scale: float, sigma: float, analogs: Analogs) -> dict[str, float]:
+    n_eff = analogs.effective_count
+    top = analogs.similarity[:5]
+    return {
+        # 1 when the analogs' outcomes agree twice as well as the history at large, 0 at 1.5× worse.
+        "precision": float(np.clip(1.5 - local_scale / sigma, 0.0, 1.0)) if sigma > 0 else 0.0,
+        "closeness": float(top.mean()) if len(top) else 0.0,
+        "support": n_eff / (n_eff + 5.0),
+        "effective_analogs": n_eff,
+    }
+
+
+def score(parts: dict[str, float], unknown_fields: int) -> float:
+    raw = 100.0 * sum(w * parts[k] for k, w in WEIGHTS.items())
+    return float(np.clip(raw - UNKNOWN_FIELD_PENALTY * unknown_fields, 0.0, 100.0))
+
+
+def level(value: float, cuts: tuple[float, float], effective_analogs: float) -> ConfidenceLevel:
+    if effective_analogs < MIN_EFFECTIVE_ANALOGS or value < cuts[0]:
+        return "LOW"
+    return "HIGH" if value >= cuts[1] else "MEDIUM"
+
+
+def assess(
+    local_scale: float, sigma: float, analogs: Analogs, unknown: list[str], cuts: tuple[float, float]
+) -> Confidence:
+    parts = components(local_scale, sigma, analogs)
+    value = score(parts, len(unknown))
+    lvl = level(value, cuts, parts["effective_analogs"])
+    reasons = [
+        f"{parts['effective_analogs']:.1f} effective analogs (weighted), "
+        f"top-5 mean similarity {parts['closeness']:.2f}",
+        f"analogs' ARR residual spread is {local_scale / sigma:.2f}× the history's typical error"
+        if sigma > 0 and math.isfinite(local_scale)
+        else "no residual spread available",
+        f"score {value:.0f}: LOW below {cuts[0]:.0f}, HIGH from {cuts[1]:.0f} (cut points calibrated on the "
+        "most recent projects)",
+    ]
+    reasons += [f"{u} is not in the history: its average effect was used" for u in unknown]
+    if parts["effective_analogs"] < MIN_EFFECTIVE_ANALOGS:
+        reasons.append("fewer than two effective analogs: LOW whatever the score")
+    return Confidence(level=lvl, score=round(value), reasons=reasons, components=parts)

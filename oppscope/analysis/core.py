@@ -1,0 +1,115 @@
+"""Everything learned from one history: feature layout, similarity index and one model per outcome.
+
+``build_core`` is used twice: on the older part of the history to calibrate (how large are the errors on
+the most recent projects?), then on the whole history with those calibrations for real analyses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+
+from oppscope.analysis.dataset import History
+from oppscope.analysis.features import MODEL_BLOCKS, FeatureSpace, Profile, history_profiles
+from oppscope.analysis.model import (
+    Calibration,
+    Ridge,
+    TargetModel,
+    fit_ridge,
+    out_of_fold_residuals,
+    robust_sigma,
+)
+from oppscope.analysis.models import Opportunity
+from oppscope.analysis.resolve import Resolution, Vocabulary, close_year_of, resolve
+from oppscope.analysis.similarity import BLOCK_WEIGHTS, Analogs, Query, SimilarityIndex
+
+# Outcome → modelled on the log scale? Money is multiplicative (a bigger customer scales every service);
+# months are additive (a procurement step adds weeks whatever the size).
+TARGETS: dict[str, bool] = {"arr": True, "ttl": False, "duration": False}
+
+
+def target_values(history: History, name: str) -> np.ndarray:
+    return {"arr": history.arr, "ttl": history.ttl_months, "duration": history.duration_months}[name]
+
+
+@dataclass(frozen=True)
+class TargetParams:
+    alpha: float
+    calibration: Calibration | None  # None while calibrating: filled from the out-of-fold residuals
+
+
+@dataclass(frozen=True)
+class PreparedQuery:
+    resolution: Resolution
+    query: Query
+    x: sparse.csr_matrix
+    missing_variance: dict[str, float]  # per target: spread added because some fields were not stated
+
+
+@dataclass
+class Core:
+    history: History
+    vocab: Vocabulary
+    space: FeatureSpace
+    index: SimilarityIndex
+    models: dict[str, TargetModel]
+    block_variance: dict[str, dict[str, float]]  # target → block → variance of its effects
+
+    def prepare(self, opportunity: Opportunity) -> PreparedQuery:
+        resolution = resolve(opportunity, self.vocab, self.history, close_year_of(opportunity))
+        return self.prepare_profile(resolution)
+
+    def prepare_profile(self, resolution: Resolution) -> PreparedQuery:
+        profile = resolution.profile
+        codes = {b: self.index.code(b, v) for b, v in profile.categorical.items() if v and b in BLOCK_WEIGHTS}
+        tf = self.space.tfidf([profile.text])
+        query = Query(codes=codes, text_cols=tf.indices, text_vals=tf.data, close_year=profile.close_year)
+        known = {b for b, v in profile.categorical.items() if v in self.space.levels.get(b, {})}
+        missing = {
+            t: float(sum(v for b, v in per_block.items() if b not in known))
+            for t, per_block in self.block_variance.items()
+        }
+        return PreparedQuery(resolution, query, self.space.matrix([profile]), missing)
+
+    def analogs(self, prepared: PreparedQuery, k: int) -> Analogs:
+        return self.index.nearest(prepared.query, k)
+
+
+def _block_variance(space: FeatureSpace, ridge: Ridge) -> dict[str, float]:
+    """How much each field moves the prediction across its levels (what not knowing it costs)."""
+    out: dict[str, float] = {}
+    for block in MODEL_BLOCKS:
+        cols = list(space.levels[block].values())
+        if not cols:
+            continue
+        p = space.level_freq[block]
+        beta = ridge.coef[cols]
+        mean = float(p @ beta)
+        out[block] = float(p @ (beta - mean) ** 2)
+    return out
+
+
+def build_core(history: History, params: dict[str, TargetParams]) -> Core:
+    profiles: list[Profile] = history_profiles(history)
+    space = FeatureSpace.fit(profiles)
+    x = space.matrix(profiles)
+    index = SimilarityIndex(history, space.tfidf(p.text for p in profiles))
+    models: dict[str, TargetModel] = {}
+    variance: dict[str, dict[str, float]] = {}
+    for name, log_scale in TARGETS.items():
+        p = params[name]
+        raw = target_values(history, name)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            y = np.where(raw > 0, np.log(raw), np.nan) if log_scale else raw.astype(float)
+        ok = np.isfinite(y)
+        ridge = fit_ridge(x[ok], y[ok], p.alpha)
+        residuals = np.full(history.n, np.nan)
+        residuals[ok] = out_of_fold_residuals(x[ok], y[ok], p.alpha)
+        calibration = p.calibration or Calibration(
+            shrinkage=2.0, sigma=robust_sigma(residuals), q_low=-1.2816, q_high=1.2816
+        )
+        models[name] = TargetModel(name, log_scale, ridge, residuals, calibration)
+        variance[name] = _block_variance(space, ridge)
+    return Core(history, Vocabulary.build(history), space, index, models, variance)

@@ -1,0 +1,263 @@
+"""The engine: fitted once per history snapshot, then answers analyses in milliseconds.
+
+``Engine.fit`` does all the heavy work (features, regressions, calibration on a time split, the similarity
+index, the follow-on table); ``Engine.analyze`` only prepares one query, finds its analogs and formats.
+Pure functions over data: no I/O here (``runtime.py`` does the loading and caching).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, timedelta
+
+import numpy as np
+
+from oppscope.analysis import confidence as confidence_mod
+from oppscope.analysis.calibration import EngineParams, calibrate
+from oppscope.analysis.core import Core, PreparedQuery, build_core
+from oppscope.analysis.dataset import DAYS_PER_MONTH, History, normalize
+from oppscope.analysis.features import tokens
+from oppscope.analysis.follow_on import FollowOnTable
+from oppscope.analysis.funding import FundingRule, load_rules, recommend
+from oppscope.analysis.model import RawEstimate, estimate
+from oppscope.analysis.models import (
+    Analysis,
+    Estimate,
+    Opportunity,
+    Predictions,
+    Provenance,
+    SimilarProject,
+)
+from oppscope.analysis.narrative import Facts, sections
+from oppscope.analysis.services import top_services
+from oppscope.analysis.similarity import Analogs, match_reasons
+
+ENGINE_VERSION = "1.0.0"
+SHOWN_ANALOGS = 15
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    interval_level: float = 0.8
+    analog_count: int = 25
+    top_services: int = 5
+
+
+def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float | None:
+    ok = np.isfinite(values)
+    if not ok.any():
+        return None
+    v, w = values[ok], weights[ok]
+    order = np.argsort(v)
+    cum = np.cumsum(w[order])
+    return float(v[order][np.searchsorted(cum, cum[-1] / 2)])
+
+
+def _add_months(day: date, months: float) -> date:
+    return day + timedelta(days=months * DAYS_PER_MONTH)
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(int(ts), tz=UTC).date().isoformat()
+
+
+class Engine:
+    def __init__(
+        self,
+        core: Core,
+        params: EngineParams,
+        config: EngineConfig,
+        snapshot_id: str,
+        follow_on: FollowOnTable,
+        rules: tuple[FundingRule, ...],
+    ) -> None:
+        self.core = core
+        self.params = params
+        self.config = config
+        self.snapshot_id = snapshot_id
+        self.follow_on = follow_on
+        self.rules = rules
+        self.model_id = hashlib.sha256(
+            json.dumps([ENGINE_VERSION, snapshot_id, asdict(config)], sort_keys=True).encode()
+        ).hexdigest()[:16]
+
+    @classmethod
+    def fit(cls, history: History, snapshot_id: str, config: EngineConfig | None = None) -> Engine:
+        config = config or EngineConfig()
+        params = calibrate(history, config.analog_count, config.interval_level)
+        core = build_core(history, params.targets)
+        return cls(core, params, config, snapshot_id, FollowOnTable.build(history), load_rules())
+
+    @property
+    def history(self) -> History:
+        return self.core.history
+
+    def analyze(self, opportunity: Opportunity) -> Analysis:
+        prepared = self.core.prepare(opportunity)
+        analogs = self.core.analogs(prepared, self.config.analog_count)
+        raw = {
+            name: estimate(model, prepared.x, analogs.index, analogs.weight, prepared.missing_variance.get(name, 0.0))
+            for name, model in self.core.models.items()
+        }
+        predictions = self._predictions(opportunity, raw, analogs)
+        arr_model = self.core.models["arr"]
+        conf = confidence_mod.assess(
+            raw["arr"].local_scale,
+            arr_model.calibration.sigma,
+            analogs,
+            prepared.resolution.unknown,
+            self.params.confidence_cuts,
+        )
+        services = top_services(
+            self.history, analogs, predictions.mrr.value, predictions.upfront_usd.value, self.config.top_services
+        )
+        similar = self._similar(prepared, analogs, raw["arr"])
+        project_type = self._project_type(prepared, analogs)
+        profile = prepared.resolution.profile
+        funding = recommend(
+            self.rules,
+            project_type=normalize(project_type),
+            segment=profile.categorical.get("segment", ""),
+            text=profile.text,
+            predicted_arr=predictions.arr.value,
+            history=self.history,
+            analogs=analogs,
+        )
+        follow_on = self.follow_on.suggest(project_type, predictions.arr.value)
+        facts = Facts(
+            opportunity_name=opportunity.opportunity_name,
+            customer_name=opportunity.customer_name,
+            predictions=predictions,
+            confidence=conf,
+            services=services,
+            similar=similar,
+            funding=funding,
+            follow_on=follow_on,
+            history_rows=self.history.n,
+            analog_count=len(analogs.index),
+            effective_analogs=analogs.effective_count,
+            project_type=project_type,
+            notes=prepared.resolution.notes,
+            unknown=prepared.resolution.unknown,
+            regression_arr=math.exp(raw["arr"].base),
+            validation=self.params.validation,
+        )
+        return Analysis(
+            input=opportunity,
+            predictions=predictions,
+            confidence=conf,
+            top_services=services,
+            similar_projects=similar,
+            sections=sections(facts),
+            funding=funding,
+            follow_on=follow_on,
+            provenance=self._provenance(opportunity),
+            warnings=[f"{u} is not in the history" for u in prepared.resolution.unknown],
+        )
+
+    def _predictions(self, opportunity: Opportunity, raw: dict[str, RawEstimate], analogs: Analogs) -> Predictions:
+        h = self.history
+        idx = analogs.index
+        arr_raw = raw["arr"]
+        arr = Estimate(
+            value=round(math.exp(arr_raw.center), 2),
+            low=round(math.exp(arr_raw.low), 2),
+            high=round(math.exp(arr_raw.high), 2),
+        )
+        # Upfront share from the analogs; MRR then follows from ARR = 12 × MRR + upfront, exactly.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where(h.arr[idx] > 0, h.upfront[idx] / h.arr[idx], np.nan)
+        upfront_share = float(np.nansum(share * analogs.weight) / analogs.weight[np.isfinite(share)].sum()) if (
+            np.isfinite(share).any()
+        ) else 0.0
+
+        def split(e: Estimate, factor: float) -> Estimate:
+            return Estimate(value=round(e.value * factor, 2), low=round(e.low * factor, 2),
+                            high=round(e.high * factor, 2))
+
+        upfront = split(arr, upfront_share)
+        mrr = Estimate(
+            value=round((arr.value - upfront.value) / 12, 2),
+            low=round((arr.low - upfront.low) / 12, 2),
+            high=round((arr.high - upfront.high) / 12, 2),
+        )
+
+        def months(r: RawEstimate, floor: float) -> Estimate:
+            value = max(r.center, floor)
+            return Estimate(value=round(value, 2), low=round(min(max(r.low, floor), value), 2),
+                            high=round(max(r.high, value), 2))
+
+        ttl = months(raw["ttl"], 0.0)
+        duration = months(raw["duration"], 0.5)
+        stated = _weighted_median(h.stated_arr[idx], analogs.weight)
+        return Predictions(
+            mrr=mrr,
+            arr=arr,
+            upfront_usd=upfront,
+            time_to_launch_months=ttl,
+            project_duration_months=duration,
+            launch_date=_add_months(opportunity.close_date, ttl.value).strftime("%Y-%m"),
+            interval_level=self.config.interval_level,
+            stated_arr_median=round(stated, 2) if stated is not None else None,
+        )
+
+    def _similar(self, prepared: PreparedQuery, analogs: Analogs, arr_raw: RawEstimate) -> list[SimilarProject]:
+        h = self.history
+        query_terms = tokens(prepared.resolution.profile.text)
+        out: list[SimilarProject] = []
+        for pos, i in enumerate(analogs.index[:SHOWN_ANALOGS]):
+            c = h.categorical
+            shared = sorted(query_terms & tokens(h.text_of(i)))
+            adjusted = arr_raw.adjusted[pos]
+            out.append(
+                SimilarProject(
+                    opportunity_id=str(h.opportunity_id[i]),
+                    opportunity_name=str(h.opportunity_name[i]),
+                    customer_name=str(c["customer"][i]),
+                    partner_name=str(c["partner"][i]),
+                    industry=str(c["industry"][i]),
+                    customer_segment=str(c["segment"][i]),
+                    country=str(c["country"][i]),
+                    region=str(c["region"][i]),
+                    project_type=str(c["project_type"][i]),
+                    close_date=_iso(h.close_ts[i]),
+                    planned_delivery_start_date=str(h.start_date[i]),
+                    planned_delivery_end_date=str(h.end_date[i]),
+                    mrr_usd=round(float(h.mrr[i]), 2),
+                    arr_usd=round(float(h.arr[i]), 2),
+                    stated_arr_usd=None if math.isnan(h.stated_arr[i]) else round(float(h.stated_arr[i]), 2),
+                    adjusted_arr_usd=round(math.exp(adjusted), 2) if math.isfinite(adjusted) else 0.0,
+                    time_to_launch_months=None if math.isnan(h.ttl_months[i]) else round(float(h.ttl_months[i]), 2),
+                    services=h.services_of(int(i)),
+                    similarity=round(float(analogs.similarity[pos]), 4),
+                    weight=round(float(analogs.weight[pos]), 4),
+                    match_reasons=match_reasons(analogs, pos, shared),
+                )
+            )
+        return out
+
+    def _project_type(self, prepared: PreparedQuery, analogs: Analogs) -> str:
+        stated = prepared.resolution.profile.categorical.get("project_type", "")
+        display = self.core.vocab.display["project_type"]
+        if stated:
+            return display.get(stated, stated)
+        votes: dict[str, float] = {}
+        for w, i in zip(analogs.weight, analogs.index, strict=True):
+            t = str(self.history.categorical["project_type"][i])
+            if t:
+                votes[t] = votes.get(t, 0.0) + float(w)
+        return max(votes, key=lambda k: votes[k]) if votes else ""
+
+    def _provenance(self, opportunity: Opportunity) -> Provenance:
+        payload = opportunity.model_dump_json(exclude={"id"}).encode()
+        return Provenance(
+            engine_version=ENGINE_VERSION,
+            history_snapshot_id=self.snapshot_id,
+            history_rows=self.history.n,
+            model_id=self.model_id,
+            settings=asdict(self.config),
+            input_sha256=hashlib.sha256(payload).hexdigest(),
+        )

@@ -1,0 +1,208 @@
+"""Turning projects and opportunities into the same numeric description.
+
+A history row and a new opportunity are described by the same profile (categorical fields, free text, close
+date), so the model that explains history outcomes can be applied to an opportunity unchanged. Free text
+matters twice: its words (what is being built) and its numbers with their units ("240 servers", "350 TB"),
+which carry the scope that drives a project's size.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import sparse
+
+from oppscope.analysis.dataset import History, normalize
+
+# Fields an opportunity can state and the model may use. Customer and program are left out on purpose:
+# the customer enters through its own residual effect (see estimate.py), the program is an outcome.
+MODEL_BLOCKS: tuple[str, ...] = (
+    "segment", "industry", "country", "region", "subregion", "partner", "activity", "project_type", "phase",
+)
+
+_STOPWORDS = frozenset(
+    """a an and are as at be by for from has have in into is it its of on or our that the their this to was
+    were will with we they them across per via new using use based build project projects customer""".split()
+)
+_TOKEN = re.compile(r"[a-z][a-z0-9]+")
+_SCOPE = re.compile(
+    r"(?<![\w.$])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)\s*(k|m|thousand|million)?(?![\w.])[\s-]*([a-z][a-z-]*)?",
+    re.IGNORECASE,
+)
+_MULTIPLIER = {"k": 1e3, "thousand": 1e3, "m": 1e6, "million": 1e6}
+OTHER_UNIT = "_other"
+
+
+def tokens(text: str) -> set[str]:
+    return {t for t in _TOKEN.findall(text.lower()) if t not in _STOPWORDS}
+
+
+def _unit_key(word: str | None) -> str:
+    if not word:
+        return OTHER_UNIT
+    word = word.lower().strip("-")
+    return word[:-1] if len(word) > 3 and word.endswith("s") else word
+
+
+def scope_quantities(text: str) -> dict[str, float]:
+    """Numbers with the word that follows them, e.g. {"server": 240.0, "tb": 350.0}; years are ignored."""
+    found: dict[str, float] = {}
+    for number, mult, unit in _SCOPE.findall(text):
+        plain = number.replace(",", "")
+        value = float(plain) * _MULTIPLIER.get(mult.lower(), 1.0)
+        if not mult and "," not in number and "." not in number and 1990 <= value <= 2100:
+            continue
+        if value <= 0:
+            continue
+        key = _unit_key(unit)
+        found[key] = max(found.get(key, 0.0), value)
+    return found
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What is known about one project or opportunity, in normalized form."""
+
+    categorical: dict[str, str]  # block → normalized value, '' when unknown
+    text: str
+    close_year: float
+
+
+def history_profiles(history: History) -> list[Profile]:
+    years = history.close_years
+    return [
+        Profile(
+            categorical={b: normalize(history.categorical[b][i]) for b in MODEL_BLOCKS},
+            text=history.text_of(i),
+            close_year=float(years[i]),
+        )
+        for i in range(history.n)
+    ]
+
+
+@dataclass
+class FeatureSpace:
+    """Column layout of the design matrix, learned from the training history."""
+
+    levels: dict[str, dict[str, int]]  # block → level → column
+    level_freq: dict[str, np.ndarray]  # block → share of each level (used when a value is unknown)
+    vocab: dict[str, int]  # token → column
+    idf: np.ndarray  # per vocab token, for text similarity
+    units: dict[str, tuple[int, int]]  # unit → (log-quantity column, presence column)
+    year_column: int
+    n_columns: int
+    year_range: tuple[float, float]
+    token_offset: int = field(default=0)
+
+    @classmethod
+    def fit(cls, profiles: Sequence[Profile], *, min_level_count: int = 2, max_vocab: int = 4000) -> FeatureSpace:
+        n = len(profiles)
+        col = 1  # column 0 is the intercept
+        levels: dict[str, dict[str, int]] = {}
+        level_freq: dict[str, np.ndarray] = {}
+        for block in MODEL_BLOCKS:
+            counts = Counter(p.categorical[block] for p in profiles if p.categorical[block])
+            kept = sorted(v for v, c in counts.items() if c >= min_level_count)
+            levels[block] = {v: col + i for i, v in enumerate(kept)}
+            total = sum(counts[v] for v in kept)
+            level_freq[block] = np.array([counts[v] / total for v in kept]) if total else np.zeros(0)
+            col += len(kept)
+
+        doc_freq: Counter[str] = Counter()
+        unit_freq: Counter[str] = Counter()
+        for p in profiles:
+            doc_freq.update(tokens(p.text))
+            unit_freq.update(scope_quantities(p.text).keys())
+        min_df = max(3, int(0.0005 * n))
+        candidates = [(t, c) for t, c in doc_freq.items() if min_df <= c <= 0.6 * n]
+        candidates.sort(key=lambda tc: (-tc[1], tc[0]))
+        token_offset = col
+        vocab = {t: token_offset + i for i, (t, _) in enumerate(candidates[:max_vocab])}
+        idf = np.array([math.log((n + 1) / (c + 1)) + 1.0 for _, c in candidates[:max_vocab]])
+        col += len(vocab)
+
+        units: dict[str, tuple[int, int]] = {}
+        for unit in sorted(u for u, c in unit_freq.items() if c >= 5 or u == OTHER_UNIT):
+            units[unit] = (col, col + 1)
+            col += 2
+        years = [p.close_year for p in profiles]
+        return cls(
+            levels=levels,
+            level_freq=level_freq,
+            vocab=vocab,
+            idf=idf,
+            units=units,
+            year_column=col,
+            n_columns=col + 1,
+            year_range=(min(years, default=0.0), max(years, default=0.0)),
+            token_offset=token_offset,
+        )
+
+    def _year(self, year: float) -> float:
+        lo, hi = self.year_range
+        # Trends are extrapolated at most one year past the data: beyond that a line is a guess.
+        return float(np.clip(year, lo, hi + 1.0))
+
+    def row_entries(self, profile: Profile) -> tuple[list[int], list[float]]:
+        cols: list[int] = [0]
+        vals: list[float] = [1.0]
+        for block in MODEL_BLOCKS:
+            block_levels = self.levels[block]
+            column = block_levels.get(profile.categorical[block])
+            if column is not None:
+                cols.append(column)
+                vals.append(1.0)
+            elif block_levels:
+                # Unknown or missing: expect the average effect rather than the baseline level's.
+                cols.extend(block_levels.values())
+                vals.extend(self.level_freq[block].tolist())
+        for t in tokens(profile.text):
+            column = self.vocab.get(t)
+            if column is not None:
+                cols.append(column)
+                vals.append(1.0)
+        for unit, qty in scope_quantities(profile.text).items():
+            pair = self.units.get(unit) or self.units.get(OTHER_UNIT)
+            if pair is not None:
+                cols.extend(pair)
+                vals.extend((math.log1p(qty), 1.0))
+        cols.append(self.year_column)
+        vals.append(self._year(profile.close_year))
+        return cols, vals
+
+    def matrix(self, profiles: Iterable[Profile]) -> sparse.csr_matrix:
+        indptr = [0]
+        indices: list[int] = []
+        data: list[float] = []
+        for p in profiles:
+            c, v = self.row_entries(p)
+            indices.extend(c)
+            data.extend(v)
+            indptr.append(len(indices))
+        m = sparse.csr_matrix(
+            (np.asarray(data), np.asarray(indices), np.asarray(indptr)), shape=(len(indptr) - 1, self.n_columns)
+        )
+        m.sum_duplicates()
+        return m
+
+    def tfidf(self, texts: Iterable[str]) -> sparse.csr_matrix:
+        """L2-normalized TF-IDF rows over the model vocabulary, for text similarity between projects."""
+        indptr = [0]
+        indices: list[int] = []
+        data: list[float] = []
+        for text in texts:
+            cols = sorted(self.vocab[t] - self.token_offset for t in tokens(text) if t in self.vocab)
+            w = self.idf[cols] if cols else np.zeros(0)
+            norm = float(np.sqrt((w * w).sum())) or 1.0
+            indices.extend(cols)
+            data.extend((w / norm).tolist())
+            indptr.append(len(indices))
+        return sparse.csr_matrix(
+            (np.asarray(data), np.asarray(indices, dtype=np.int64), np.asarray(indptr)),
+            shape=(len(indptr) - 1, len(self.vocab)),
+        )

@@ -1,0 +1,195 @@
+"""From what a seller typed to what the history knows.
+
+Sellers write "eu-central-1" where the history says "Germany", leave the segment empty for a customer the
+partner has served five times, or give an activity focus that names a project type. Resolving this against
+the history's own vocabulary (never a fixed list) is what lets an unseen history work unchanged.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from oppscope.analysis.dataset import EPOCH_ORIGIN, SECONDS_PER_YEAR, History, normalize
+from oppscope.analysis.features import Profile, tokens
+from oppscope.analysis.models import Opportunity
+from oppscope.history.geo import COUNTRY_GEO, resolve_region
+
+_FILLABLE_FROM_CUSTOMER = ("industry", "segment", "partner", "country")
+_DIRECT_FIELDS = {
+    "industry": "industry",
+    "customer_segment": "segment",
+    "partner_name": "partner",
+    "migration_phase": "phase",
+}
+
+
+def _majority(pairs: list[tuple[str, str]], purity: float) -> dict[str, str]:
+    """key → the value it co-occurs with most, kept only when that value dominates."""
+    groups: dict[str, Counter[str]] = defaultdict(Counter)
+    for k, v in pairs:
+        if k and v:
+            groups[k][v] += 1
+    out: dict[str, str] = {}
+    for k, counts in groups.items():
+        value, count = counts.most_common(1)[0]
+        if count / sum(counts.values()) >= purity:
+            out[k] = value
+    return out
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """Distinct values of the history and the relations between them."""
+
+    values: dict[str, set[str]]  # block → normalized values
+    display: dict[str, dict[str, str]]  # block → normalized → as written in the history
+    country_region: dict[str, str]
+    country_subregion: dict[str, str]
+    activity_type: dict[str, str]
+    customer_latest: dict[str, int]  # normalized customer → its latest row
+
+    @classmethod
+    def build(cls, history: History) -> Vocabulary:
+        cat = {b: [normalize(v) for v in vals] for b, vals in history.categorical.items()}
+        display: dict[str, dict[str, str]] = {}
+        for b, vals in history.categorical.items():
+            d: dict[str, str] = {}
+            for raw, key in zip(vals, cat[b], strict=True):
+                if key:
+                    d.setdefault(key, str(raw))
+            display[b] = d
+        latest = {c: i for i, c in enumerate(cat["customer"]) if c}  # rows are in close-date order
+        return cls(
+            values={b: set(d) for b, d in display.items()},
+            display=display,
+            country_region=_majority(list(zip(cat["country"], cat["region"], strict=True)), 0.5),
+            country_subregion=_majority(list(zip(cat["country"], cat["subregion"], strict=True)), 0.5),
+            activity_type=_majority(list(zip(cat["activity"], cat["project_type"], strict=True)), 0.8),
+            customer_latest=latest,
+        )
+
+
+@dataclass
+class Resolution:
+    profile: Profile
+    stated: set[str]  # blocks the profile knows (stated by the user or inferred)
+    notes: list[str] = field(default_factory=list)  # what was inferred, for the report
+    unknown: list[str] = field(default_factory=list)  # stated values the history has never seen
+
+
+def _closest(value: str, candidates: set[str], min_overlap: float = 0.5) -> str | None:
+    want = tokens(value)
+    best, best_score = None, 0.0
+    for c in sorted(candidates):
+        have = tokens(c)
+        if want and have:
+            score = len(want & have) / len(want | have)
+            if score > best_score:
+                best, best_score = c, score
+    return best if best_score >= min_overlap else None
+
+
+def resolve(opportunity: Opportunity, vocab: Vocabulary, history: History, close_year: float) -> Resolution:
+    cat: dict[str, str] = dict.fromkeys(("customer", *vocab.values), "")
+    notes: list[str] = []
+    unknown: list[str] = []
+    cat["customer"] = normalize(opportunity.customer_name)
+    text_parts = [opportunity.opportunity_name, opportunity.description, opportunity.business_description or ""]
+
+    for field_name, block in _DIRECT_FIELDS.items():
+        raw = getattr(opportunity, field_name)
+        if raw:
+            cat[block] = normalize(raw)
+            if cat[block] not in vocab.values[block]:
+                unknown.append(f"{field_name} '{raw}'")
+
+    _resolve_geography(opportunity.region, vocab, cat, notes, unknown)
+    if opportunity.activity_focus:
+        _resolve_activity(opportunity.activity_focus, vocab, cat, notes, text_parts)
+
+    row = vocab.customer_latest.get(cat["customer"])
+    if row is not None:
+        for block in _FILLABLE_FROM_CUSTOMER:
+            value = normalize(history.categorical[block][row])
+            if not cat[block] and value:
+                cat[block] = value
+                notes.append(f"{block} '{history.categorical[block][row]}' taken from the customer's history")
+        if cat["country"]:
+            cat["region"] = cat["region"] or vocab.country_region.get(cat["country"], "")
+            cat["subregion"] = cat["subregion"] or vocab.country_subregion.get(cat["country"], "")
+
+    profile = Profile(categorical=cat, text=" ".join(p for p in text_parts if p), close_year=close_year)
+    return Resolution(profile=profile, stated={b for b, v in cat.items() if v}, notes=notes, unknown=unknown)
+
+
+def _resolve_geography(
+    region: str, vocab: Vocabulary, cat: dict[str, str], notes: list[str], unknown: list[str]
+) -> None:
+    key = normalize(region)
+    if key in vocab.values["country"]:
+        cat["country"] = key
+    elif key in vocab.values["region"]:
+        cat["region"] = key
+        return
+    elif key in vocab.values["subregion"]:
+        cat["subregion"] = key
+        return
+    else:
+        country = resolve_region(region)
+        if country is None:
+            unknown.append(f"region '{region}'")
+            return
+        cat["country"] = normalize(country)
+        notes.append(f"region '{region}' read as {country}")
+        if cat["country"] not in vocab.values["country"]:
+            unknown.append(f"country '{country}'")
+    geo = COUNTRY_GEO.get(vocab.display["country"].get(cat["country"], ""), None)
+    cat["region"] = vocab.country_region.get(cat["country"]) or (normalize(geo[0]) if geo else "")
+    cat["subregion"] = vocab.country_subregion.get(cat["country"]) or (normalize(geo[1]) if geo else "")
+
+
+def _resolve_activity(
+    activity: str, vocab: Vocabulary, cat: dict[str, str], notes: list[str], text_parts: list[str]
+) -> None:
+    key = normalize(activity)
+    if key in vocab.values["activity"]:
+        cat["activity"] = key
+    if key in vocab.values["project_type"]:
+        cat["project_type"] = key
+    if not cat["activity"] and not cat["project_type"]:
+        match = _closest(key, vocab.values["project_type"])
+        if match is None:
+            text_parts.append(activity)
+            return
+        cat["project_type"] = match
+        notes.append(f"activity focus '{activity}' read as project type '{vocab.display['project_type'][match]}'")
+    if cat["activity"] and not cat["project_type"] and cat["activity"] in vocab.activity_type:
+        cat["project_type"] = vocab.activity_type[cat["activity"]]
+
+
+def history_row_as_opportunity(history: History, i: int) -> Opportunity:
+    """A history row restated as the opportunity a seller would have typed (for calibration and backtests)."""
+    c = history.categorical
+    return Opportunity.model_construct(
+        id=str(history.opportunity_id[i]),
+        customer_name=str(c["customer"][i]) or "unknown",
+        region=str(c["country"][i] or c["region"][i]) or "unknown",
+        close_date=datetime.fromtimestamp(int(history.close_ts[i]), tz=UTC).date(),
+        opportunity_name=str(history.opportunity_name[i]) or "unnamed",
+        description=str(history.description[i]),
+        industry=c["industry"][i] or None,
+        customer_segment=c["segment"][i] or None,
+        partner_name=c["partner"][i] or None,
+        activity_focus=(c["activity"][i] or c["project_type"][i]) or None,
+        business_description=history.business_description[i] or None,
+        migration_phase=c["phase"][i] or None,
+        salesforce_link=None,
+        aws_calculator_link=None,
+    )
+
+
+def close_year_of(opportunity: Opportunity) -> float:
+    d = opportunity.close_date
+    return (datetime(d.year, d.month, d.day, tzinfo=UTC).timestamp() - EPOCH_ORIGIN) / SECONDS_PER_YEAR

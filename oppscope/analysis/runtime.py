@@ -1,0 +1,172 @@
+"""Glue between storage and the pure engine: load the history, fit or reuse a cached engine, analyze.
+
+A fitted engine is cached on disk under ``<data_dir>/models`` keyed by the history snapshot and the engine
+settings, so a restart or a CLI call does not pay for fitting again and two processes agree on numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+
+import structlog
+
+from oppscope.analysis.backtest import MAX_QUERIES, BacktestReport, Truth, backtest
+from oppscope.analysis.dataset import History, history_from_columns
+from oppscope.analysis.engine import ENGINE_VERSION, Engine, EngineConfig
+from oppscope.analysis.models import Analysis, Opportunity
+from oppscope.config import Settings
+from oppscope.history.factory import open_history_store
+from oppscope.history.store import HistoryError, HistoryStore
+
+log = structlog.get_logger(__name__)
+
+SAMPLE_MARKER = "sample.json"
+
+
+def engine_config(settings: Settings) -> EngineConfig:
+    return EngineConfig(
+        interval_level=settings.interval_level,
+        analog_count=settings.analog_count,
+        top_services=settings.top_services,
+    )
+
+
+def load_sample(store: HistoryStore, settings: Settings, rows: int, seed: int, *, replace: bool) -> None:
+    """Load the generated sample and remember which one it is (the backtest uses it as ground truth)."""
+    from oppscope.history.sample import generate_sample
+
+    sample = generate_sample(rows, seed)
+    report = store.insert_rows(sample.rows, replace=replace)
+    marker = {"rows": rows, "seed": seed, "snapshot_id": report.snapshot_id}
+    _atomic_write(settings.data_dir / SAMPLE_MARKER, json.dumps(marker).encode())
+
+
+def sample_marker(settings: Settings) -> dict[str, int | str] | None:
+    path = settings.data_dir / SAMPLE_MARKER
+    try:
+        data: dict[str, int | str] = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data
+
+
+def prepare_history(settings: Settings) -> None:
+    """First-run setup: an empty history gets the sample, unless the profile forbids it (production)."""
+    with open_store(settings) as store:
+        if store.row_count() == 0 and settings.load_sample_if_empty:
+            log.info("loading sample history", rows=settings.sample_rows, seed=settings.sample_seed)
+            load_sample(store, settings, settings.sample_rows, settings.sample_seed, replace=False)
+
+
+@contextmanager
+def open_store(settings: Settings, read_only: bool = False) -> Iterator[HistoryStore]:
+    """The configured history store, always closed again (DuckDB allows one writer per file)."""
+    store = open_history_store(settings, read_only=read_only)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def load_history(settings: Settings) -> tuple[History, str]:
+    with open_store(settings, read_only=settings.history_path.exists()) as store:
+        if store.row_count() == 0:
+            raise HistoryError(
+                "history_empty",
+                "The history is empty: import one with `oppscope history import FILE` "
+                "or load the sample with `oppscope history sample`.",
+            )
+        return history_from_columns(store.fetch_columns()), store.snapshot_id()
+
+
+def load_engine(settings: Settings) -> Engine:
+    history, snapshot = load_history(settings)
+    config = engine_config(settings)
+    cache = settings.model_cache_dir / f"engine-{ENGINE_VERSION}-{snapshot}-{_config_key(config)}.pkl"
+    if cache.exists():
+        try:
+            with cache.open("rb") as f:
+                engine = pickle.load(f)  # our own file, written atomically below
+            if isinstance(engine, Engine) and engine.snapshot_id == snapshot:
+                return engine
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+            log.warning("ignoring unreadable engine cache", path=str(cache))
+    log.info("fitting engine", rows=history.n, snapshot=snapshot)
+    engine = Engine.fit(history, snapshot, config)
+    _atomic_write(cache, pickle.dumps(engine, protocol=pickle.HIGHEST_PROTOCOL))
+    return engine
+
+
+def _config_key(config: EngineConfig) -> str:
+    return f"{config.interval_level:g}-{config.analog_count}-{config.top_services}"
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class AnalysisRuntime:
+    """One fitted engine for a process; analyses are pure CPU from then on."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine = load_engine(settings)
+
+    def analyze(self, opportunity: Opportunity) -> Analysis:
+        return self.engine.analyze(opportunity)
+
+    def close(self) -> None:
+        """Nothing is held open between analyses; kept so callers can treat it as a resource."""
+
+    def __enter__(self) -> AnalysisRuntime:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def run_backtest(settings: Settings, test_fraction: float = 0.2, max_queries: int = MAX_QUERIES) -> BacktestReport:
+    """Backtest the loaded history; with the generated sample loaded, also report the best achievable."""
+    with open_store(settings, read_only=True) as store:
+        history = history_from_columns(store.fetch_columns())
+        truth = _sample_truth(settings, store.snapshot_id())
+        return backtest(
+            history,
+            engine_config(settings),
+            test_fraction=test_fraction,
+            sql=store.query,
+            truth=truth,
+            max_queries=max_queries,
+        )
+
+
+def _sample_truth(settings: Settings, snapshot: str) -> Truth | None:
+    marker = sample_marker(settings)
+    if not marker or marker.get("snapshot_id") != snapshot:
+        return None
+    from oppscope.history.sample import generate_sample
+
+    sample = generate_sample(int(marker["rows"]), int(marker["seed"]))
+    return Truth(
+        log_arr={t.opportunity_id: t.log_arr_median for t in sample.truth},
+        ttl={t.opportunity_id: t.ttl_months_median for t in sample.truth},
+    )

@@ -1,0 +1,128 @@
+"""Finding the analogs: the delivered projects most like the new opportunity.
+
+Similarity is a weighted share of agreements (same customer, type, industry, segment, geography ...), text
+overlap (TF-IDF cosine) and closeness in time. It is built to be explained ("same industry, shares 'sap',
+'hana'") and to be fast: every term is a vectorised comparison over integer codes or a sparse column slice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+
+from oppscope.analysis.dataset import History, normalize
+
+BLOCK_WEIGHTS: dict[str, float] = {
+    "customer": 3.0,
+    "project_type": 2.0,
+    "activity": 1.0,
+    "industry": 1.5,
+    "segment": 1.5,
+    "country": 1.0,
+    "region": 0.5,
+    "phase": 0.5,
+    "partner": 0.5,
+}
+TEXT_WEIGHT = 2.5
+TIME_WEIGHT = 0.5
+TIME_SCALE_YEARS = 3.0
+# Analog weights fall off exponentially below the best match: 0.1 less similarity ≈ half the weight.
+WEIGHT_SHARPNESS = 7.0
+
+REASON_LABELS: dict[str, str] = {
+    "customer": "same customer",
+    "project_type": "same project type",
+    "activity": "same activity",
+    "industry": "same industry",
+    "segment": "same segment",
+    "country": "same country",
+    "region": "same region",
+    "phase": "same migration phase",
+    "partner": "same partner",
+}
+
+NO_MATCH = -2
+
+
+@dataclass(frozen=True)
+class Query:
+    codes: dict[str, int]  # block → code in the index (NO_MATCH when unknown); only blocks the user stated
+    text_cols: np.ndarray  # TF-IDF vocabulary columns of the query text
+    text_vals: np.ndarray
+    close_year: float
+
+
+@dataclass(frozen=True)
+class Analogs:
+    index: np.ndarray  # rows of the history, most similar first
+    similarity: np.ndarray  # 0..1
+    weight: np.ndarray  # relative weights summing to 1
+    matched: dict[str, np.ndarray]  # block → bool per analog
+    text_similarity: np.ndarray
+
+    @property
+    def effective_count(self) -> float:
+        return float(1.0 / np.square(self.weight).sum()) if len(self.weight) else 0.0
+
+
+class SimilarityIndex:
+    """Integer-coded categorical columns and a column-major TF-IDF matrix of the history."""
+
+    def __init__(self, history: History, tfidf: sparse.csr_matrix) -> None:
+        self.vocabulary: dict[str, dict[str, int]] = {}
+        self.codes: dict[str, np.ndarray] = {}
+        for block in BLOCK_WEIGHTS:
+            values = [normalize(v) for v in history.categorical[block]]
+            vocab: dict[str, int] = {}
+            codes = np.fromiter(
+                (vocab.setdefault(v, len(vocab)) if v else -1 for v in values), dtype=np.int32, count=len(values)
+            )
+            self.vocabulary[block] = vocab
+            self.codes[block] = codes
+        self.tfidf = tfidf.tocsc()
+        self.years = history.close_years
+
+    def code(self, block: str, value: str) -> int:
+        return self.vocabulary[block].get(normalize(value), NO_MATCH)
+
+    def scores(self, query: Query) -> tuple[np.ndarray, np.ndarray]:
+        """Similarity of every history row to the query, and the text part alone."""
+        n = len(self.years)
+        total = np.zeros(n)
+        weight_sum = TEXT_WEIGHT + TIME_WEIGHT
+        for block, code in query.codes.items():
+            w = BLOCK_WEIGHTS[block]
+            weight_sum += w
+            if code != NO_MATCH:
+                total += w * (self.codes[block] == code)
+        if len(query.text_cols):
+            text = np.asarray(self.tfidf[:, query.text_cols] @ query.text_vals).ravel()
+        else:
+            text = np.zeros(n)
+        total += TEXT_WEIGHT * text
+        total += TIME_WEIGHT * np.exp(-np.abs(self.years - query.close_year) / TIME_SCALE_YEARS)
+        return total / weight_sum, text
+
+    def nearest(self, query: Query, k: int, eligible: np.ndarray | None = None) -> Analogs:
+        score, text = self.scores(query)
+        if eligible is not None:
+            score = np.where(eligible, score, -1.0)
+        k = min(k, int((score >= 0).sum()))
+        if k <= 0:
+            empty = np.zeros(0)
+            return Analogs(np.zeros(0, dtype=int), empty, empty, {}, empty)
+        top = np.argpartition(-score, k - 1)[:k]
+        top = top[np.lexsort((top, -score[top]))]
+        sim = np.clip(score[top], 0.0, 1.0)
+        w = np.exp(WEIGHT_SHARPNESS * (sim - sim[0]))
+        matched = {b: self.codes[b][top] == c for b, c in query.codes.items() if c != NO_MATCH}
+        return Analogs(top, sim, w / w.sum(), matched, text[top])
+
+
+def match_reasons(analogs: Analogs, position: int, shared_terms: list[str]) -> list[str]:
+    reasons = [REASON_LABELS[b] for b, hits in analogs.matched.items() if hits[position]]
+    if shared_terms:
+        reasons.append("shares " + ", ".join(f"'{t}'" for t in shared_terms[:5]))
+    return reasons
