@@ -16,8 +16,11 @@ from oppscope.analysis.core import TARGETS, Core, TargetParams, build_core, targ
 from oppscope.analysis.dataset import History
 from oppscope.analysis.features import FeatureSpace, history_profiles
 from oppscope.analysis.model import (
+    CUSTOMER_PRIOR_GRID,
+    GROUPS,
     SHRINKAGE_GRID,
     Calibration,
+    Evidence,
     conformal_quantiles,
     correct,
     loss,
@@ -29,6 +32,7 @@ from oppscope.analysis.resolve import history_row_as_opportunity
 MIN_ROWS_TO_CALIBRATE = 150
 VALIDATION_FRACTION = 0.2
 MAX_VALIDATION_QUERIES = 2000
+MIN_GROUP_SIZE = 40
 DEFAULT_ALPHA = 3.0
 
 
@@ -39,16 +43,8 @@ class EngineParams:
     validation: dict[str, float] = field(default_factory=dict)  # figures for the methodology section
 
 
-@dataclass
-class _Collected:
-    base: list[float] = field(default_factory=list)
-    actual: list[float] = field(default_factory=list)
-    residuals: list[np.ndarray] = field(default_factory=list)
-    weights: list[np.ndarray] = field(default_factory=list)
-    extra: list[float] = field(default_factory=list)
-
-
 def default_params() -> EngineParams:
+    """Small histories: fixed penalties, normal intervals, fixed confidence cut points."""
     return EngineParams({t: TargetParams(DEFAULT_ALPHA, None) for t in TARGETS}, confidence.DEFAULT_CUTS)
 
 
@@ -82,62 +78,63 @@ def calibrate(history: History, analog_count: int, level: float) -> EngineParams
     position = np.arange(history.n)
     train, val = history.subset(position < cut), history.subset(position >= cut)
     alphas = _alphas(train, val)
-    core = build_core(train, {t: TargetParams(a, None) for t, a in alphas.items()})
+    core = build_core(train, {t: TargetParams(a, None) for t, a in alphas.items()}, level)
 
     step = max(1, val.n // MAX_VALIDATION_QUERIES)
     rows = np.arange(0, val.n, step)
-    collected = {t: _Collected() for t in TARGETS}
-    analog_sets = []
+    evidence: dict[str, list[Evidence]] = {t: [] for t in TARGETS}
+    queries = []
     for i in rows:
         prepared = core.prepare(history_row_as_opportunity(val, int(i)))
         analogs = core.analogs(prepared, analog_count)
-        analog_sets.append((analogs, prepared))
-        for name, model in core.models.items():
-            c = collected[name]
-            c.base.append(float(model.ridge.predict(prepared.x)[0]))
-            c.actual.append(float(_transformed(val, name)[i]))
-            c.residuals.append(model.residuals[analogs.index])
-            c.weights.append(analogs.weight)
-            c.extra.append(prepared.missing_variance.get(name, 0.0))
+        queries.append((analogs, prepared))
+        for name, ev in core.evidence(prepared, analogs).items():
+            evidence[name].append(ev)
 
     targets: dict[str, TargetParams] = {}
     validation: dict[str, float] = {"validation_queries": float(len(rows)), "train_rows": float(train.n)}
-    arr_scales: np.ndarray = np.zeros(0)
+    half_widths: np.ndarray = np.zeros(0)
     for name, log_scale in TARGETS.items():
-        cal, scales, err = _calibrate_target(core, name, collected[name], log_scale, level)
+        actual = _transformed(val, name)[rows]
+        cal, widths, err = _calibrate_target(core, name, evidence[name], actual, log_scale, level)
         targets[name] = TargetParams(alphas[name], cal)
-        validation[f"{name}_error"] = err
-        validation[f"{name}_alpha"] = alphas[name]
-        validation[f"{name}_shrinkage"] = cal.shrinkage
+        validation |= {f"{name}_error": err, f"{name}_alpha": alphas[name], f"{name}_shrinkage": cal.shrinkage,
+                       f"{name}_customer_prior": cal.customer_prior}
         if name == "arr":
-            arr_scales = scales
-    sigma = targets["arr"].calibration.sigma if targets["arr"].calibration else 1.0
+            half_widths = widths
+    arr_cal = targets["arr"].calibration
+    typical = arr_cal.typical_half_width if arr_cal else 1.0
     scores = np.array([
-        confidence.score(confidence.components(float(s), sigma, a), len(p.resolution.unknown))
-        for s, (a, p) in zip(arr_scales, analog_sets, strict=True)
+        confidence.score(confidence.components(float(w), typical, a), len(p.resolution.unknown))
+        for w, (a, p) in zip(half_widths, queries, strict=True)
     ])
-    cuts = (float(np.percentile(scores, 30)), float(np.percentile(scores, 70))) if len(scores) else (
-        confidence.DEFAULT_CUTS
+    cuts = (
+        (float(np.percentile(scores, 30)), float(np.percentile(scores, 70))) if len(scores) else confidence.DEFAULT_CUTS
     )
     return EngineParams(targets, cuts, validation)
 
 
 def _calibrate_target(
-    core: Core, name: str, c: _Collected, log_scale: bool, level: float
+    core: Core, name: str, evidence: list[Evidence], actual: np.ndarray, log_scale: bool, level: float
 ) -> tuple[Calibration, np.ndarray, float]:
-    actual = np.array(c.actual)
+    """Choose the two shrinkages on the validation projects, then conformal quantiles per group."""
     sigma = robust_sigma(core.models[name].residuals)
 
-    def predictions(shrinkage: float) -> tuple[np.ndarray, np.ndarray]:
-        pairs = [
-            correct(b, r, w, shrinkage, sigma, e)
-            for b, r, w, e in zip(c.base, c.residuals, c.weights, c.extra, strict=True)
-        ]
+    def predictions(shrinkage: float, prior: float) -> tuple[np.ndarray, np.ndarray]:
+        pairs = [correct(ev, shrinkage, prior, sigma) for ev in evidence]
         return np.array([p for p, _ in pairs]), np.array([s for _, s in pairs])
 
-    best = min(SHRINKAGE_GRID, key=lambda k: loss(predictions(k)[0] - actual, log_scale))
-    center, scales = predictions(best)
-    q_low, q_high = conformal_quantiles((actual - center) / scales, level)
+    grid = [(k, c) for k in SHRINKAGE_GRID for c in CUSTOMER_PRIOR_GRID]
+    shrinkage, prior = min(grid, key=lambda kc: loss(predictions(*kc)[0] - actual, log_scale))
+    center, scales = predictions(shrinkage, prior)
+    normalized = (actual - center) / scales
+    groups = np.array([ev.group for ev in evidence])
+    quantiles = {"all": conformal_quantiles(normalized, level)}
+    for g in GROUPS:
+        if (groups == g).sum() >= MIN_GROUP_SIZE:
+            quantiles[g] = conformal_quantiles(normalized[groups == g], level)
+    q = np.array([quantiles.get(g, quantiles["all"]) for g in groups]).reshape(len(groups), 2)
+    half_widths = (q[:, 1] - q[:, 0]) / 2 * scales
     ok = np.isfinite(actual)
     # Money: median absolute percentage error; months: mean absolute error.
     error = (
@@ -145,4 +142,11 @@ def _calibrate_target(
         if log_scale
         else loss(center - actual, log_scale)
     )
-    return Calibration(shrinkage=best, sigma=sigma, q_low=q_low, q_high=q_high), scales, error
+    calibration = Calibration(
+        shrinkage=shrinkage,
+        customer_prior=prior,
+        sigma=sigma,
+        quantiles=quantiles,
+        typical_half_width=float(np.median(half_widths)) if len(half_widths) else sigma,
+    )
+    return calibration, half_widths, error

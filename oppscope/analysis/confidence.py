@@ -20,12 +20,13 @@ MIN_EFFECTIVE_ANALOGS = 2.0
 DEFAULT_CUTS = (40.0, 65.0)
 
 
-def components(local_scale: float, sigma: float, analogs: Analogs) -> dict[str, float]:
+def components(half_width: float, typical_half_width: float, analogs: Analogs) -> dict[str, float]:
     n_eff = analogs.effective_count
     top = analogs.similarity[:5]
+    ratio = half_width / typical_half_width if typical_half_width > 0 else math.inf
     return {
-        # 1 when the analogs' outcomes agree twice as well as the history at large, 0 at 1.5× worse.
-        "precision": float(np.clip(1.5 - local_scale / sigma, 0.0, 1.0)) if sigma > 0 else 0.0,
+        # 1 when the ARR interval is half as wide as is typical for this history, 0 at 1.5× as wide.
+        "precision": float(np.clip(1.5 - ratio, 0.0, 1.0)),
         "closeness": float(top.mean()) if len(top) else 0.0,
         "support": n_eff / (n_eff + 5.0),
         "effective_analogs": n_eff,
@@ -44,17 +45,17 @@ def level(value: float, cuts: tuple[float, float], effective_analogs: float) -> 
 
 
 def assess(
-    local_scale: float, sigma: float, analogs: Analogs, unknown: list[str], cuts: tuple[float, float]
+    half_width: float, typical_half_width: float, analogs: Analogs, unknown: list[str], cuts: tuple[float, float]
 ) -> Confidence:
-    parts = components(local_scale, sigma, analogs)
+    parts = components(half_width, typical_half_width, analogs)
     value = score(parts, len(unknown))
     lvl = level(value, cuts, parts["effective_analogs"])
     reasons = [
         f"{parts['effective_analogs']:.1f} effective analogs (weighted), "
         f"top-5 mean similarity {parts['closeness']:.2f}",
-        f"analogs' ARR residual spread is {local_scale / sigma:.2f}× the history's typical error"
-        if sigma > 0 and math.isfinite(local_scale)
-        else "no residual spread available",
+        f"the ARR interval is {half_width / typical_half_width:.2f}× as wide as is typical for this history"
+        if typical_half_width > 0
+        else "no typical interval width available",
         f"score {value:.0f}: LOW below {cuts[0]:.0f}, HIGH from {cuts[1]:.0f} (cut points calibrated on the "
         "most recent projects)",
     ]

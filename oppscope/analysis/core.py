@@ -10,11 +10,13 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
+from scipy.special import ndtri
 
-from oppscope.analysis.dataset import History
+from oppscope.analysis.dataset import History, normalize
 from oppscope.analysis.features import MODEL_BLOCKS, FeatureSpace, Profile, history_profiles
 from oppscope.analysis.model import (
     Calibration,
+    Evidence,
     Ridge,
     TargetModel,
     fit_ridge,
@@ -56,6 +58,7 @@ class Core:
     index: SimilarityIndex
     models: dict[str, TargetModel]
     block_variance: dict[str, dict[str, float]]  # target → block → variance of its effects
+    customer_rows: dict[str, np.ndarray]  # normalized customer → its rows
 
     def prepare(self, opportunity: Opportunity) -> PreparedQuery:
         resolution = resolve(opportunity, self.vocab, self.history, close_year_of(opportunity))
@@ -76,6 +79,22 @@ class Core:
     def analogs(self, prepared: PreparedQuery, k: int) -> Analogs:
         return self.index.nearest(prepared.query, k)
 
+    def evidence(self, prepared: PreparedQuery, analogs: Analogs) -> dict[str, Evidence]:
+        """Per outcome: the regression's prediction, the customer's own residuals and the analogs'."""
+        own_rows = self.customer_rows.get(prepared.resolution.profile.categorical["customer"], np.zeros(0, int))
+        others = ~np.isin(analogs.index, own_rows)
+        out: dict[str, Evidence] = {}
+        for name, model in self.models.items():
+            analog_res = np.where(others, model.residuals[analogs.index], np.nan)
+            out[name] = Evidence(
+                base=float(model.ridge.predict(prepared.x)[0]),
+                analog_residuals=analog_res,
+                weights=analogs.weight,
+                customer_residuals=model.residuals[own_rows],
+                extra_variance=prepared.missing_variance.get(name, 0.0),
+            )
+        return out
+
 
 def _block_variance(space: FeatureSpace, ridge: Ridge) -> dict[str, float]:
     """How much each field moves the prediction across its levels (what not knowing it costs)."""
@@ -91,7 +110,7 @@ def _block_variance(space: FeatureSpace, ridge: Ridge) -> dict[str, float]:
     return out
 
 
-def build_core(history: History, params: dict[str, TargetParams]) -> Core:
+def build_core(history: History, params: dict[str, TargetParams], level: float) -> Core:
     profiles: list[Profile] = history_profiles(history)
     space = FeatureSpace.fit(profiles)
     x = space.matrix(profiles)
@@ -107,9 +126,25 @@ def build_core(history: History, params: dict[str, TargetParams]) -> Core:
         ridge = fit_ridge(x[ok], y[ok], p.alpha)
         residuals = np.full(history.n, np.nan)
         residuals[ok] = out_of_fold_residuals(x[ok], y[ok], p.alpha)
-        calibration = p.calibration or Calibration(
-            shrinkage=2.0, sigma=robust_sigma(residuals), q_low=-1.2816, q_high=1.2816
-        )
+        calibration = p.calibration or provisional_calibration(residuals, level)
         models[name] = TargetModel(name, log_scale, ridge, residuals, calibration)
         variance[name] = _block_variance(space, ridge)
-    return Core(history, Vocabulary.build(history), space, index, models, variance)
+    rows: dict[str, list[int]] = {}
+    for i, c in enumerate(history.categorical["customer"]):
+        if c:
+            rows.setdefault(normalize(c), []).append(i)
+    customer_rows = {c: np.array(r) for c, r in rows.items()}
+    return Core(history, Vocabulary.build(history), space, index, models, variance, customer_rows)
+
+
+def provisional_calibration(residuals: np.ndarray, level: float) -> Calibration:
+    """Used while calibrating, and for histories too small to calibrate: normal residuals assumed."""
+    sigma = robust_sigma(residuals)
+    z = float(ndtri(0.5 + level / 2))
+    return Calibration(
+        shrinkage=2.0,
+        customer_prior=1.0,
+        sigma=sigma,
+        quantiles={"all": (-z, z)},
+        typical_half_width=z * sigma,
+    )

@@ -88,7 +88,7 @@ class Engine:
     def fit(cls, history: History, snapshot_id: str, config: EngineConfig | None = None) -> Engine:
         config = config or EngineConfig()
         params = calibrate(history, config.analog_count, config.interval_level)
-        core = build_core(history, params.targets)
+        core = build_core(history, params.targets, config.interval_level)
         return cls(core, params, config, snapshot_id, FollowOnTable.build(history), load_rules())
 
     @property
@@ -98,15 +98,16 @@ class Engine:
     def analyze(self, opportunity: Opportunity) -> Analysis:
         prepared = self.core.prepare(opportunity)
         analogs = self.core.analogs(prepared, self.config.analog_count)
+        evidence = self.core.evidence(prepared, analogs)
         raw = {
-            name: estimate(model, prepared.x, analogs.index, analogs.weight, prepared.missing_variance.get(name, 0.0))
+            name: estimate(model, evidence[name], model.residuals[analogs.index])
             for name, model in self.core.models.items()
         }
         predictions = self._predictions(opportunity, raw, analogs)
-        arr_model = self.core.models["arr"]
+        arr_raw = raw["arr"]
         conf = confidence_mod.assess(
-            raw["arr"].local_scale,
-            arr_model.calibration.sigma,
+            (arr_raw.high - arr_raw.low) / 2,
+            self.core.models["arr"].calibration.typical_half_width,
             analogs,
             prepared.resolution.unknown,
             self.params.confidence_cuts,

@@ -68,14 +68,19 @@ def out_of_fold_residuals(x: sparse.csr_matrix, y: np.ndarray, alpha: float, fol
     return residuals
 
 
+CUSTOMER_PRIOR_GRID: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, math.inf)
+GROUPS = ("repeat", "new")  # conformal groups: customers the history knows, and first projects
+
+
 @dataclass(frozen=True)
 class Calibration:
     """What the latest part of the history taught about this target's errors."""
 
-    shrinkage: float
-    sigma: float  # typical absolute scale of residuals (robust sd)
-    q_low: float  # quantiles of residual / local scale
-    q_high: float
+    shrinkage: float  # pseudo-analogs pulling the analog correction towards zero
+    customer_prior: float  # pseudo-projects pulling the customer's own effect towards zero
+    sigma: float  # typical scale of residuals (robust sd)
+    quantiles: dict[str, tuple[float, float]]  # group → quantiles of residual / local scale
+    typical_half_width: float  # median interval half-width on the validation projects
 
 
 @dataclass(frozen=True)
@@ -86,20 +91,26 @@ class TargetModel:
     residuals: np.ndarray  # out-of-fold, per history row; NaN where the outcome is unknown
     calibration: Calibration
 
-    def transform(self, values: np.ndarray) -> np.ndarray:
-        if self.log_scale:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                return np.where(values > 0, np.log(values), np.nan)
-        return values
 
-    def inverse(self, values: float) -> float:
-        return math.exp(values) if self.log_scale else max(values, 0.0)
+@dataclass(frozen=True)
+class Evidence:
+    """What the history offers for one query and one outcome, on the model's scale."""
+
+    base: float  # the regression's prediction
+    analog_residuals: np.ndarray  # other customers' analogs (NaN for this customer's own rows)
+    weights: np.ndarray
+    customer_residuals: np.ndarray  # this customer's earlier projects
+    extra_variance: float  # uncertainty of the fields the opportunity did not state
+
+    @property
+    def group(self) -> str:
+        return "repeat" if np.isfinite(self.customer_residuals).any() else "new"
 
 
 @dataclass(frozen=True)
 class RawEstimate:
     base: float  # regression prediction (transformed scale)
-    center: float  # after analog correction
+    center: float  # after customer and analog corrections
     local_scale: float
     low: float
     high: float
@@ -113,48 +124,37 @@ def robust_sigma(residuals: np.ndarray) -> float:
     return float(1.4826 * np.median(np.abs(r - np.median(r)))) or float(np.std(r)) or 1.0
 
 
-def correct(
-    base: float,
-    residuals: np.ndarray,
-    weights: np.ndarray,
-    shrinkage: float,
-    sigma: float,
-    extra_variance: float = 0.0,
-) -> tuple[float, float]:
-    """Analog correction and local residual scale for one query (all on the transformed scale).
+def correct(ev: Evidence, shrinkage: float, customer_prior: float, sigma: float) -> tuple[float, float]:
+    """Corrected center and local residual scale for one query.
 
-    ``extra_variance`` is the uncertainty of the fields the opportunity did not state.
+    The customer's own earlier residuals estimate its lasting effect (a random effect, shrunk by
+    ``customer_prior``); the other analogs' residuals add what similar projects share, shrunk by ``shrinkage``.
     """
-    ok = np.isfinite(residuals)
-    r, w = residuals[ok], weights[ok]
+    own = ev.customer_residuals[np.isfinite(ev.customer_residuals)]
+    customer = 0.0 if math.isinf(customer_prior) or not len(own) else float(own.sum() / (len(own) + customer_prior))
+    ok = np.isfinite(ev.analog_residuals)
+    r, w = ev.analog_residuals[ok], ev.weights[ok]
     if not len(r):
-        return base, math.sqrt(sigma**2 + extra_variance)
-    # Weights are relative (sum 1); turn them into an evidence count so shrinkage means "pseudo-analogs".
+        return ev.base + customer, math.sqrt(sigma**2 + ev.extra_variance)
+    # Weights are relative; turn them into an evidence count so shrinkage means "pseudo-analogs".
     n_eff = float(w.sum() ** 2 / np.square(w).sum())
     w = w / w.sum() * n_eff
     delta = 0.0 if math.isinf(shrinkage) else float((w * r).sum() / (w.sum() + shrinkage))
     spread = (float((w * (r - delta) ** 2).sum()) + SCALE_PRIOR * sigma**2) / (w.sum() + SCALE_PRIOR)
-    return base + delta, math.sqrt(spread + extra_variance)
+    return ev.base + customer + delta, math.sqrt(spread + ev.extra_variance)
 
 
-def estimate(
-    model: TargetModel,
-    x_row: sparse.csr_matrix,
-    analog_rows: np.ndarray,
-    weights: np.ndarray,
-    extra_variance: float = 0.0,
-) -> RawEstimate:
+def estimate(model: TargetModel, ev: Evidence, analog_residuals: np.ndarray) -> RawEstimate:
     cal = model.calibration
-    base = float(model.ridge.predict(x_row)[0])
-    residuals = model.residuals[analog_rows]
-    center, scale = correct(base, residuals, weights, cal.shrinkage, cal.sigma, extra_variance)
+    center, scale = correct(ev, cal.shrinkage, cal.customer_prior, cal.sigma)
+    q_low, q_high = cal.quantiles.get(ev.group) or cal.quantiles["all"]
     return RawEstimate(
-        base=base,
+        base=ev.base,
         center=center,
         local_scale=scale,
-        low=center + cal.q_low * scale,
-        high=center + cal.q_high * scale,
-        adjusted=base + residuals,
+        low=center + q_low * scale,
+        high=center + q_high * scale,
+        adjusted=ev.base + analog_residuals,
     )
 
 

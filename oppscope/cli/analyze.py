@@ -1,0 +1,348 @@
+"""``oppscope analyze``: size one opportunity from flags or a JSON file, or a whole JSON Lines batch.
+
+A batch never stops at a bad line: every input line gets exactly one output line, in order, carrying either
+the analysis or a structured error, so the output can be joined back to the input by position or ``input_id``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from oppscope.cli.context import DataDirOption, JsonOption, ProfileOption, command_state
+from oppscope.cli.output import EXIT_BAD_INPUT, CliError, Output, invalid_input
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from oppscope.analysis.models import Analysis, Estimate, Opportunity
+    from oppscope.analysis.runtime import AnalysisRuntime
+    from oppscope.config import Settings
+
+_TextOption = Annotated[str | None, typer.Option(show_default=False)]
+_RequiredText = Annotated[str | None, typer.Option(help="Required (here or in --json-file).", show_default=False)]
+
+
+def analyze(
+    ctx: typer.Context,
+    customer_name: _RequiredText = None,
+    region: Annotated[
+        str | None,
+        typer.Option(help="Required. Country name or AWS region code, e.g. Germany.", show_default=False),
+    ] = None,
+    close_date: Annotated[
+        str | None, typer.Option(help="Required. Expected close date, YYYY-MM-DD.", show_default=False)
+    ] = None,
+    opportunity_name: _RequiredText = None,
+    description: _TextOption = None,
+    industry: _TextOption = None,
+    customer_segment: _TextOption = None,
+    partner_name: _TextOption = None,
+    activity_focus: _TextOption = None,
+    business_description: _TextOption = None,
+    migration_phase: _TextOption = None,
+    salesforce_link: _TextOption = None,
+    aws_calculator_link: _TextOption = None,
+    opportunity_id: Annotated[
+        str | None, typer.Option("--id", help="Your identifier, echoed in the result.", show_default=False)
+    ] = None,
+    json_file: Annotated[
+        Path | None,
+        typer.Option(help="Read the opportunity from a JSON object; flags override its fields.", show_default=False),
+    ] = None,
+    input_path: Annotated[
+        Path | None,
+        typer.Option("--input", help="Batch mode: JSON Lines file, one opportunity per line.", show_default=False),
+    ] = None,
+    output_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            help="Batch mode: JSON Lines file to write, one result per input line.",
+            show_default=False,
+        ),
+    ] = None,
+    profile: ProfileOption = None,
+    data_dir: DataDirOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Estimate MRR, ARR, launch and duration of an opportunity from the most similar delivered projects."""
+    state = command_state(ctx, profile, data_dir, json_output)
+    out = state.output
+    flags = {
+        "id": opportunity_id,
+        "customer_name": customer_name,
+        "region": region,
+        "close_date": close_date,
+        "opportunity_name": opportunity_name,
+        "description": description,
+        "industry": industry,
+        "customer_segment": customer_segment,
+        "partner_name": partner_name,
+        "activity_focus": activity_focus,
+        "business_description": business_description,
+        "migration_phase": migration_phase,
+        "salesforce_link": salesforce_link,
+        "aws_calculator_link": aws_calculator_link,
+    }
+    given = {key: value for key, value in flags.items() if value is not None}
+    with out.guard():
+        if input_path is not None or output_path is not None:
+            if input_path is None or output_path is None:
+                raise CliError("invalid_input", "batch mode needs both --input and --output", {}, EXIT_BAD_INPUT)
+            if given or json_file is not None:
+                raise CliError(
+                    "invalid_input",
+                    "batch mode reads opportunities from --input only; drop the single-opportunity flags",
+                    {"flags": sorted(given) + (["json_file"] if json_file is not None else [])},
+                    EXIT_BAD_INPUT,
+                )
+            lines = _read_lines(input_path)
+            with _runtime(state.settings()) as runtime:
+                ok, failed = run_batch(lines, output_path, runtime.analyze, out)
+            _show_batch_summary(out, input_path, output_path, ok, failed)
+            return
+
+        fields = {**_read_json_object(json_file), **given} if json_file is not None else given
+        from oppscope.analysis.models import Opportunity
+
+        opportunity = Opportunity.model_validate(fields)
+        with _runtime(state.settings()) as runtime:
+            analysis = runtime.analyze(opportunity)
+    if out.json_mode:
+        out.model(analysis)
+    else:
+        _show_analysis(out, analysis)
+
+
+@contextmanager
+def _runtime(settings: Settings) -> Iterator[AnalysisRuntime]:
+    """A runtime over a prepared history, so the very first ``analyze`` on a fresh machine works too."""
+    from oppscope.analysis.runtime import AnalysisRuntime, prepare_history
+
+    prepare_history(settings)
+    with AnalysisRuntime(settings) as runtime:
+        yield runtime
+
+
+def _read_json_object(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise CliError("file_not_found", f"no such file: {path}", {"path": str(path)}, EXIT_BAD_INPUT) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CliError("unreadable_input", f"cannot read {path}: {exc}", {"path": str(path)}, EXIT_BAD_INPUT) from exc
+    except json.JSONDecodeError as exc:
+        raise CliError(
+            "invalid_json",
+            f"{path} is not valid JSON: {exc.msg}",
+            {"line": exc.lineno, "column": exc.colno},
+            EXIT_BAD_INPUT,
+        ) from exc
+    if not isinstance(data, dict):
+        raise CliError("invalid_input", f"{path} must hold one JSON object", {"path": str(path)}, EXIT_BAD_INPUT)
+    return data
+
+
+def _read_lines(path: Path) -> list[bytes]:
+    """Split on bytes so a stray encoding error or U+2028 inside a string spoils one line, not the batch."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise CliError("file_not_found", f"no such file: {path}", {"path": str(path)}, EXIT_BAD_INPUT) from exc
+    except OSError as exc:
+        raise CliError("unreadable_input", f"cannot read {path}: {exc}", {"path": str(path)}, EXIT_BAD_INPUT) from exc
+    return [line for line in raw.splitlines() if line.strip()]
+
+
+def run_batch(
+    lines: list[bytes], output_path: Path, analyze_one: Callable[[Opportunity], Analysis], out: Output
+) -> tuple[int, int]:
+    """Write one result line per input line, atomically: readers see the old file or the complete new one."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    directory = output_path.parent
+    if not directory.is_dir():
+        raise CliError(
+            "directory_not_found",
+            f"no such directory: {directory}",
+            {"path": str(output_path)},
+            EXIT_BAD_INPUT,
+        )
+    ok = failed = 0
+    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below, before the rename
+        "w", encoding="utf-8", dir=directory, prefix=f".{output_path.name}.", suffix=".tmp", delete=False
+    )
+    try:
+        with (
+            handle,
+            Progress(
+                TextColumn("analysing"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=out.err_console,
+            ) as progress,
+        ):
+            task = progress.add_task("batch", total=len(lines))
+            for line in lines:
+                result = _analyze_line(line, analyze_one)
+                if "error" in result:
+                    failed += 1
+                else:
+                    ok += 1
+                handle.write(json.dumps(result, ensure_ascii=False) + "\n")
+                handle.flush()
+                progress.advance(task)
+            os.fsync(handle.fileno())
+        Path(handle.name).replace(output_path)
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise
+    return ok, failed
+
+
+def _analyze_line(line: bytes, analyze_one: Callable[[Opportunity], Analysis]) -> dict[str, Any]:
+    from pydantic import ValidationError
+
+    from oppscope.analysis.models import Opportunity
+    from oppscope.history.store import HistoryError
+
+    try:
+        data = json.loads(line.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return _line_error(None, "invalid_json", f"not valid JSON: {exc}", {})
+    if not isinstance(data, dict):
+        return _line_error(None, "invalid_input", "each line must be a JSON object", {"type": type(data).__name__})
+    raw_id = data.get("id")
+    input_id = raw_id if isinstance(raw_id, str | int) and not isinstance(raw_id, bool) else None
+    unknown = sorted(key for key in data if key not in Opportunity.model_fields)
+    fields = {key: value for key, value in data.items() if key in Opportunity.model_fields}
+    try:
+        opportunity = Opportunity.model_validate(fields)
+    except ValidationError as exc:
+        error = invalid_input(exc)
+        details = {**error.details, "ignored_fields": unknown} if unknown else error.details
+        return _line_error(input_id, error.code, error.message, details)
+    try:
+        analysis = analyze_one(opportunity)
+    except HistoryError as exc:
+        return _line_error(input_id, exc.code, exc.message, exc.details)
+    except Exception as exc:  # one failing line must not sink the batch; the line says what went wrong
+        return _line_error(input_id, "analysis_failed", str(exc) or type(exc).__name__, {"type": type(exc).__name__})
+    if unknown:
+        analysis.warnings.append(f"ignored unknown input field(s): {', '.join(unknown)}")
+    return {"input_id": input_id, "analysis": analysis.model_dump(mode="json")}
+
+
+def _line_error(input_id: str | int | None, code: str, message: str, details: dict[str, Any]) -> dict[str, Any]:
+    return {"input_id": input_id, "error": {"code": code, "message": message, "details": details}}
+
+
+def _show_batch_summary(out: Output, input_path: Path, output_path: Path, ok: int, failed: int) -> None:
+    if out.json_mode:
+        out.json(
+            {
+                "input": str(input_path),
+                "output": str(output_path),
+                "total": ok + failed,
+                "ok": ok,
+                "errors": failed,
+            }
+        )
+        return
+    style = "yellow" if failed else "green"
+    out.notice(f"{ok + failed} lines: {ok} ok, {failed} errors → {output_path}", style=style)
+
+
+def _show_analysis(out: Output, analysis: Analysis) -> None:
+    from rich.markup import escape
+
+    p = analysis.predictions
+    level = f"{p.interval_level:.0%} interval"
+    opp = analysis.input
+    out.console.print(
+        f"[bold]{escape(opp.opportunity_name)}[/bold] — {escape(opp.customer_name)}, {escape(opp.region)}, "
+        f"closing {opp.close_date.isoformat()}"
+    )
+    out.table(
+        "Predictions",
+        ("metric", "value", level),
+        [
+            ("MRR", _money(p.mrr.value), _interval(p.mrr, _money)),
+            ("ARR", _money(p.arr.value), _interval(p.arr, _money)),
+            ("Upfront", _money(p.upfront_usd.value), _interval(p.upfront_usd, _money)),
+            (
+                "Time to launch",
+                _months(p.time_to_launch_months.value),
+                _interval(p.time_to_launch_months, _months),
+            ),
+            (
+                "Project duration",
+                _months(p.project_duration_months.value),
+                _interval(p.project_duration_months, _months),
+            ),
+            ("Launch date", p.launch_date, ""),
+            *([("Analogs' stated ARR (median)", _money(p.stated_arr_median), "")] if p.stated_arr_median else []),
+        ],
+        right_align=(1, 2),
+    )
+    c = analysis.confidence
+    out.console.print(f"\n[bold]Confidence:[/bold] {c.level} (score {c.score}/100)")
+    for reason in c.reasons:
+        out.console.print(f"  • {escape(reason)}")
+    out.table(
+        "Top services",
+        ("service", "monthly", "upfront", "used by"),
+        ((s.name, _money(s.monthly_usd), _money(s.upfront_usd), f"{s.usage_share:.0%}") for s in analysis.top_services),
+        right_align=(1, 2, 3),
+    )
+    out.table(
+        "Most similar projects",
+        ("customer", "opportunity", "industry", "country", "closed", "ARR", "adjusted ARR", "similarity"),
+        (
+            (
+                s.customer_name,
+                s.opportunity_name,
+                s.industry,
+                s.country,
+                s.close_date,
+                _money(s.arr_usd),
+                _money(s.adjusted_arr_usd),
+                f"{s.similarity:.2f}",
+            )
+            for s in analysis.similar_projects[:10]
+        ),
+        right_align=(5, 6, 7),
+    )
+    out.bullets("Findings", analysis.sections.findings)
+    out.bullets("Risk factors", analysis.sections.risk_factors)
+    out.bullets("Funding", (f"{f.program}: {f.justification}" for f in analysis.funding))
+    out.bullets(
+        "Follow-on opportunities",
+        (
+            f"{f.project_type}: {f.probability:.0%} likely, about {_money(f.expected_arr_usd)} ARR "
+            f"{f.expected_months_after_launch:.0f} months after launch"
+            for f in analysis.follow_on
+        ),
+    )
+    if analysis.warnings:
+        out.bullets("Warnings", analysis.warnings)
+
+
+def _interval(estimate: Estimate, fmt: Callable[[float], str]) -> str:
+    return f"{fmt(estimate.low)} – {fmt(estimate.high)}"
+
+
+def _money(value: float) -> str:
+    return f"${value:,.0f}"
+
+
+def _months(value: float) -> str:
+    return f"{value:.1f} months"

@@ -1,0 +1,88 @@
+"""Options every command shares and the state they build.
+
+``--profile``, ``--data-dir`` and ``--json`` are accepted both before the command (``oppscope --json
+history stats``) and after it (``oppscope history stats --json``); the value given closest to the command
+wins. Settings are built only when a command needs them, so ``--help`` never touches pydantic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from oppscope.cli.output import EXIT_BAD_INPUT, CliError, Output, validation_details
+
+if TYPE_CHECKING:
+    from oppscope.config import Settings
+
+ProfileOption = Annotated[
+    str | None,
+    typer.Option("--profile", help="Settings profile: development, staging or production.", show_default=False),
+]
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Directory holding history.duckdb and derived files.", show_default=False),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
+
+
+@dataclass
+class CliState:
+    profile: str | None = None
+    data_dir: Path | None = None
+    json_mode: bool = False
+    output: Output = field(init=False)
+    _settings: Settings | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.output = Output(self.json_mode)
+
+    def settings(self) -> Settings:
+        """The effective settings; a bad profile or environment value is the user's input error (exit 2)."""
+        if self._settings is None:
+            from pydantic import ValidationError
+
+            from oppscope.config import Profile, load_settings
+
+            try:
+                self._settings = load_settings(profile=self.profile, data_dir=self.data_dir)
+            except ValidationError as exc:
+                raise CliError(
+                    "invalid_settings", "the settings are invalid", validation_details(exc), EXIT_BAD_INPUT
+                ) from exc
+            except ValueError as exc:
+                raise CliError(
+                    "invalid_settings",
+                    str(exc),
+                    {"valid_profiles": [p.value for p in Profile]},
+                    EXIT_BAD_INPUT,
+                ) from exc
+            _log_to_stderr(self._settings.log_level)
+        return self._settings
+
+
+def _log_to_stderr(level: str) -> None:
+    """Keep stdout for results: structlog prints to stdout unless told otherwise, which would corrupt --json."""
+    import logging
+    import sys
+
+    import structlog
+
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
+        # Looked up per logger, not bound once, so a swapped or reopened sys.stderr is honoured.
+        logger_factory=lambda *_: structlog.PrintLogger(sys.stderr),
+    )
+
+
+def command_state(ctx: typer.Context, profile: str | None, data_dir: Path | None, json_mode: bool) -> CliState:
+    """Merge a command's own options over the global ones given before it."""
+    base = ctx.find_object(CliState) or CliState()
+    return CliState(
+        profile=profile or base.profile,
+        data_dir=data_dir or base.data_dir,
+        json_mode=json_mode or base.json_mode,
+    )

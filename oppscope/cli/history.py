@@ -1,0 +1,245 @@
+"""``oppscope history``: get delivered projects into the store and see what is there."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from oppscope.cli.context import DataDirOption, JsonOption, ProfileOption, command_state
+from oppscope.cli.output import EXIT_BAD_INPUT, EXIT_FAILURE, CliError, Output
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from oppscope.config import Settings
+    from oppscope.history.store import HistoryStats, ImportFormat, ImportReport
+
+app = typer.Typer(help="Import, inspect and sample the history of delivered projects.", no_args_is_help=True)
+
+MAX_ERRORS_SHOWN = 20
+
+
+class FileFormat(StrEnum):
+    csv = "csv"
+    parquet = "parquet"
+    jsonl = "jsonl"
+
+
+_FORMATS: dict[str, ImportFormat] = {"csv": "csv", "parquet": "parquet", "jsonl": "jsonl"}
+_EXTENSIONS: dict[str, ImportFormat] = {
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+}
+
+
+@app.command("import")
+def import_history(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="CSV, Parquet or JSON Lines file.", show_default=False)],
+    replace: Annotated[bool, typer.Option("--replace", help="Replace the whole history instead of appending.")] = False,
+    reject_all_on_error: Annotated[
+        bool,
+        typer.Option("--reject-all-on-error", help="Import nothing if any row is bad (default: skip bad rows)."),
+    ] = False,
+    fmt: Annotated[
+        FileFormat | None,
+        typer.Option("--format", help="File format; guessed from the extension when omitted.", show_default=False),
+    ] = None,
+    profile: ProfileOption = None,
+    data_dir: DataDirOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Import projects from a file; exits 1 when nothing was committed."""
+    state = command_state(ctx, profile, data_dir, json_output)
+    out = state.output
+    with out.guard():
+        if not path.is_file():
+            raise CliError("file_not_found", f"no such file: {path}", {"path": str(path)}, EXIT_BAD_INPUT)
+        settings = state.settings()
+        from oppscope.history.factory import open_history_store
+
+        store = open_history_store(settings)
+        try:
+            report = store.import_file(
+                path,
+                replace=replace,
+                on_error="reject" if reject_all_on_error else "skip",
+                fmt=_FORMATS[fmt.value] if fmt else None,
+            )
+        finally:
+            store.close()
+    _show_report(out, report)
+    if not report.committed or report.rows_imported == 0:
+        if not out.json_mode:
+            out.notice("nothing was imported", style="bold red")
+        raise typer.Exit(EXIT_FAILURE)
+
+
+@app.command("stats")
+def stats(
+    ctx: typer.Context,
+    profile: ProfileOption = None,
+    data_dir: DataDirOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Summarise the history: size, date range, ARR and the most common categories."""
+    state = command_state(ctx, profile, data_dir, json_output)
+    out = state.output
+    with out.guard():
+        settings = state.settings()
+        from oppscope.history.factory import open_history_store
+
+        store = open_history_store(settings, read_only=True)
+        try:
+            summary = store.stats()
+        finally:
+            store.close()
+    if out.json_mode:
+        out.model(summary)
+    else:
+        _show_stats(out, summary)
+
+
+@app.command("sample")
+def sample(
+    ctx: typer.Context,
+    rows: Annotated[
+        int | None,
+        typer.Option("--rows", help="Rows to generate (default: the sample_rows setting).", show_default=False),
+    ] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option("--seed", help="Generator seed (default: the sample_seed setting).", show_default=False),
+    ] = None,
+    replace: Annotated[bool, typer.Option("--replace", help="Replace the history instead of appending.")] = False,
+    export: Annotated[
+        Path | None,
+        typer.Option(
+            "--export",
+            help="Write the sample to this file (.csv, .parquet or .jsonl) instead of loading it.",
+            show_default=False,
+        ),
+    ] = None,
+    profile: ProfileOption = None,
+    data_dir: DataDirOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Generate the reproducible sample history and load it into the store, or export it to a file."""
+    state = command_state(ctx, profile, data_dir, json_output)
+    out = state.output
+    with out.guard():
+        if rows is not None and rows < 1:
+            raise CliError("invalid_input", "--rows must be at least 1", {"rows": rows}, EXIT_BAD_INPUT)
+        if export is not None and replace:
+            raise CliError("invalid_input", "--replace only applies when loading into the store", {}, EXIT_BAD_INPUT)
+        export_format = None if export is None else _format_from_extension(export)
+        settings = state.settings()
+        from oppscope.history.sample import generate_sample
+
+        generated = generate_sample(rows or settings.sample_rows, settings.sample_seed if seed is None else seed)
+        if export is not None and export_format is not None:
+            _export_rows(out, generated.rows, export, export_format)
+        else:
+            _insert_rows(out, settings, generated.rows, replace=replace)
+
+
+def _export_rows(out: Output, rows: Sequence[Mapping[str, Any]], path: Path, fmt: ImportFormat) -> None:
+    from oppscope.history.export import write_rows
+
+    write_rows(rows, path, fmt)
+    if out.json_mode:
+        out.json({"path": str(path), "format": fmt, "rows": len(rows)})
+    else:
+        out.console.print(f"wrote {len(rows):,} sample rows to {path} ({fmt})")
+
+
+def _insert_rows(out: Output, settings: Settings, rows: Sequence[Mapping[str, Any]], *, replace: bool) -> None:
+    from oppscope.history.factory import open_history_store
+
+    store = open_history_store(settings)
+    try:
+        report = store.insert_rows(rows, replace=replace)
+    finally:
+        store.close()
+    _show_report(out, report)
+
+
+def _format_from_extension(path: Path) -> ImportFormat:
+    fmt = _EXTENSIONS.get(path.suffix.lower())
+    if fmt is None:
+        raise CliError(
+            "unsupported_format",
+            f"cannot tell the format of {path.name!r} from its extension",
+            {"path": str(path), "extensions": sorted(_EXTENSIONS)},
+            EXIT_BAD_INPUT,
+        )
+    if not path.parent.is_dir():
+        raise CliError("directory_not_found", f"no such directory: {path.parent}", {"path": str(path)}, EXIT_BAD_INPUT)
+    return fmt
+
+
+def _show_report(out: Output, report: ImportReport) -> None:
+    if out.json_mode:
+        out.model(report)
+        return
+    out.key_values(
+        f"Import of {report.source}",
+        [
+            ("format", report.format),
+            ("rows read", report.rows_read),
+            ("rows imported", report.rows_imported),
+            ("rows rejected", report.rows_rejected),
+            ("replaced history", "yes" if report.replaced else "no"),
+            ("committed", "yes" if report.committed else "no"),
+            ("snapshot", report.snapshot_id),
+        ],
+    )
+    if report.errors:
+        shown = report.errors[:MAX_ERRORS_SHOWN]
+        out.table(
+            "Row errors",
+            ("row", "column", "reason", "value"),
+            ((e.row, e.column, e.reason, e.value) for e in shown),
+            right_align=(0,),
+        )
+        hidden = len(report.errors) - len(shown)
+        if hidden > 0 or report.errors_truncated:
+            out.console.print(f"… more errors not shown{f' ({hidden} listed in --json)' if hidden > 0 else ''}")
+
+
+def _show_stats(out: Output, summary: HistoryStats) -> None:
+    arr = summary.arr_usd
+    out.key_values(
+        "History",
+        [
+            ("rows", f"{summary.rows:,}"),
+            ("snapshot", summary.snapshot_id),
+            ("customers", f"{summary.customers:,}"),
+            ("customers with several projects", f"{summary.multi_project_customers:,}"),
+            ("close dates", f"{summary.close_date_min or '-'} … {summary.close_date_max or '-'}"),
+            ("ARR min / median / max (USD)", " / ".join(_money(v) for v in (arr.min, arr.median, arr.max))),
+        ],
+    )
+    for title, counts in (
+        ("Segments", summary.segments),
+        ("Industries", summary.industries),
+        ("Countries", summary.countries),
+        ("Project types", summary.project_types),
+        ("Top services", summary.top_services),
+    ):
+        _show_counts(out, title, counts)
+
+
+def _show_counts(out: Output, title: str, counts: Mapping[str, int], limit: int = 10) -> None:
+    top = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:limit]
+    out.table(title, ("value", "rows"), ((name, f"{n:,}") for name, n in top), right_align=(1,))
+
+
+def _money(value: float | None) -> str:
+    return "-" if value is None else f"${value:,.0f}"

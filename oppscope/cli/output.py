@@ -1,0 +1,190 @@
+"""How every command talks to its user.
+
+One place decides between JSON and rich text and how failures look, so a script can rely on the
+``{"error": {"code", "message", "details"}}`` shape and on the exit code whichever command failed, and a
+person never sees a stack trace for a mistake they can fix. Nothing heavy is imported at module level: this
+module loads for ``--help`` too.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import typer
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel, ValidationError
+    from rich.console import Console
+
+EXIT_FAILURE = 1
+EXIT_BAD_INPUT = 2
+
+# History failures caused by the file the user pointed at rather than by the store itself.
+_INPUT_HISTORY_ERRORS = frozenset({"file_not_found", "unknown_format", "missing_columns", "unreadable_file"})
+
+
+class CliError(Exception):
+    """A failure the user can act on; ``exit_code`` is 2 when their input was at fault, 1 otherwise."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        details: Mapping[str, Any] | None = None,
+        exit_code: int = EXIT_FAILURE,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = dict(details or {})
+        self.exit_code = exit_code
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+
+
+def validation_details(exc: ValidationError) -> dict[str, Any]:
+    """Per-field problems without the offending values, which may be long or confidential."""
+    return {
+        "errors": [
+            {
+                "field": ".".join(str(part) for part in err["loc"]) or None,
+                "message": err["msg"],
+                "type": err["type"],
+            }
+            for err in exc.errors(include_url=False, include_input=False, include_context=False)
+        ]
+    }
+
+
+def expected_error(exc: BaseException) -> CliError | None:
+    """Translate the failures users cause or can fix into a ``CliError``; anything else is a bug (``None``).
+
+    Imported here, not at module level, because ``HistoryError`` lives beside NumPy-using code.
+    """
+    from pydantic import ValidationError
+
+    from oppscope.history.store import HistoryError
+
+    if isinstance(exc, CliError):
+        return exc
+    if isinstance(exc, HistoryError):
+        exit_code = EXIT_BAD_INPUT if exc.code in _INPUT_HISTORY_ERRORS else EXIT_FAILURE
+        return CliError(exc.code, exc.message, exc.details, exit_code)
+    if isinstance(exc, ValidationError):
+        return invalid_input(exc)
+    return None
+
+
+def invalid_input(exc: ValidationError) -> CliError:
+    count = exc.error_count()
+    return CliError(
+        "invalid_input",
+        f"{count} field{'s' if count != 1 else ''} failed validation",
+        validation_details(exc),
+        EXIT_BAD_INPUT,
+    )
+
+
+class Output:
+    """Writes results to stdout and human notices to stderr, so ``--json`` output can be piped as is."""
+
+    def __init__(self, json_mode: bool) -> None:
+        self.json_mode = json_mode
+        self._console: Console | None = None
+        self._err_console: Console | None = None
+
+    @property
+    def console(self) -> Console:
+        # Created on first use, not at import, so it writes to whatever sys.stdout is then (tests swap it).
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(highlight=False)
+        return self._console
+
+    @property
+    def err_console(self) -> Console:
+        if self._err_console is None:
+            from rich.console import Console
+
+            self._err_console = Console(stderr=True, highlight=False)
+        return self._err_console
+
+    def json(self, data: Any) -> None:
+        typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+    def model(self, model: BaseModel) -> None:
+        self.json(model.model_dump(mode="json"))
+
+    def table(
+        self,
+        title: str | None,
+        columns: Sequence[str],
+        rows: Iterable[Sequence[object]],
+        *,
+        right_align: Sequence[int] = (),
+    ) -> None:
+        from rich.table import Table
+
+        table = Table(title=title, title_justify="left", show_lines=False)
+        for index, column in enumerate(columns):
+            table.add_column(column, justify="right" if index in right_align else "left", overflow="fold")
+        for row in rows:
+            table.add_row(*("" if cell is None else str(cell) for cell in row))
+        self.console.print(table)
+
+    def key_values(self, title: str | None, pairs: Iterable[tuple[str, object]]) -> None:
+        self.table(title, ("", ""), pairs)
+
+    def bullets(self, title: str, items: Iterable[str]) -> None:
+        from rich.markup import escape
+
+        lines = [f"  • {escape(item)}" for item in items]
+        self.console.print(f"\n[bold]{escape(title)}[/bold]")
+        self.console.print("\n".join(lines) if lines else "  (none)")
+
+    def notice(self, message: str, *, style: str = "") -> None:
+        from rich.markup import escape
+
+        self.err_console.print(f"[{style}]{escape(message)}[/{style}]" if style else escape(message))
+
+    def fail(self, error: CliError) -> NoReturn:
+        if self.json_mode:
+            self.json(error.body())
+        else:
+            self.notice(f"error [{error.code}]: {error.message}", style="bold red")
+            for line in _detail_lines(error.details):
+                self.notice(f"  {line}", style="red")
+        raise typer.Exit(error.exit_code)
+
+    @contextmanager
+    def guard(self) -> Iterator[None]:
+        """Turn expected failures into a structured message and exit code; real bugs keep their traceback."""
+        try:
+            yield
+        except typer.Exit:
+            raise
+        except Exception as exc:
+            error = expected_error(exc)
+            if error is None:
+                raise
+            self.fail(error)
+
+
+def _detail_lines(details: Mapping[str, Any]) -> list[str]:
+    lines: list[str] = []
+    for key, value in details.items():
+        if key == "errors" and isinstance(value, list):
+            for item in value:
+                if isinstance(item, Mapping) and "message" in item:
+                    where = item.get("field") or item.get("column") or item.get("row") or "input"
+                    lines.append(f"{where}: {item['message']}")
+                else:
+                    lines.append(json.dumps(item, default=str))
+        else:
+            lines.append(f"{key}: {value if isinstance(value, str) else json.dumps(value, default=str)}")
+    return lines

@@ -1,0 +1,66 @@
+"""The statistical pieces on data whose answer is known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import sparse
+
+from oppscope.analysis.features import scope_quantities, tokens
+from oppscope.analysis.model import Evidence, conformal_quantiles, correct, fit_ridge, out_of_fold_residuals
+
+
+def test_ridge_recovers_known_coefficients() -> None:
+    rng = np.random.default_rng(0)
+    # Column 0 is the intercept column, as in every design matrix the engine builds.
+    x = sparse.hstack([np.ones((2000, 1)), sparse.random(2000, 20, density=0.3, random_state=1)]).tocsr()
+    beta = rng.normal(size=21)
+    y = x @ beta + 5.0 + rng.normal(scale=0.01, size=2000)
+    model = fit_ridge(x, y, alpha=1e-3)
+    assert np.allclose(model.predict(x), y, atol=0.05)
+
+
+def test_out_of_fold_residuals_are_larger_than_in_sample() -> None:
+    rng = np.random.default_rng(1)
+    x = sparse.random(300, 80, density=0.2, random_state=2, format="csr")
+    y = x @ rng.normal(size=80) + rng.normal(scale=1.0, size=300)
+    in_sample = y - fit_ridge(x, y, 0.1).predict(x)
+    oof = out_of_fold_residuals(x, y, 0.1)
+    assert np.mean(oof**2) > 1.2 * np.mean(in_sample**2)
+
+
+def test_conformal_quantiles_cover_the_requested_share() -> None:
+    e = np.random.default_rng(3).standard_t(df=4, size=5000)
+    lo, hi = conformal_quantiles(e, 0.8)
+    inside = np.mean((e >= lo) & (e <= hi))
+    assert 0.79 <= inside <= 0.82
+
+
+def _ev(analog: list[float], own: list[float]) -> Evidence:
+    return Evidence(
+        base=0.0,
+        analog_residuals=np.array(analog),
+        weights=np.full(len(analog), 1.0 / len(analog)),
+        customer_residuals=np.array(own),
+        extra_variance=0.0,
+    )
+
+
+def test_customer_effect_is_shrunk_by_its_prior() -> None:
+    center, _ = correct(_ev([0.0] * 10, [1.0, 1.0]), shrinkage=1.0, customer_prior=2.0, sigma=0.3)
+    assert center == pytest.approx(0.5)  # two projects, two pseudo-projects: half the observed effect
+
+
+def test_infinite_shrinkage_ignores_the_analogs() -> None:
+    center, scale = correct(_ev([0.8] * 10, []), shrinkage=np.inf, customer_prior=1.0, sigma=0.3)
+    assert center == 0.0
+    assert scale > 0.3  # but their disagreement with the regression still widens the interval
+
+
+def test_scope_quantities_read_numbers_with_units() -> None:
+    found = scope_quantities("Migrate 1,200 servers and 3.5k users; 40 TB in 2023")
+    assert found == {"server": 1200.0, "user": 3500.0, "tb": 40.0}
+
+
+def test_tokens_drop_stopwords() -> None:
+    assert tokens("The migration of SAP to AWS") == {"migration", "sap", "aws"}
