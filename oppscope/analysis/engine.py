@@ -60,6 +60,13 @@ def _add_months(day: date, months: float) -> date:
     return day + timedelta(days=months * DAYS_PER_MONTH)
 
 
+def _split_arr(arr: float, upfront_share: float) -> tuple[float, float, float]:
+    """(ARR, MRR, upfront) in cents with ARR = 12 × MRR + upfront holding exactly after rounding."""
+    upfront = round(arr * upfront_share, 2)
+    mrr = round((arr - upfront) / 12, 2)
+    return round(12 * mrr + upfront, 2), mrr, upfront
+
+
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(int(ts), tz=UTC).date().isoformat()
 
@@ -163,28 +170,15 @@ class Engine:
         h = self.history
         idx = analogs.index
         arr_raw = raw["arr"]
-        arr = Estimate(
-            value=round(math.exp(arr_raw.center), 2),
-            low=round(math.exp(arr_raw.low), 2),
-            high=round(math.exp(arr_raw.high), 2),
-        )
-        # Upfront share from the analogs; MRR then follows from ARR = 12 × MRR + upfront, exactly.
+        # Upfront share from the analogs; MRR then follows from ARR = 12 × MRR + upfront, exact to the cent.
         with np.errstate(divide="ignore", invalid="ignore"):
             share = np.where(h.arr[idx] > 0, h.upfront[idx] / h.arr[idx], np.nan)
-        upfront_share = float(np.nansum(share * analogs.weight) / analogs.weight[np.isfinite(share)].sum()) if (
-            np.isfinite(share).any()
+        known = np.isfinite(share)
+        upfront_share = float((share[known] * analogs.weight[known]).sum() / analogs.weight[known].sum()) if (
+            known.any()
         ) else 0.0
-
-        def split(e: Estimate, factor: float) -> Estimate:
-            return Estimate(value=round(e.value * factor, 2), low=round(e.low * factor, 2),
-                            high=round(e.high * factor, 2))
-
-        upfront = split(arr, upfront_share)
-        mrr = Estimate(
-            value=round((arr.value - upfront.value) / 12, 2),
-            low=round((arr.low - upfront.low) / 12, 2),
-            high=round((arr.high - upfront.high) / 12, 2),
-        )
+        parts = [_split_arr(math.exp(x), upfront_share) for x in (arr_raw.center, arr_raw.low, arr_raw.high)]
+        arr, mrr, upfront = (Estimate(value=v, low=lo, high=hi) for v, lo, hi in zip(*parts, strict=True))
 
         def months(r: RawEstimate, floor: float) -> Estimate:
             value = max(r.center, floor)

@@ -25,17 +25,30 @@ MODEL_BLOCKS: tuple[str, ...] = (
     "segment", "industry", "country", "region", "subregion", "partner", "activity", "project_type", "phase",
 )
 
+# Pairs whose joint effect may differ from the sum of their parts (AI/ML costs more in software firms than
+# its type and industry alone say). Ridge keeps these small unless the history insists.
+INTERACTIONS: tuple[tuple[str, str], ...] = (
+    ("project_type", "segment"),
+    ("project_type", "industry"),
+    ("segment", "industry"),
+)
+MIN_INTERACTION_COUNT = 5
+
 _STOPWORDS = frozenset(
     """a an and are as at be by for from has have in into is it its of on or our that the their this to was
     were will with we they them across per via new using use based build project projects customer""".split()
 )
 _TOKEN = re.compile(r"[a-z][a-z0-9]+")
+# A number, optionally a currency sign before it, a multiplier and a unit after it: "240 servers", "500TB",
+# "3.5k users", "$1.2M", "2 million records". A multiplier only counts when no letter follows it.
 _SCOPE = re.compile(
-    r"(?<![\w.$])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)\s*(k|m|thousand|million)?(?![\w.])[\s-]*([a-z][a-z-]*)?",
+    r"(?<![\w.])(\$|usd\s?|€|eur\s?)?(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)\s?"
+    r"(?:(k|m|mm|bn|b|thousand|million|billion)(?![a-z]))?\s*(%)?[\s-]*([a-z][a-z-]*)?",
     re.IGNORECASE,
 )
-_MULTIPLIER = {"k": 1e3, "thousand": 1e3, "m": 1e6, "million": 1e6}
+_MULTIPLIER = {"k": 1e3, "thousand": 1e3, "m": 1e6, "mm": 1e6, "million": 1e6, "b": 1e9, "bn": 1e9, "billion": 1e9}
 OTHER_UNIT = "_other"
+MONEY_UNIT = "usd"
 
 
 def tokens(text: str) -> set[str]:
@@ -46,20 +59,23 @@ def _unit_key(word: str | None) -> str:
     if not word:
         return OTHER_UNIT
     word = word.lower().strip("-")
+    if word in ("usd", "eur", "dollars", "euros"):
+        return MONEY_UNIT
     return word[:-1] if len(word) > 3 and word.endswith("s") else word
 
 
 def scope_quantities(text: str) -> dict[str, float]:
     """Numbers with the word that follows them, e.g. {"server": 240.0, "tb": 350.0}; years are ignored."""
     found: dict[str, float] = {}
-    for number, mult, unit in _SCOPE.findall(text):
-        plain = number.replace(",", "")
-        value = float(plain) * _MULTIPLIER.get(mult.lower(), 1.0)
-        if not mult and "," not in number and "." not in number and 1990 <= value <= 2100:
+    for currency, number, mult, percent, unit in _SCOPE.findall(text):
+        if percent:
             continue
+        value = float(number.replace(",", "")) * _MULTIPLIER.get(mult.lower(), 1.0)
+        if not (currency or mult) and "," not in number and "." not in number and 1990 <= value <= 2100:
+            continue  # a year, not a quantity
         if value <= 0:
             continue
-        key = _unit_key(unit)
+        key = MONEY_UNIT if currency else _unit_key(unit)
         found[key] = max(found.get(key, 0.0), value)
     return found
 
@@ -85,11 +101,17 @@ def history_profiles(history: History) -> list[Profile]:
     ]
 
 
+def _pair_keys(profile: Profile) -> list[str]:
+    c = profile.categorical
+    return [f"{a}={c[a]}|{b}={c[b]}" for a, b in INTERACTIONS if c[a] and c[b]]
+
+
 @dataclass
 class FeatureSpace:
     """Column layout of the design matrix, learned from the training history."""
 
     levels: dict[str, dict[str, int]]  # block → level → column
+    pairs: dict[str, int]  # "block_a=value|block_b=value" → column, for INTERACTIONS
     level_freq: dict[str, np.ndarray]  # block → share of each level (used when a value is unknown)
     vocab: dict[str, int]  # token → column
     idf: np.ndarray  # per vocab token, for text similarity
@@ -113,6 +135,11 @@ class FeatureSpace:
             level_freq[block] = np.array([counts[v] / total for v in kept]) if total else np.zeros(0)
             col += len(kept)
 
+        pair_counts: Counter[str] = Counter(k for p in profiles for k in _pair_keys(p))
+        kept_pairs = sorted(k for k, c in pair_counts.items() if c >= MIN_INTERACTION_COUNT)
+        pairs = {k: col + i for i, k in enumerate(kept_pairs)}
+        col += len(pairs)
+
         doc_freq: Counter[str] = Counter()
         unit_freq: Counter[str] = Counter()
         for p in profiles:
@@ -133,6 +160,7 @@ class FeatureSpace:
         years = [p.close_year for p in profiles]
         return cls(
             levels=levels,
+            pairs=pairs,
             level_freq=level_freq,
             vocab=vocab,
             idf=idf,
@@ -161,6 +189,11 @@ class FeatureSpace:
                 # Unknown or missing: expect the average effect rather than the baseline level's.
                 cols.extend(block_levels.values())
                 vals.extend(self.level_freq[block].tolist())
+        for key in _pair_keys(profile):
+            column = self.pairs.get(key)
+            if column is not None:
+                cols.append(column)
+                vals.append(1.0)
         for t in tokens(profile.text):
             column = self.vocab.get(t)
             if column is not None:

@@ -23,7 +23,7 @@ from oppscope.analysis.engine import ENGINE_VERSION, Engine, EngineConfig
 from oppscope.analysis.models import Analysis, Opportunity
 from oppscope.config import Settings
 from oppscope.history.factory import open_history_store
-from oppscope.history.store import HistoryError, HistoryStore
+from oppscope.history.store import HistoryError, HistoryStore, ImportReport
 
 log = structlog.get_logger(__name__)
 
@@ -38,7 +38,7 @@ def engine_config(settings: Settings) -> EngineConfig:
     )
 
 
-def load_sample(store: HistoryStore, settings: Settings, rows: int, seed: int, *, replace: bool) -> None:
+def load_sample(store: HistoryStore, settings: Settings, rows: int, seed: int, *, replace: bool) -> ImportReport:
     """Load the generated sample and remember which one it is (the backtest uses it as ground truth)."""
     from oppscope.history.sample import generate_sample
 
@@ -46,6 +46,7 @@ def load_sample(store: HistoryStore, settings: Settings, rows: int, seed: int, *
     report = store.insert_rows(sample.rows, replace=replace)
     marker = {"rows": rows, "seed": seed, "snapshot_id": report.snapshot_id}
     _atomic_write(settings.data_dir / SAMPLE_MARKER, json.dumps(marker).encode())
+    return report
 
 
 def sample_marker(settings: Settings) -> dict[str, int | str] | None:

@@ -140,13 +140,13 @@ def sample(
             raise CliError("invalid_input", "--replace only applies when loading into the store", {}, EXIT_BAD_INPUT)
         export_format = None if export is None else _format_from_extension(export)
         settings = state.settings()
-        from oppscope.history.sample import generate_sample
-
-        generated = generate_sample(rows or settings.sample_rows, settings.sample_seed if seed is None else seed)
+        count, chosen_seed = rows or settings.sample_rows, settings.sample_seed if seed is None else seed
         if export is not None and export_format is not None:
-            _export_rows(out, generated.rows, export, export_format)
+            from oppscope.history.sample import generate_sample
+
+            _export_rows(out, generate_sample(count, chosen_seed).rows, export, export_format)
         else:
-            _insert_rows(out, settings, generated.rows, replace=replace)
+            _load_sample(out, settings, count, chosen_seed, replace=replace)
 
 
 def _export_rows(out: Output, rows: Sequence[Mapping[str, Any]], path: Path, fmt: ImportFormat) -> None:
@@ -159,14 +159,11 @@ def _export_rows(out: Output, rows: Sequence[Mapping[str, Any]], path: Path, fmt
         out.console.print(f"wrote {len(rows):,} sample rows to {path} ({fmt})")
 
 
-def _insert_rows(out: Output, settings: Settings, rows: Sequence[Mapping[str, Any]], *, replace: bool) -> None:
-    from oppscope.history.factory import open_history_store
+def _load_sample(out: Output, settings: Settings, rows: int, seed: int, *, replace: bool) -> None:
+    from oppscope.analysis.runtime import load_sample, open_store
 
-    store = open_history_store(settings)
-    try:
-        report = store.insert_rows(rows, replace=replace)
-    finally:
-        store.close()
+    with open_store(settings) as store:
+        report = load_sample(store, settings, rows, seed, replace=replace)
     _show_report(out, report)
 
 
