@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -89,6 +90,7 @@ class History:
     service_names: tuple[str, ...]
     service_monthly: sparse.csr_matrix  # n × services
     service_upfront: sparse.csr_matrix
+    service_lists: tuple[tuple[str, ...], ...]  # per row, its services by total cost, largest first
 
     @property
     def close_years(self) -> np.ndarray:
@@ -98,9 +100,7 @@ class History:
         return " ".join((self.opportunity_name[i], self.description[i], self.business_description[i]))
 
     def services_of(self, i: int) -> list[str]:
-        row = self.service_monthly.getrow(i) + self.service_upfront.getrow(i)
-        order = np.argsort(-row.data)
-        return [self.service_names[j] for j in row.indices[order]]
+        return list(self.service_lists[i])
 
     def subset(self, mask: np.ndarray) -> History:
         idx = np.flatnonzero(mask)
@@ -123,6 +123,7 @@ class History:
             service_names=self.service_names,
             service_monthly=self.service_monthly[idx],
             service_upfront=self.service_upfront[idx],
+            service_lists=tuple(self.service_lists[i] for i in idx),
         )
 
 
@@ -174,7 +175,19 @@ def history_from_columns(columns: dict[str, np.ndarray]) -> History:
         service_names=service_names,
         service_monthly=monthly,
         service_upfront=upfront,
+        service_lists=_service_lists(service_names, monthly + upfront),
     )
+
+
+def _service_lists(names: tuple[str, ...], costs: sparse.csr_matrix) -> tuple[tuple[str, ...], ...]:
+    """Each row's services by total cost, computed once so analyses never slice the sparse matrix."""
+    costs = costs.tocsr()
+    costs.sort_indices()
+    out = []
+    for start, end in pairwise(costs.indptr):
+        cols, vals = costs.indices[start:end], costs.data[start:end]
+        out.append(tuple(names[j] for j in cols[np.argsort(-vals, kind="stable")]))
+    return tuple(out)
 
 
 def _service_matrices(

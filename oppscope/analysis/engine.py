@@ -19,7 +19,6 @@ from oppscope.analysis import confidence as confidence_mod
 from oppscope.analysis.calibration import EngineParams, calibrate
 from oppscope.analysis.core import Core, PreparedQuery, build_core
 from oppscope.analysis.dataset import DAYS_PER_MONTH, History, normalize
-from oppscope.analysis.features import tokens
 from oppscope.analysis.follow_on import FollowOnTable
 from oppscope.analysis.funding import FundingRule, load_rules, recommend
 from oppscope.analysis.model import RawEstimate, estimate
@@ -201,11 +200,11 @@ class Engine:
 
     def _similar(self, prepared: PreparedQuery, analogs: Analogs, arr_raw: RawEstimate) -> list[SimilarProject]:
         h = self.history
-        query_terms = tokens(prepared.resolution.profile.text)
+        terms = self.core.space.terms
         out: list[SimilarProject] = []
         for pos, i in enumerate(analogs.index[:SHOWN_ANALOGS]):
             c = h.categorical
-            shared = sorted(query_terms & tokens(h.text_of(i)))
+            shared = sorted(terms[j] for j in self.core.index.shared_terms(int(i), prepared.query))
             adjusted = arr_raw.adjusted[pos]
             out.append(
                 SimilarProject(

@@ -13,6 +13,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 from scipy import sparse
@@ -170,6 +171,11 @@ class FeatureSpace:
             year_range=(min(years, default=0.0), max(years, default=0.0)),
             token_offset=token_offset,
         )
+
+    @cached_property
+    def terms(self) -> list[str]:
+        """Vocabulary tokens in TF-IDF column order."""
+        return sorted(self.vocab, key=self.vocab.__getitem__)
 
     def _year(self, year: float) -> float:
         lo, hi = self.year_range

@@ -20,7 +20,7 @@ MIN_EVIDENCE = 2
 
 
 @dataclass
-class _Transitions:
+class _Evidence:
     gaps: list[float] = field(default_factory=list)
     ratios: list[float] = field(default_factory=list)
     customers: set[str] = field(default_factory=set)
@@ -28,9 +28,21 @@ class _Transitions:
 
 
 @dataclass(frozen=True)
+class Transition:
+    """Summary of every observed move from one project type to another."""
+
+    target: str
+    count: int
+    customers: int
+    median_gap_months: float
+    median_arr_ratio: float
+    examples: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class FollowOnTable:
     source_counts: dict[str, int]  # project type → projects of that type
-    transitions: dict[str, dict[str, _Transitions]]  # type → next type → evidence
+    transitions: dict[str, tuple[Transition, ...]]  # type → moves, most customers first
     display: dict[str, str]
 
     @classmethod
@@ -45,7 +57,7 @@ class FollowOnTable:
             if customer:
                 by_customer[normalize(customer)].append(i)  # rows are already in close-date order
         start_ts = history.close_ts + np.nan_to_num(history.ttl_months) * DAYS_PER_MONTH * 86400
-        table: dict[str, dict[str, _Transitions]] = defaultdict(lambda: defaultdict(_Transitions))
+        table: dict[str, dict[str, _Evidence]] = defaultdict(lambda: defaultdict(_Evidence))
         for customer, rows in by_customer.items():
             for a, b in pairwise(rows):
                 if not types[a] or not types[b]:
@@ -57,32 +69,48 @@ class FollowOnTable:
                 t.customers.add(customer)
                 if len(t.examples) < 3:
                     t.examples.append(f"{history.categorical['customer'][b]}: {history.opportunity_name[b]}")
-        return cls(dict(counts), {k: dict(v) for k, v in table.items()}, display)
+        transitions = {
+            source: tuple(
+                sorted(
+                    (
+                        Transition(
+                            target=target,
+                            count=len(e.gaps),
+                            customers=len(e.customers),
+                            median_gap_months=float(np.median(e.gaps)),
+                            median_arr_ratio=float(np.median(e.ratios)) if e.ratios else 1.0,
+                            examples=tuple(e.examples),
+                        )
+                        for target, e in moves.items()
+                    ),
+                    key=lambda t: (-t.customers, t.target),
+                )
+            )
+            for source, moves in table.items()
+        }
+        return cls(dict(counts), transitions, display)
 
     def suggest(self, project_type: str, predicted_arr: float, limit: int = 3) -> list[FollowOnOpportunity]:
         source = normalize(project_type)
         total = self.source_counts.get(source, 0)
-        options = self.transitions.get(source, {})
-        ranked = sorted(options.items(), key=lambda kv: (-len(kv[1].customers), kv[0]))
         out: list[FollowOnOpportunity] = []
-        for target, t in ranked:
-            if len(t.customers) < MIN_EVIDENCE or not total:
+        for t in self.transitions.get(source, ()):
+            if t.customers < MIN_EVIDENCE or not total:
                 continue
-            ratio = float(np.median(t.ratios)) if t.ratios else 1.0
-            gap = float(np.median(t.gaps))
-            name = self.display.get(target, target)
+            name = self.display.get(t.target, t.target)
             out.append(
                 FollowOnOpportunity(
                     project_type=name,
                     description=(
-                        f"{len(t.customers)} customers followed a {self.display.get(source, source)} project "
-                        f"with {name}, typically {gap:.0f} months after launch, at {ratio:.2f}× its ARR"
+                        f"{t.customers} customers followed a {self.display.get(source, source)} project "
+                        f"with {name}, typically {t.median_gap_months:.0f} months after launch, "
+                        f"at {t.median_arr_ratio:.2f}× its ARR"
                     ),
-                    probability=round(min(1.0, len(t.gaps) / total), 3),
-                    expected_arr_usd=round(predicted_arr * ratio, 2),
-                    expected_months_after_launch=round(gap, 1),
-                    evidence_customers=len(t.customers),
-                    examples=t.examples,
+                    probability=round(min(1.0, t.count / total), 3),
+                    expected_arr_usd=round(predicted_arr * t.median_arr_ratio, 2),
+                    expected_months_after_launch=round(t.median_gap_months, 1),
+                    evidence_customers=t.customers,
+                    examples=list(t.examples),
                 )
             )
             if len(out) == limit:

@@ -23,7 +23,7 @@ from oppscope.analysis.engine import ENGINE_VERSION, Engine, EngineConfig
 from oppscope.analysis.models import Analysis, Opportunity
 from oppscope.config import Settings
 from oppscope.history.factory import open_history_store
-from oppscope.history.store import HistoryError, HistoryStore, ImportReport
+from oppscope.history.store import HistoryError, HistoryStore, ImportFormat, ImportReport, OnError
 
 log = structlog.get_logger(__name__)
 
@@ -56,6 +56,19 @@ def sample_marker(settings: Settings) -> dict[str, int | str] | None:
     except (OSError, ValueError):
         return None
     return data
+
+
+def import_history(
+    settings: Settings, path: Path, *, replace: bool, on_error: OnError, fmt: ImportFormat | None
+) -> ImportReport:
+    """Import a file. The auto-loaded sample is placeholder data: a first real import replaces it."""
+    with open_store(settings) as store:
+        marker = sample_marker(settings)
+        only_sample = marker is not None and marker.get("snapshot_id") == store.snapshot_id()
+        report = store.import_file(path, replace=replace or only_sample, on_error=on_error, fmt=fmt)
+        if only_sample and report.committed:
+            (settings.data_dir / SAMPLE_MARKER).unlink(missing_ok=True)
+        return report
 
 
 def prepare_history(settings: Settings) -> None:

@@ -81,7 +81,8 @@ class SimilarityIndex:
             )
             self.vocabulary[block] = vocab
             self.codes[block] = codes
-        self.tfidf = tfidf.tocsc()
+        self.tfidf = tfidf.tocsc()  # column slices for scoring one query against every row
+        self.row_terms = tfidf.tocsr()  # row slices for explaining one analog
         self.years = history.close_years
 
     def code(self, block: str, value: str) -> int:
@@ -119,6 +120,12 @@ class SimilarityIndex:
         w = np.exp(WEIGHT_SHARPNESS * (sim - sim[0]))
         matched = {b: self.codes[b][top] == c for b, c in query.codes.items() if c != NO_MATCH}
         return Analogs(top, sim, w / w.sum(), matched, text[top])
+
+
+    def shared_terms(self, row: int, query: Query) -> np.ndarray:
+        """Vocabulary columns (TF-IDF order) that the analog's text shares with the query's."""
+        start, end = self.row_terms.indptr[row], self.row_terms.indptr[row + 1]
+        return np.intersect1d(self.row_terms.indices[start:end], query.text_cols)
 
 
 def match_reasons(analogs: Analogs, position: int, shared_terms: list[str]) -> list[str]:

@@ -42,7 +42,13 @@ _EXTENSIONS: dict[str, ImportFormat] = {
 def import_history(
     ctx: typer.Context,
     path: Annotated[Path, typer.Argument(help="CSV, Parquet or JSON Lines file.", show_default=False)],
-    replace: Annotated[bool, typer.Option("--replace", help="Replace the whole history instead of appending.")] = False,
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace",
+            help="Replace the whole history instead of appending (the auto-loaded sample is always replaced).",
+        ),
+    ] = False,
     reject_all_on_error: Annotated[
         bool,
         typer.Option("--reject-all-on-error", help="Import nothing if any row is bad (default: skip bad rows)."),
@@ -62,18 +68,15 @@ def import_history(
         if not path.is_file():
             raise CliError("file_not_found", f"no such file: {path}", {"path": str(path)}, EXIT_BAD_INPUT)
         settings = state.settings()
-        from oppscope.history.factory import open_history_store
+        from oppscope.analysis.runtime import import_history
 
-        store = open_history_store(settings)
-        try:
-            report = store.import_file(
-                path,
-                replace=replace,
-                on_error="reject" if reject_all_on_error else "skip",
-                fmt=_FORMATS[fmt.value] if fmt else None,
-            )
-        finally:
-            store.close()
+        report = import_history(
+            settings,
+            path,
+            replace=replace,
+            on_error="reject" if reject_all_on_error else "skip",
+            fmt=_FORMATS[fmt.value] if fmt else None,
+        )
     _show_report(out, report)
     if not report.committed or report.rows_imported == 0:
         if not out.json_mode:
