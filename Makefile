@@ -18,7 +18,15 @@ PORT ?= 8000
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml
-	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
+	if [ ! -x $(BIN)/python ] && ! $(PYTHON) -m venv $(VENV); then
+	  # Debian ships venv separately; install it when we are allowed to, then try once more.
+	  rm -rf $(VENV)
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv
+	  fi
+	  $(PYTHON) -m venv $(VENV)
+	fi
+	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 

@@ -6,6 +6,7 @@ rename nothing here without a version bump.
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
@@ -65,10 +66,22 @@ class Opportunity(BaseModel):
     @field_validator("close_date", mode="before")
     @classmethod
     def _parse_close_date(cls, value: Any) -> Any:
-        # ISO dates are the contract; ISO datetimes are cut to their date. Numbers are refused rather than
-        # guessed at, since a seller's form never sends one.
+        # ISO dates are the contract; ISO datetimes are cut to their date, and Unix times (the history's own
+        # close_date format, in s/ms/µs/ns told apart by size) are accepted so a copied row still works.
         if isinstance(value, str) and len(value) > 10 and value[10] in "T ":
             return value[:10]
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+            seconds = float(value)
+            for _ in range(3):  # ms, µs, ns: each has three more digits than the one before
+                if abs(seconds) < 1e11:
+                    break
+                seconds /= 1000
+            if abs(seconds) >= 1e11:
+                return value
+            try:
+                return datetime.fromtimestamp(seconds, tz=UTC).date()
+            except (OverflowError, OSError, ValueError):
+                return value
         return value
 
     @field_validator("close_date")
