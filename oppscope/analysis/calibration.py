@@ -96,7 +96,8 @@ def calibrate(history: History, analog_count: int, level: float) -> EngineParams
     half_widths: np.ndarray = np.zeros(0)
     for name, log_scale in TARGETS.items():
         actual = _transformed(val, name)[rows]
-        cal, widths, err = _calibrate_target(core, name, evidence[name], actual, log_scale, level)
+        batch = Evidence.stack(evidence[name])
+        cal, widths, err = _calibrate_target(core, name, batch, actual, log_scale, level)
         targets[name] = TargetParams(alphas[name], cal)
         validation |= {f"{name}_error": err, f"{name}_alpha": alphas[name], f"{name}_shrinkage": cal.shrinkage,
                        f"{name}_customer_prior": cal.customer_prior}
@@ -115,20 +116,15 @@ def calibrate(history: History, analog_count: int, level: float) -> EngineParams
 
 
 def _calibrate_target(
-    core: Core, name: str, evidence: list[Evidence], actual: np.ndarray, log_scale: bool, level: float
+    core: Core, name: str, evidence: Evidence, actual: np.ndarray, log_scale: bool, level: float
 ) -> tuple[Calibration, np.ndarray, float]:
     """Choose the two shrinkages on the validation projects, then conformal quantiles per group."""
     sigma = robust_sigma(core.models[name].residuals)
-
-    def predictions(shrinkage: float, prior: float) -> tuple[np.ndarray, np.ndarray]:
-        pairs = [correct(ev, shrinkage, prior, sigma) for ev in evidence]
-        return np.array([p for p, _ in pairs]), np.array([s for _, s in pairs])
-
     grid = [(k, c) for k in SHRINKAGE_GRID for c in CUSTOMER_PRIOR_GRID]
-    shrinkage, prior = min(grid, key=lambda kc: loss(predictions(*kc)[0] - actual, log_scale))
-    center, scales = predictions(shrinkage, prior)
+    shrinkage, prior = min(grid, key=lambda kc: loss(correct(evidence, kc[0], kc[1], sigma)[0] - actual, log_scale))
+    center, scales = correct(evidence, shrinkage, prior, sigma)
     normalized = (actual - center) / scales
-    groups = np.array([ev.group for ev in evidence])
+    groups = evidence.groups
     quantiles = {"all": conformal_quantiles(normalized, level)}
     for g in GROUPS:
         if (groups == g).sum() >= MIN_GROUP_SIZE:

@@ -67,7 +67,7 @@ class Core:
     def prepare_profile(self, resolution: Resolution) -> PreparedQuery:
         profile = resolution.profile
         codes = {b: self.index.code(b, v) for b, v in profile.categorical.items() if v and b in BLOCK_WEIGHTS}
-        tf = self.space.tfidf([profile.text])
+        tf = self.space.tfidf([profile])
         query = Query(codes=codes, text_cols=tf.indices, text_vals=tf.data, close_year=profile.close_year)
         known = {b for b, v in profile.categorical.items() if v in self.space.levels.get(b, {})}
         missing = {
@@ -86,7 +86,7 @@ class Core:
         out: dict[str, Evidence] = {}
         for name, model in self.models.items():
             analog_res = np.where(others, model.residuals[analogs.index], np.nan)
-            out[name] = Evidence(
+            out[name] = Evidence.single(
                 base=float(model.ridge.predict(prepared.x)[0]),
                 analog_residuals=analog_res,
                 weights=analogs.weight,
@@ -114,7 +114,7 @@ def build_core(history: History, params: dict[str, TargetParams], level: float) 
     profiles: list[Profile] = history_profiles(history)
     space = FeatureSpace.fit(profiles)
     x = space.matrix(profiles)
-    index = SimilarityIndex(history, space.tfidf(p.text for p in profiles))
+    index = SimilarityIndex(history, space.tfidf(profiles))
     models: dict[str, TargetModel] = {}
     variance: dict[str, dict[str, float]] = {}
     for name, log_scale in TARGETS.items():
@@ -125,7 +125,7 @@ def build_core(history: History, params: dict[str, TargetParams], level: float) 
         ok = np.isfinite(y)
         ridge = fit_ridge(x[ok], y[ok], p.alpha)
         residuals = np.full(history.n, np.nan)
-        residuals[ok] = out_of_fold_residuals(x[ok], y[ok], p.alpha)
+        residuals[ok] = out_of_fold_residuals(x[ok], y[ok], p.alpha, ridge)
         calibration = p.calibration or provisional_calibration(residuals, level)
         models[name] = TargetModel(name, log_scale, ridge, residuals, calibration)
         variance[name] = _block_variance(space, ridge)

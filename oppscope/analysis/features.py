@@ -89,6 +89,15 @@ class Profile:
     text: str
     close_year: float
 
+    # Text is parsed once per profile, however many matrices are built from it.
+    @cached_property
+    def terms(self) -> frozenset[str]:
+        return frozenset(tokens(self.text))
+
+    @cached_property
+    def scopes(self) -> dict[str, float]:
+        return scope_quantities(self.text)
+
 
 def history_profiles(history: History) -> list[Profile]:
     years = history.close_years
@@ -144,8 +153,8 @@ class FeatureSpace:
         doc_freq: Counter[str] = Counter()
         unit_freq: Counter[str] = Counter()
         for p in profiles:
-            doc_freq.update(tokens(p.text))
-            unit_freq.update(scope_quantities(p.text).keys())
+            doc_freq.update(p.terms)
+            unit_freq.update(p.scopes.keys())
         min_df = max(3, int(0.0005 * n))
         candidates = [(t, c) for t, c in doc_freq.items() if min_df <= c <= 0.6 * n]
         candidates.sort(key=lambda tc: (-tc[1], tc[0]))
@@ -200,12 +209,12 @@ class FeatureSpace:
             if column is not None:
                 cols.append(column)
                 vals.append(1.0)
-        for t in tokens(profile.text):
+        for t in profile.terms:
             column = self.vocab.get(t)
             if column is not None:
                 cols.append(column)
                 vals.append(1.0)
-        for unit, qty in scope_quantities(profile.text).items():
+        for unit, qty in profile.scopes.items():
             pair = self.units.get(unit) or self.units.get(OTHER_UNIT)
             if pair is not None:
                 cols.extend(pair)
@@ -229,13 +238,13 @@ class FeatureSpace:
         m.sum_duplicates()
         return m
 
-    def tfidf(self, texts: Iterable[str]) -> sparse.csr_matrix:
+    def tfidf(self, profiles: Iterable[Profile]) -> sparse.csr_matrix:
         """L2-normalized TF-IDF rows over the model vocabulary, for text similarity between projects."""
         indptr = [0]
         indices: list[int] = []
         data: list[float] = []
-        for text in texts:
-            cols = sorted(self.vocab[t] - self.token_offset for t in tokens(text) if t in self.vocab)
+        for profile in profiles:
+            cols = sorted(self.vocab[t] - self.token_offset for t in profile.terms if t in self.vocab)
             w = self.idf[cols] if cols else np.zeros(0)
             norm = float(np.sqrt((w * w).sum())) or 1.0
             indices.extend(cols)

@@ -32,11 +32,14 @@ class Ridge:
         return np.asarray(x @ self.coef).ravel() + self.intercept
 
 
-def fit_ridge(x: sparse.csr_matrix, y: np.ndarray, alpha: float) -> Ridge:
+def fit_ridge(x: sparse.csr_matrix, y: np.ndarray, alpha: float, start: Ridge | None = None) -> Ridge:
+    """Ridge by LSQR on the sparse design; ``start`` (a nearby solution) saves most of the iterations."""
     mean = float(y.mean()) if len(y) else 0.0
     if not len(y):
         return Ridge(np.zeros(x.shape[1]), mean)
-    coef = lsqr(x, y - mean, damp=math.sqrt(alpha), atol=1e-7, btol=1e-7, iter_lim=1000)[0]
+    x0 = None if start is None else start.coef
+    # 1e-6 relative tolerance is far below the noise of any history; tighter only costs iterations.
+    coef = lsqr(x, y - mean, damp=math.sqrt(alpha), atol=1e-6, btol=1e-6, iter_lim=1000, x0=x0)[0]
     return Ridge(coef, mean)
 
 
@@ -51,11 +54,17 @@ def loss(errors: np.ndarray, log_scale: bool) -> float:
 def select_alpha(
     x_train: sparse.csr_matrix, y_train: np.ndarray, x_val: sparse.csr_matrix, y_val: np.ndarray, log_scale: bool
 ) -> float:
-    best = min(ALPHAS, key=lambda a: loss(fit_ridge(x_train, y_train, a).predict(x_val) - y_val, log_scale))
-    return float(best)
+    scores: dict[float, float] = {}
+    previous: Ridge | None = None
+    for alpha in sorted(ALPHAS, reverse=True):  # strongest penalty first: each solution starts the next
+        previous = fit_ridge(x_train, y_train, alpha, start=previous)
+        scores[alpha] = loss(previous.predict(x_val) - y_val, log_scale)
+    return min(scores, key=lambda a: (scores[a], -a))
 
 
-def out_of_fold_residuals(x: sparse.csr_matrix, y: np.ndarray, alpha: float, folds: int = FOLDS) -> np.ndarray:
+def out_of_fold_residuals(
+    x: sparse.csr_matrix, y: np.ndarray, alpha: float, full: Ridge, folds: int = FOLDS
+) -> np.ndarray:
     """Residuals of each row under a model that did not see it (interleaved folds keep time balanced)."""
     residuals = np.full(len(y), np.nan)
     if len(y) < 2 * folds:
@@ -63,7 +72,7 @@ def out_of_fold_residuals(x: sparse.csr_matrix, y: np.ndarray, alpha: float, fol
     fold = np.arange(len(y)) % folds
     for f in range(folds):
         held = fold == f
-        model = fit_ridge(x[~held], y[~held], alpha)
+        model = fit_ridge(x[~held], y[~held], alpha, start=full)
         residuals[held] = y[held] - model.predict(x[held])
     return residuals
 
@@ -94,17 +103,57 @@ class TargetModel:
 
 @dataclass(frozen=True)
 class Evidence:
-    """What the history offers for one query and one outcome, on the model's scale."""
+    """What the history offers for one outcome, for a batch of queries (one row each, model scale).
 
-    base: float  # the regression's prediction
-    analog_residuals: np.ndarray  # other customers' analogs (NaN for this customer's own rows)
-    weights: np.ndarray
-    customer_residuals: np.ndarray  # this customer's earlier projects
-    extra_variance: float  # uncertainty of the fields the opportunity did not state
+    Batches let calibration try every shrinkage on thousands of validation projects at numpy speed; an
+    analysis is a batch of one.
+    """
+
+    base: np.ndarray  # (Q,) the regression's predictions
+    analog_residuals: np.ndarray  # (Q, K) other customers' analogs; NaN where absent or the customer's own
+    weights: np.ndarray  # (Q, K) relative analog weights
+    customer_sum: np.ndarray  # (Q,) sum of the customer's earlier residuals
+    customer_count: np.ndarray  # (Q,) how many there are
+    extra_variance: np.ndarray  # (Q,) uncertainty of the fields the opportunity did not state
+
+    @classmethod
+    def single(
+        cls,
+        base: float,
+        analog_residuals: np.ndarray,
+        weights: np.ndarray,
+        customer_residuals: np.ndarray,
+        extra_variance: float = 0.0,
+    ) -> Evidence:
+        own = customer_residuals[np.isfinite(customer_residuals)]
+        return cls(
+            base=np.array([base]),
+            analog_residuals=analog_residuals[None, :].astype(float),
+            weights=weights[None, :].astype(float),
+            customer_sum=np.array([own.sum()]),
+            customer_count=np.array([float(len(own))]),
+            extra_variance=np.array([extra_variance]),
+        )
+
+    @classmethod
+    def stack(cls, items: list[Evidence]) -> Evidence:
+        width = max((e.weights.shape[1] for e in items), default=0)
+
+        def pad(a: np.ndarray, fill: float) -> np.ndarray:
+            return np.pad(a, ((0, 0), (0, width - a.shape[1])), constant_values=fill)
+
+        return cls(
+            base=np.concatenate([e.base for e in items]),
+            analog_residuals=np.vstack([pad(e.analog_residuals, np.nan) for e in items]),
+            weights=np.vstack([pad(e.weights, 0.0) for e in items]),
+            customer_sum=np.concatenate([e.customer_sum for e in items]),
+            customer_count=np.concatenate([e.customer_count for e in items]),
+            extra_variance=np.concatenate([e.extra_variance for e in items]),
+        )
 
     @property
-    def group(self) -> str:
-        return "repeat" if np.isfinite(self.customer_residuals).any() else "new"
+    def groups(self) -> np.ndarray:
+        return np.where(self.customer_count > 0, "repeat", "new")
 
 
 @dataclass(frozen=True)
@@ -124,37 +173,44 @@ def robust_sigma(residuals: np.ndarray) -> float:
     return float(1.4826 * np.median(np.abs(r - np.median(r)))) or float(np.std(r)) or 1.0
 
 
-def correct(ev: Evidence, shrinkage: float, customer_prior: float, sigma: float) -> tuple[float, float]:
-    """Corrected center and local residual scale for one query.
+def correct(ev: Evidence, shrinkage: float, customer_prior: float, sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """Corrected centers and local residual scales for a batch of queries.
 
     The customer's own earlier residuals estimate its lasting effect (a random effect, shrunk by
-    ``customer_prior``); the other analogs' residuals add what similar projects share, shrunk by ``shrinkage``.
+    ``customer_prior`` pseudo-projects); the other analogs' residuals add what similar projects share, shrunk
+    by ``shrinkage`` pseudo-analogs. The local scale is their spread around that correction, mixed with the
+    history's ``sigma``, plus what the unstated fields could change.
     """
-    own = ev.customer_residuals[np.isfinite(ev.customer_residuals)]
-    customer = 0.0 if math.isinf(customer_prior) or not len(own) else float(own.sum() / (len(own) + customer_prior))
+    if math.isinf(customer_prior):
+        customer = np.zeros_like(ev.base)
+    else:
+        customer = ev.customer_sum / (ev.customer_count + customer_prior)
     ok = np.isfinite(ev.analog_residuals)
-    r, w = ev.analog_residuals[ok], ev.weights[ok]
-    if not len(r):
-        return ev.base + customer, math.sqrt(sigma**2 + ev.extra_variance)
-    # Weights are relative; turn them into an evidence count so shrinkage means "pseudo-analogs".
-    n_eff = float(w.sum() ** 2 / np.square(w).sum())
-    w = w / w.sum() * n_eff
-    delta = 0.0 if math.isinf(shrinkage) else float((w * r).sum() / (w.sum() + shrinkage))
-    spread = (float((w * (r - delta) ** 2).sum()) + SCALE_PRIOR * sigma**2) / (w.sum() + SCALE_PRIOR)
-    return ev.base + customer + delta, math.sqrt(spread + ev.extra_variance)
+    r = np.where(ok, ev.analog_residuals, 0.0)
+    w = np.where(ok, ev.weights, 0.0)
+    total, squares = w.sum(axis=1), np.square(w).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # Relative weights become an evidence count (the effective number of analogs).
+        n_eff = np.where(squares > 0, total**2 / squares, 0.0)
+        w = np.where(total[:, None] > 0, w / total[:, None] * n_eff[:, None], 0.0)
+    delta = np.zeros_like(ev.base) if math.isinf(shrinkage) else (w * r).sum(axis=1) / (n_eff + shrinkage)
+    spread = ((w * (r - delta[:, None]) ** 2).sum(axis=1) + SCALE_PRIOR * sigma**2) / (n_eff + SCALE_PRIOR)
+    return ev.base + customer + delta, np.sqrt(spread + ev.extra_variance)
 
 
 def estimate(model: TargetModel, ev: Evidence, analog_residuals: np.ndarray) -> RawEstimate:
+    """One query's estimate (``ev`` is a batch of one) with its calibrated interval."""
     cal = model.calibration
-    center, scale = correct(ev, cal.shrinkage, cal.customer_prior, cal.sigma)
-    q_low, q_high = cal.quantiles.get(ev.group) or cal.quantiles["all"]
+    centers, scales = correct(ev, cal.shrinkage, cal.customer_prior, cal.sigma)
+    center, scale = float(centers[0]), float(scales[0])
+    q_low, q_high = cal.quantiles.get(str(ev.groups[0])) or cal.quantiles["all"]
     return RawEstimate(
-        base=ev.base,
+        base=float(ev.base[0]),
         center=center,
         local_scale=scale,
         low=center + q_low * scale,
         high=center + q_high * scale,
-        adjusted=ev.base + analog_residuals,
+        adjusted=float(ev.base[0]) + analog_residuals,
     )
 
 

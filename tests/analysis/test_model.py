@@ -25,7 +25,7 @@ def test_out_of_fold_residuals_are_larger_than_in_sample() -> None:
     x = sparse.random(300, 80, density=0.2, random_state=2, format="csr")
     y = x @ rng.normal(size=80) + rng.normal(scale=1.0, size=300)
     in_sample = y - fit_ridge(x, y, 0.1).predict(x)
-    oof = out_of_fold_residuals(x, y, 0.1)
+    oof = out_of_fold_residuals(x, y, 0.1, fit_ridge(x, y, 0.1))
     assert np.mean(oof**2) > 1.2 * np.mean(in_sample**2)
 
 
@@ -37,24 +37,39 @@ def test_conformal_quantiles_cover_the_requested_share() -> None:
 
 
 def _ev(analog: list[float], own: list[float]) -> Evidence:
-    return Evidence(
+    return Evidence.single(
         base=0.0,
         analog_residuals=np.array(analog),
         weights=np.full(len(analog), 1.0 / len(analog)),
         customer_residuals=np.array(own),
-        extra_variance=0.0,
     )
 
 
 def test_customer_effect_is_shrunk_by_its_prior() -> None:
     center, _ = correct(_ev([0.0] * 10, [1.0, 1.0]), shrinkage=1.0, customer_prior=2.0, sigma=0.3)
-    assert center == pytest.approx(0.5)  # two projects, two pseudo-projects: half the observed effect
+    assert center[0] == pytest.approx(0.5)  # two projects, two pseudo-projects: half the observed effect
 
 
 def test_infinite_shrinkage_ignores_the_analogs() -> None:
     center, scale = correct(_ev([0.8] * 10, []), shrinkage=np.inf, customer_prior=1.0, sigma=0.3)
-    assert center == 0.0
-    assert scale > 0.3  # but their disagreement with the regression still widens the interval
+    assert center[0] == 0.0
+    assert scale[0] > 0.3  # but their disagreement with the regression still widens the interval
+
+
+def test_analog_correction_is_shrunk_by_evidence() -> None:
+    few, _ = correct(_ev([0.6] * 2, []), shrinkage=2.0, customer_prior=1.0, sigma=0.3)
+    many, _ = correct(_ev([0.6] * 20, []), shrinkage=2.0, customer_prior=1.0, sigma=0.3)
+    assert few[0] == pytest.approx(0.3)  # 2 analogs against 2 pseudo-analogs
+    assert 0.5 < many[0] < 0.6
+
+
+def test_batches_give_the_same_answer_as_single_queries() -> None:
+    a, b = _ev([0.1, 0.5, np.nan], [0.2]), _ev([-0.4, 0.3], [])
+    batch_center, batch_scale = correct(Evidence.stack([a, b]), 1.0, 1.0, 0.3)
+    for i, ev in enumerate((a, b)):
+        center, scale = correct(ev, 1.0, 1.0, 0.3)
+        assert batch_center[i] == pytest.approx(center[0])
+        assert batch_scale[i] == pytest.approx(scale[0])
 
 
 def test_scope_quantities_read_numbers_with_units() -> None:
