@@ -6,7 +6,7 @@ the most recent projects?), then on the whole history with those calibrations fo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import sparse
@@ -126,7 +126,12 @@ def build_core(history: History, params: dict[str, TargetParams], level: float) 
         ridge = fit_ridge(x[ok], y[ok], p.alpha)
         residuals = np.full(history.n, np.nan)
         residuals[ok] = out_of_fold_residuals(x[ok], y[ok], p.alpha, ridge)
-        calibration = p.calibration or provisional_calibration(residuals, level)
+        if p.calibration is None:
+            calibration = provisional_calibration(residuals, level)
+        else:
+            # Quantiles are in units of the local scale, so they carry over; the scale itself is measured on
+            # this model's own residuals (a model fitted on more history errs less than the calibration one).
+            calibration = replace(p.calibration, sigma=robust_sigma(residuals))
         models[name] = TargetModel(name, log_scale, ridge, residuals, calibration)
         variance[name] = _block_variance(space, ridge)
     rows: dict[str, list[int]] = {}
