@@ -18,8 +18,11 @@ from oppscope.analysis.dataset import OTHER_SERVICES, History, normalize
 from oppscope.analysis.engine import Engine, EngineConfig
 from oppscope.analysis.original_sql import relevance_sql_duckdb
 from oppscope.analysis.resolve import history_row_as_opportunity
+from oppscope.history.store import HistoryError
 
 MAX_QUERIES = 1500
+MIN_TEST_FRACTION, MAX_TEST_FRACTION = 0.05, 0.5
+MIN_TRAIN_ROWS, MIN_TEST_ROWS = 50, 10
 MAX_SQL_QUERIES = 400
 
 
@@ -116,13 +119,17 @@ def backtest(
     truth: Truth | None = None,
     max_queries: int = MAX_QUERIES,
 ) -> BacktestReport:
-    if not 0.05 <= test_fraction <= 0.5:
-        raise ValueError("test_fraction must be between 0.05 and 0.5")
+    if not MIN_TEST_FRACTION <= test_fraction <= MAX_TEST_FRACTION:
+        raise ValueError(f"test_fraction must be between {MIN_TEST_FRACTION} and {MAX_TEST_FRACTION}")
     cut = int(history.n * (1 - test_fraction))
     position = np.arange(history.n)
     train, test = history.subset(position < cut), history.subset(position >= cut)
-    if train.n < 50 or test.n < 10:
-        raise ValueError(f"history too small to backtest ({history.n} rows)")
+    if train.n < MIN_TRAIN_ROWS or test.n < MIN_TEST_ROWS:
+        raise HistoryError(
+            "history_too_small",
+            f"A backtest needs at least {MIN_TRAIN_ROWS} older and {MIN_TEST_ROWS} newer projects",
+            {"rows": history.n, "test_fraction": test_fraction},
+        )
     engine = Engine.fit(train, "backtest-train", config)
     rows = np.arange(0, test.n, max(1, test.n // max_queries))
 

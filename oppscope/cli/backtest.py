@@ -13,7 +13,7 @@ from oppscope.cli.output import EXIT_BAD_INPUT, CliError
 def backtest(
     ctx: typer.Context,
     test_fraction: Annotated[
-        float, typer.Option(help="Share of the most recent projects held out and predicted (0 < f < 1).")
+        float, typer.Option(help="Share of the most recent projects held out and predicted (0.05 to 0.5).")
     ] = 0.2,
     profile: ProfileOption = None,
     data_dir: DataDirOption = None,
@@ -23,15 +23,17 @@ def backtest(
     state = command_state(ctx, profile, data_dir, json_output)
     out = state.output
     with out.guard():
-        if not 0 < test_fraction < 1:
+        from oppscope.analysis.backtest import MAX_TEST_FRACTION, MIN_TEST_FRACTION
+        from oppscope.analysis.runtime import prepare_history, run_backtest
+
+        if not MIN_TEST_FRACTION <= test_fraction <= MAX_TEST_FRACTION:
             raise CliError(
                 "invalid_input",
-                "--test-fraction must be between 0 and 1",
+                f"--test-fraction must be between {MIN_TEST_FRACTION} and {MAX_TEST_FRACTION}",
                 {"test_fraction": test_fraction},
                 EXIT_BAD_INPUT,
             )
         settings = state.settings()
-        from oppscope.analysis.runtime import prepare_history, run_backtest
 
         prepare_history(settings)
         report = run_backtest(settings, test_fraction=test_fraction)

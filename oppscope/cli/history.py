@@ -29,13 +29,6 @@ class FileFormat(StrEnum):
 
 
 _FORMATS: dict[str, ImportFormat] = {"csv": "csv", "parquet": "parquet", "jsonl": "jsonl"}
-_EXTENSIONS: dict[str, ImportFormat] = {
-    ".csv": "csv",
-    ".parquet": "parquet",
-    ".pq": "parquet",
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-}
 
 
 @app.command("import")
@@ -171,14 +164,9 @@ def _load_sample(out: Output, settings: Settings, rows: int, seed: int, *, repla
 
 
 def _format_from_extension(path: Path) -> ImportFormat:
-    fmt = _EXTENSIONS.get(path.suffix.lower())
-    if fmt is None:
-        raise CliError(
-            "unsupported_format",
-            f"cannot tell the format of {path.name!r} from its extension",
-            {"path": str(path), "extensions": sorted(_EXTENSIONS)},
-            EXIT_BAD_INPUT,
-        )
+    from oppscope.history.store import format_for_path
+
+    fmt = format_for_path(path)
     if not path.parent.is_dir():
         raise CliError("directory_not_found", f"no such directory: {path.parent}", {"path": str(path)}, EXIT_BAD_INPUT)
     return fmt

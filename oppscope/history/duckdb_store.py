@@ -32,6 +32,7 @@ from oppscope.history.store import (
     NumericSummary,
     OnError,
     RowError,
+    format_for_path,
 )
 
 META_TABLE: Final = "_oppscope_meta"
@@ -43,14 +44,6 @@ _TOP_SERVICES: Final = 20
 # Keeps a report readable when the offending value is a 20k-character description.
 _MAX_REPORTED_VALUE: Final = 200
 
-_EXTENSIONS: Final[dict[str, ImportFormat]] = {
-    ".csv": "csv",
-    ".parquet": "parquet",
-    ".pq": "parquet",
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-    ".json": "jsonl",
-}
 _MONEY_COLUMNS: Final[frozenset[str]] = frozenset(n for n, t in schema.COLUMNS if t == "DOUBLE")
 _DATE_COLUMNS: Final[frozenset[str]] = frozenset({"planned_delivery_start_date", "planned_delivery_end_date"})
 # Seconds of 1990-01-01 and 2101-01-01 (UTC): the plausible window for a project's close date.
@@ -197,7 +190,7 @@ class DuckDBHistoryStore:
         path = Path(path)
         if not path.is_file():
             raise HistoryError("file_not_found", f"No such file: {path}", {"path": str(path)})
-        fmt = fmt or _format_for(path)
+        fmt = fmt or format_for_path(path)
         staged = self._stage_file(path, fmt)
         if missing := [c for c in REQUIRED_COLUMNS if c not in staged.present]:
             self._drop_temp()
@@ -522,17 +515,6 @@ def _all_columns() -> str:
 
 
 # -- plain helpers -------------------------------------------------------------------------------------
-
-
-def _format_for(path: Path) -> ImportFormat:
-    fmt = _EXTENSIONS.get(path.suffix.lower())
-    if fmt is None:
-        raise HistoryError(
-            "unknown_format",
-            f"Cannot tell the format of {path.name}; use .csv, .parquet or .jsonl, or pass the format",
-            {"path": str(path)},
-        )
-    return fmt
 
 
 def _next_snapshot(previous: str, digest: str, mode: str) -> str:

@@ -71,6 +71,28 @@ class HistoryError(Exception):
         self.details = dict(details or {})
 
 
+EXTENSIONS: dict[str, ImportFormat] = {
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+}
+
+
+def format_for_path(path: Path) -> ImportFormat:
+    """The file format its extension names; importers and exporters must agree on this."""
+    fmt = EXTENSIONS.get(path.suffix.lower())
+    if fmt is None:
+        raise HistoryError(
+            "unknown_format",
+            f"Cannot tell the format of {path.name}; use .csv, .parquet or .jsonl, or pass the format",
+            {"path": str(path), "extensions": sorted(EXTENSIONS)},
+        )
+    return fmt
+
+
 class HistoryStore(Protocol):
     def snapshot_id(self) -> str: ...
 

@@ -1,0 +1,67 @@
+"""The backtest on the generated sample: the engine must beat the baselines and keep its promises."""
+
+from __future__ import annotations
+
+import pytest
+
+from oppscope.analysis.backtest import BacktestReport, Truth, backtest
+from oppscope.analysis.dataset import History
+from oppscope.analysis.engine import EngineConfig
+from oppscope.history.duckdb_store import DuckDBHistoryStore
+from oppscope.history.sample import SampleHistory
+from oppscope.history.store import HistoryError
+
+
+@pytest.fixture(scope="module")
+def report(history: History, sample: SampleHistory, sample_store: DuckDBHistoryStore) -> BacktestReport:
+    truth = Truth(
+        log_arr={t.opportunity_id: t.log_arr_median for t in sample.truth},
+        ttl={t.opportunity_id: t.ttl_months_median for t in sample.truth},
+    )
+    return backtest(history, EngineConfig(), test_fraction=0.25, sql=sample_store.query, truth=truth)
+
+
+def _scores(report: BacktestReport) -> dict[str, float]:
+    return {m.method: m.arr_mdape for m in report.methods}
+
+
+def test_engine_beats_every_baseline(report: BacktestReport) -> None:
+    scores = _scores(report)
+    ours = scores.pop("oppscope")
+    assert set(scores) == {"global median", "segment median", "original (relevance SQL, top 200)"}
+    assert all(ours < 0.75 * other for other in scores.values()), scores
+
+
+def test_intervals_cover_about_their_level(report: BacktestReport) -> None:
+    ours = report.methods[0]
+    assert ours.arr_interval_coverage is not None and 0.72 <= ours.arr_interval_coverage <= 0.9
+    assert ours.ttl_interval_coverage is not None and 0.72 <= ours.ttl_interval_coverage <= 0.9
+
+
+def test_high_confidence_errs_less_than_low(report: BacktestReport) -> None:
+    levels = {lv.level: lv for lv in report.by_confidence}
+    assert levels["HIGH"].count > 0 and levels["LOW"].count > 0
+    assert levels["HIGH"].arr_mdape is not None and levels["LOW"].arr_mdape is not None
+    assert levels["HIGH"].arr_mdape < levels["LOW"].arr_mdape
+
+
+def test_best_achievable_is_reported_and_not_beaten(report: BacktestReport) -> None:
+    best = report.best_achievable
+    assert best is not None
+    assert best.arr_mdape <= report.methods[0].arr_mdape
+    assert best.ttl_mae_months is not None and report.methods[0].ttl_mae_months is not None
+    assert report.methods[0].ttl_mae_months < 1.25 * best.ttl_mae_months
+
+
+def test_report_renders_every_method(report: BacktestReport) -> None:
+    text = report.render_text()
+    for m in report.methods:
+        assert m.method in text
+    assert "best achievable" in text
+
+
+def test_too_small_a_history_is_refused(history: History) -> None:
+    tiny = history.subset(history.close_ts <= history.close_ts[40])
+    with pytest.raises(HistoryError) as err:
+        backtest(tiny, EngineConfig())
+    assert err.value.code == "history_too_small"
