@@ -48,7 +48,8 @@ _SCOPE = re.compile(
     re.IGNORECASE,
 )
 _MULTIPLIER = {"k": 1e3, "thousand": 1e3, "m": 1e6, "mm": 1e6, "million": 1e6, "b": 1e9, "bn": 1e9, "billion": 1e9}
-OTHER_UNIT = "_other"
+BARE_UNIT = "_bare"  # a number with no word after it
+MIN_UNIT_COUNT = 5
 MONEY_UNIT = "usd"
 
 
@@ -58,7 +59,7 @@ def tokens(text: str) -> set[str]:
 
 def _unit_key(word: str | None) -> str:
     if not word:
-        return OTHER_UNIT
+        return BARE_UNIT
     word = word.lower().strip("-")
     if word in ("usd", "eur", "dollars", "euros"):
         return MONEY_UNIT
@@ -164,7 +165,9 @@ class FeatureSpace:
         col += len(vocab)
 
         units: dict[str, tuple[int, int]] = {}
-        for unit in sorted(u for u, c in unit_freq.items() if c >= 5 or u == OTHER_UNIT):
+        # Only units the history uses often enough get a coefficient; "30 Oracle databases" in a query whose
+        # unit the history never saw says nothing about size, so it is left to the words around it.
+        for unit in sorted(u for u, c in unit_freq.items() if c >= MIN_UNIT_COUNT):
             units[unit] = (col, col + 1)
             col += 2
         years = [p.close_year for p in profiles]
@@ -215,7 +218,7 @@ class FeatureSpace:
                 cols.append(column)
                 vals.append(1.0)
         for unit, qty in profile.scopes.items():
-            pair = self.units.get(unit) or self.units.get(OTHER_UNIT)
+            pair = self.units.get(unit)
             if pair is not None:
                 cols.extend(pair)
                 vals.extend((math.log1p(qty), 1.0))
