@@ -127,6 +127,7 @@ class FeatureSpace:
     vocab: dict[str, int]  # token → column
     idf: np.ndarray  # per vocab token, for text similarity
     units: dict[str, tuple[int, int]]  # unit → (log-quantity column, presence column)
+    unit_range: dict[str, tuple[float, float]]  # unit → observed range of log(1 + quantity)
     year_column: int
     n_columns: int
     year_range: tuple[float, float]
@@ -153,9 +154,12 @@ class FeatureSpace:
 
         doc_freq: Counter[str] = Counter()
         unit_freq: Counter[str] = Counter()
+        unit_values: dict[str, list[float]] = {}
         for p in profiles:
             doc_freq.update(p.terms)
             unit_freq.update(p.scopes.keys())
+            for unit, qty in p.scopes.items():
+                unit_values.setdefault(unit, []).append(math.log1p(qty))
         min_df = max(3, int(0.0005 * n))
         candidates = [(t, c) for t, c in doc_freq.items() if min_df <= c <= 0.6 * n]
         candidates.sort(key=lambda tc: (-tc[1], tc[0]))
@@ -178,6 +182,7 @@ class FeatureSpace:
             vocab=vocab,
             idf=idf,
             units=units,
+            unit_range={u: (min(unit_values[u]), max(unit_values[u])) for u in units},
             year_column=col,
             n_columns=col + 1,
             year_range=(min(years, default=0.0), max(years, default=0.0)),
@@ -220,8 +225,10 @@ class FeatureSpace:
         for unit, qty in profile.scopes.items():
             pair = self.units.get(unit)
             if pair is not None:
+                # No extrapolation past the largest (or below the smallest) scope the history has seen.
+                lo, hi = self.unit_range[unit]
                 cols.extend(pair)
-                vals.extend((math.log1p(qty), 1.0))
+                vals.extend((min(max(math.log1p(qty), lo), hi), 1.0))
         cols.append(self.year_column)
         vals.append(self._year(profile.close_year))
         return cols, vals

@@ -141,3 +141,10 @@ def test_funding_rules_cite_their_rule(analysis: Analysis) -> None:
     for f in analysis.funding:
         assert "predicted ARR" in f.rule
         assert f.justification
+
+
+def test_absurd_scope_is_held_to_the_history_range(engine: Engine) -> None:
+    opp = _opportunity(engine, customer_name="Brand New Co", activity_focus="Migration")
+    largest = engine.analyze(opp.model_copy(update={"description": "Migrate 99999999999999999999 servers."}))
+    assert largest.predictions.arr.high < 10 * engine.history.arr.max()
+    assert engine.analyze(opp.model_copy(update={"description": "Migrate 1e308 servers " * 500})).predictions.arr.value
