@@ -1,0 +1,93 @@
+"""The engine on a history it was not designed around: other vocabulary, other effects, other wording.
+
+The table is built here from a small, fully known model (every effect observable from the opportunity), so
+the best achievable error is known exactly and the engine must come close to it, with honest intervals.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+
+from oppscope.analysis.backtest import BacktestReport, Truth, backtest
+from oppscope.analysis.dataset import history_from_columns
+from oppscope.analysis.engine import EngineConfig
+from oppscope.history.schema import COLUMN_NAMES, COLUMN_TYPES
+
+ROWS = 4000
+SEGMENTS = {"Large": 0.8, "Medium": 0.0, "Small": -0.8}
+COUNTRIES = {"France": 0.1, "Japan": 0.25, "Brazil": -0.2, "Canada": 0.0}
+TYPES = {"Lift": 0.0, "Rebuild": 0.5, "Insights": 0.3}
+SEGMENT_DELAY = {"Large": 2.0, "Medium": 1.0, "Small": 0.0}
+NOISE = 0.3
+
+
+def _history() -> tuple[dict[str, np.ndarray], Truth]:
+    rng = np.random.default_rng(5)
+    industries = {f"Sector {c}": float(e) for c, e in zip("ABCDEF", rng.normal(0, 0.3, 6), strict=True)}
+    pick = lambda d: rng.choice(list(d), ROWS)  # noqa: E731
+    segment, country, ptype, industry = pick(SEGMENTS), pick(COUNTRIES), pick(TYPES), pick(industries)
+    workloads = np.round(np.exp(rng.normal(3.0, 0.8, ROWS))).astype(int) + 1
+    start = datetime(2019, 1, 1, tzinfo=UTC).timestamp()
+    close = np.sort(rng.uniform(start, start + 6 * 365 * 86400, ROWS)).astype(np.int64)
+    effect = lambda table, keys: np.array([table[k] for k in keys])  # noqa: E731
+    log_arr = (
+        11.5
+        + effect(SEGMENTS, segment)
+        + effect(COUNTRIES, country)
+        + effect(TYPES, ptype)
+        + effect(industries, industry)
+        + 0.5 * np.log(workloads)
+    )
+    arr = np.exp(log_arr + rng.normal(0, NOISE, ROWS))
+    ttl_mu = 1.5 + effect(SEGMENT_DELAY, segment)
+    ttl = np.maximum(ttl_mu + rng.normal(0, 0.5, ROWS), 0.1)
+
+    cols: dict[str, np.ndarray] = {
+        c: np.full(ROWS, np.nan) if COLUMN_TYPES[c] == "DOUBLE" else np.full(ROWS, None, dtype=object)
+        for c in COLUMN_NAMES
+    }
+    ids = np.array([f"opp-{i:05d}" for i in range(ROWS)], dtype=object)
+    days = lambda ts: np.array(  # noqa: E731
+        [datetime.fromtimestamp(t, tz=UTC).date().isoformat() for t in ts], dtype=object
+    )
+    cols |= {
+        "opportunity_18_character_oppty_id": ids,
+        "customer_name": np.array([f"Client {i}" for i in range(ROWS)], dtype=object),
+        "customer_segment": segment.astype(object),
+        "country": country.astype(object),
+        "industry": industry.astype(object),
+        "project_type": ptype.astype(object),
+        "opportunity_name": np.array([f"{t} programme" for t in ptype], dtype=object),
+        "description": np.array([f"Programme covering {w} workloads." for w in workloads], dtype=object),
+        "close_date": close,
+        "planned_delivery_start_date": days(close + ttl * 30.4375 * 86400),
+        "planned_delivery_end_date": days(close + (ttl + 6) * 30.4375 * 86400),
+        "service1": np.full(ROWS, "Compute", dtype=object),
+        "monthly $ service1": arr * 0.7 / 12,
+        "service2": np.full(ROWS, "Storage", dtype=object),
+        "monthly $ service2": arr * 0.3 / 12,
+    }
+    truth = Truth(log_arr=dict(zip(ids, log_arr, strict=True)), ttl=dict(zip(ids, ttl_mu, strict=True)))
+    return cols, truth
+
+
+@pytest.fixture(scope="module")
+def report() -> BacktestReport:
+    cols, truth = _history()
+    return backtest(history_from_columns(cols), EngineConfig(), test_fraction=0.2, truth=truth)
+
+
+def test_error_is_close_to_the_best_achievable(report: BacktestReport) -> None:
+    ours, best = report.methods[0], report.best_achievable
+    assert best is not None and best.ttl_mae_months is not None and ours.ttl_mae_months is not None
+    assert ours.arr_mdape <= 1.12 * best.arr_mdape, (ours.arr_mdape, best.arr_mdape)
+    assert ours.ttl_mae_months <= 1.12 * best.ttl_mae_months, (ours.ttl_mae_months, best.ttl_mae_months)
+
+
+def test_intervals_are_calibrated_on_a_new_history(report: BacktestReport) -> None:
+    ours = report.methods[0]
+    assert ours.arr_interval_coverage is not None and 0.74 <= ours.arr_interval_coverage <= 0.86
+    assert ours.ttl_interval_coverage is not None and 0.74 <= ours.ttl_interval_coverage <= 0.86
