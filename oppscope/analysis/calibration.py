@@ -61,13 +61,13 @@ def _alphas(train: History, val: History) -> dict[str, float]:
     space = FeatureSpace.fit(profiles_train)
     x_train, x_val = space.matrix(profiles_train), space.matrix(profiles_val)
     out: dict[str, float] = {}
-    for name, log_scale in TARGETS.items():
+    for name in TARGETS:
         y_t, y_v = _transformed(train, name), _transformed(val, name)
         ok_t, ok_v = np.isfinite(y_t), np.isfinite(y_v)
         if ok_t.sum() < 20 or ok_v.sum() < 10:
             out[name] = DEFAULT_ALPHA
             continue
-        out[name] = select_alpha(x_train[ok_t], y_t[ok_t], x_val[ok_v], y_v[ok_v], log_scale)
+        out[name] = select_alpha(x_train[ok_t], y_t[ok_t], x_val[ok_v], y_v[ok_v])
     return out
 
 
@@ -121,7 +121,7 @@ def _calibrate_target(
     """Choose the two shrinkages on the validation projects, then conformal quantiles per group."""
     sigma = robust_sigma(core.models[name].residuals)
     grid = [(k, c) for k in SHRINKAGE_GRID for c in CUSTOMER_PRIOR_GRID]
-    shrinkage, prior = min(grid, key=lambda kc: loss(correct(evidence, kc[0], kc[1], sigma)[0] - actual, log_scale))
+    shrinkage, prior = min(grid, key=lambda kc: loss(correct(evidence, kc[0], kc[1], sigma)[0] - actual))
     center, scales = correct(evidence, shrinkage, prior, sigma)
     normalized = (actual - center) / scales
     groups = evidence.groups
@@ -136,7 +136,7 @@ def _calibrate_target(
     error = (
         float(np.median(np.abs(np.expm1(center[ok] - actual[ok]))))
         if log_scale
-        else loss(center - actual, log_scale)
+        else loss(center - actual)
     )
     calibration = Calibration(
         shrinkage=shrinkage,
