@@ -80,7 +80,9 @@ def out_of_fold_residuals(
 
 
 CUSTOMER_PRIOR_GRID: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, math.inf)
-GROUPS = ("repeat", "new")  # conformal groups: customers the history knows, and first projects
+# Conformal groups by how much the history knows about the customer: its first project, its second, or later.
+# The customer effect is estimated better with every earlier project, so each group gets its own quantiles.
+GROUPS = ("new", "second", "later")
 
 
 @dataclass(frozen=True)
@@ -155,7 +157,8 @@ class Evidence:
 
     @property
     def groups(self) -> np.ndarray:
-        return np.where(self.customer_count > 0, "repeat", "new")
+        names: np.ndarray = np.array(GROUPS)[np.minimum(self.customer_count, 2).astype(int)]
+        return names
 
 
 @dataclass(frozen=True)
