@@ -95,7 +95,7 @@ def mae(pred: np.ndarray, actual: np.ndarray) -> float:
 
 
 def coverage(low: np.ndarray, high: np.ndarray, actual: np.ndarray) -> float:
-    ok = np.isfinite(actual)
+    ok = np.isfinite(actual) & np.isfinite(low) & np.isfinite(high)
     return float(np.mean((low[ok] <= actual[ok]) & (actual[ok] <= high[ok]))) if ok.any() else math.nan
 
 
@@ -143,9 +143,10 @@ def backtest(
         pred["arr_lo"].append(p.arr.low)
         pred["arr_hi"].append(p.arr.high)
         pred["mrr"].append(p.mrr.value)
-        pred["ttl"].append(p.time_to_launch_months.value)
-        pred["ttl_lo"].append(p.time_to_launch_months.low)
-        pred["ttl_hi"].append(p.time_to_launch_months.high)
+        ttl = p.time_to_launch_months
+        pred["ttl"].append(ttl.value if ttl else math.nan)
+        pred["ttl_lo"].append(ttl.low if ttl else math.nan)
+        pred["ttl_hi"].append(ttl.high if ttl else math.nan)
         names = {normalize(s.name) for s in a.top_services if s.name != OTHER_SERVICES}
         actual = {normalize(s) for s in test.services_of(int(i))}
         pred["prec"].append(len(names & actual) / len(names) if names else math.nan)

@@ -40,6 +40,8 @@ DEFAULT_ALPHA = 3.0
 class EngineParams:
     targets: dict[str, TargetParams]
     confidence_cuts: tuple[float, float]
+    # Share of the ARR error a constant guess makes that the engine removes on validation (0 = no skill).
+    arr_skill: float = 0.0
     validation: dict[str, float] = field(default_factory=dict)  # figures for the methodology section
 
 
@@ -98,9 +100,12 @@ def calibrate(history: History, analog_count: int, level: float) -> EngineParams
         actual = _transformed(val, name)[rows]
         batch = Evidence.stack(evidence[name])
         cal, widths, err = _calibrate_target(core, name, batch, actual, log_scale, level)
+        skill = 1.0 - loss(correct(batch, cal.shrinkage, cal.customer_prior, cal.sigma)[0] - actual) / loss(
+            core.models[name].ridge.intercept - actual
+        )
         targets[name] = TargetParams(alphas[name], cal)
         validation |= {f"{name}_error": err, f"{name}_alpha": alphas[name], f"{name}_shrinkage": cal.shrinkage,
-                       f"{name}_customer_prior": cal.customer_prior}
+                       f"{name}_customer_prior": cal.customer_prior, f"{name}_skill": skill}
         if name == "arr":
             half_widths = widths
     arr_cal = targets["arr"].calibration
@@ -112,7 +117,7 @@ def calibrate(history: History, analog_count: int, level: float) -> EngineParams
     cuts = (
         (float(np.percentile(scores, 30)), float(np.percentile(scores, 70))) if len(scores) else confidence.DEFAULT_CUTS
     )
-    return EngineParams(targets, cuts, validation)
+    return EngineParams(targets, cuts, validation["arr_skill"], validation)
 
 
 def _calibrate_target(

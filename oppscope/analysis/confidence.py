@@ -18,6 +18,7 @@ WEIGHTS = {"precision": 0.45, "closeness": 0.30, "support": 0.25}
 UNKNOWN_FIELD_PENALTY = 8.0
 MIN_EFFECTIVE_ANALOGS = 2.0
 DEFAULT_CUTS = (40.0, 65.0)
+MIN_SKILL_FOR_HIGH = 0.15
 
 
 def components(half_width: float, typical_half_width: float, analogs: Analogs) -> dict[str, float]:
@@ -38,18 +39,24 @@ def score(parts: dict[str, float], unknown_fields: int) -> float:
     return float(np.clip(raw - UNKNOWN_FIELD_PENALTY * unknown_fields, 0.0, 100.0))
 
 
-def level(value: float, cuts: tuple[float, float], effective_analogs: float) -> ConfidenceLevel:
+def level(value: float, cuts: tuple[float, float], effective_analogs: float, skill: float) -> ConfidenceLevel:
     if effective_analogs < MIN_EFFECTIVE_ANALOGS or value < cuts[0]:
         return "LOW"
-    return "HIGH" if value >= cuts[1] else "MEDIUM"
+    # Cut points are relative; HIGH also needs the history to predict ARR better than a constant guess does.
+    return "HIGH" if value >= cuts[1] and skill >= MIN_SKILL_FOR_HIGH else "MEDIUM"
 
 
 def assess(
-    half_width: float, typical_half_width: float, analogs: Analogs, unknown: list[str], cuts: tuple[float, float]
+    half_width: float,
+    typical_half_width: float,
+    analogs: Analogs,
+    unknown: list[str],
+    cuts: tuple[float, float],
+    skill: float,
 ) -> Confidence:
     parts = components(half_width, typical_half_width, analogs)
     value = score(parts, len(unknown))
-    lvl = level(value, cuts, parts["effective_analogs"])
+    lvl = level(value, cuts, parts["effective_analogs"], skill)
     reasons = [
         f"{parts['effective_analogs']:.1f} effective analogs (weighted), "
         f"top-5 mean similarity {parts['closeness']:.2f}",
@@ -60,6 +67,11 @@ def assess(
         "most recent projects)",
     ]
     reasons += [f"{u} is not in the history: its average effect was used" for u in unknown]
+    if skill < MIN_SKILL_FOR_HIGH:
+        reasons.append(
+            f"on the most recent projects the engine removed only {max(skill, 0):.0%} of a constant guess's ARR "
+            "error (or could not be validated): never HIGH"
+        )
     if parts["effective_analogs"] < MIN_EFFECTIVE_ANALOGS:
         reasons.append("fewer than two effective analogs: LOW whatever the score")
     return Confidence(level=lvl, score=round(value), reasons=reasons, components=parts)

@@ -132,7 +132,7 @@ def build_core(history: History, params: dict[str, TargetParams], level: float) 
             # Quantiles are in units of the local scale, so they carry over; the scale itself is measured on
             # this model's own residuals (a model fitted on more history errs less than the calibration one).
             calibration = replace(p.calibration, sigma=robust_sigma(residuals))
-        models[name] = TargetModel(name, log_scale, ridge, residuals, calibration)
+        models[name] = TargetModel(name, log_scale, ridge, residuals, calibration, int(ok.sum()))
         variance[name] = _block_variance(space, ridge)
     rows: dict[str, list[int]] = {}
     for i, c in enumerate(history.categorical["customer"]):

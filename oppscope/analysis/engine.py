@@ -21,7 +21,7 @@ from oppscope.analysis.core import Core, PreparedQuery, build_core
 from oppscope.analysis.dataset import DAYS_PER_MONTH, History, normalize
 from oppscope.analysis.follow_on import FollowOnTable
 from oppscope.analysis.funding import FundingRule, load_rules, recommend
-from oppscope.analysis.model import RawEstimate, estimate
+from oppscope.analysis.model import MIN_KNOWN_ROWS, RawEstimate, estimate
 from oppscope.analysis.models import (
     Analysis,
     Estimate,
@@ -33,6 +33,7 @@ from oppscope.analysis.models import (
 from oppscope.analysis.narrative import Facts, sections
 from oppscope.analysis.services import top_services
 from oppscope.analysis.similarity import Analogs, match_reasons
+from oppscope.history.store import HistoryError
 
 ENGINE_VERSION = "1.0.0"
 SHOWN_ANALOGS = 15
@@ -93,6 +94,12 @@ class Engine:
     @classmethod
     def fit(cls, history: History, snapshot_id: str, config: EngineConfig | None = None) -> Engine:
         config = config or EngineConfig()
+        if int((history.arr > 0).sum()) < MIN_KNOWN_ROWS:
+            raise HistoryError(
+                "history_without_outcomes",
+                "The history has no projects with service costs or a stated ARR to learn from",
+                {"rows": history.n},
+            )
         params = calibrate(history, config.analog_count, config.interval_level)
         core = build_core(history, params.targets, config.interval_level)
         return cls(core, params, config, snapshot_id, FollowOnTable.build(history), load_rules())
@@ -117,6 +124,7 @@ class Engine:
             analogs,
             prepared.resolution.unknown,
             self.params.confidence_cuts,
+            self.params.arr_skill,
         )
         services = top_services(
             self.history, analogs, predictions.mrr.value, predictions.upfront_usd.value, self.config.top_services
@@ -162,8 +170,18 @@ class Engine:
             funding=funding,
             follow_on=follow_on,
             provenance=self._provenance(opportunity),
-            warnings=[f"{u} is not in the history" for u in prepared.resolution.unknown],
+            warnings=self._warnings(prepared),
         )
+
+    def _warnings(self, prepared: PreparedQuery) -> list[str]:
+        out = [f"{u} is not in the history" for u in prepared.resolution.unknown]
+        if not self.core.models["ttl"].usable:
+            out.append(
+                "the history has no planned delivery start dates: time to launch and launch date are not estimated"
+            )
+        if not self.core.models["duration"].usable:
+            out.append("the history has no planned delivery periods: project duration is not estimated")
+        return out
 
     def _predictions(self, opportunity: Opportunity, raw: dict[str, RawEstimate], analogs: Analogs) -> Predictions:
         h = self.history
@@ -179,13 +197,16 @@ class Engine:
         parts = [_split_arr(math.exp(x), upfront_share) for x in (arr_raw.center, arr_raw.low, arr_raw.high)]
         arr, mrr, upfront = (Estimate(value=v, low=lo, high=hi) for v, lo, hi in zip(*parts, strict=True))
 
-        def months(r: RawEstimate, floor: float) -> Estimate:
+        def months(name: str, floor: float) -> Estimate | None:
+            if not self.core.models[name].usable:
+                return None
+            r = raw[name]
             value = max(r.center, floor)
             return Estimate(value=round(value, 2), low=round(min(max(r.low, floor), value), 2),
                             high=round(max(r.high, value), 2))
 
-        ttl = months(raw["ttl"], 0.0)
-        duration = months(raw["duration"], 0.5)
+        ttl = months("ttl", 0.0)
+        duration = months("duration", 0.5)
         stated = _weighted_median(h.stated_arr[idx], analogs.weight)
         return Predictions(
             mrr=mrr,
@@ -193,7 +214,7 @@ class Engine:
             upfront_usd=upfront,
             time_to_launch_months=ttl,
             project_duration_months=duration,
-            launch_date=_add_months(opportunity.close_date, ttl.value).strftime("%Y-%m"),
+            launch_date=_add_months(opportunity.close_date, ttl.value).strftime("%Y-%m") if ttl else None,
             interval_level=self.config.interval_level,
             stated_arr_median=round(stated, 2) if stated is not None else None,
         )

@@ -21,6 +21,7 @@ ALPHAS: tuple[float, ...] = (0.3, 1.0, 3.0, 10.0, 30.0)
 SHRINKAGE_GRID: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, math.inf)
 SCALE_PRIOR = 4.0  # pseudo-analogs of global spread mixed into the local spread
 FOLDS = 3
+MIN_KNOWN_ROWS = 5  # fewer rows with an outcome than this and the engine says it cannot estimate it
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,11 @@ class TargetModel:
     ridge: Ridge
     residuals: np.ndarray  # out-of-fold, per history row; NaN where the outcome is unknown
     calibration: Calibration
+    known_rows: int  # history rows where this outcome is known
+
+    @property
+    def usable(self) -> bool:
+        return self.known_rows >= MIN_KNOWN_ROWS
 
 
 @dataclass(frozen=True)

@@ -110,9 +110,10 @@ class Predictions(BaseModel):
     mrr: Estimate
     arr: Estimate
     upfront_usd: Estimate
-    time_to_launch_months: Estimate
-    project_duration_months: Estimate
-    launch_date: str = Field(pattern=r"^\d{4}-\d{2}$")
+    # None only when the history holds no planned delivery dates to learn them from.
+    time_to_launch_months: Estimate | None
+    project_duration_months: Estimate | None
+    launch_date: str | None = Field(pattern=r"^\d{4}-\d{2}$")
     interval_level: float
     stated_arr_median: float | None = Field(
         None, description="Median of the analogs' own annual_run_rate_usd, shown beside the computed ARR."

@@ -116,10 +116,15 @@ def sections(f: Facts) -> Sections:
         f"Predicted ARR {money(p.arr.value)} ({level} interval {_range(p.arr.low, p.arr.high)}); "
         f"MRR {money(p.mrr.value)}; upfront {money(p.upfront_usd.value)}.",
         f"The regression alone gives {money(f.regression_arr)}; the analogs move it to {money(p.arr.value)}.",
-        f"Launch expected {p.launch_date}, {p.time_to_launch_months.value:.1f} months after close "
-        f"({_range(p.time_to_launch_months.low, p.time_to_launch_months.high, 'months')}).",
-        f"Typical delivery lasts {p.project_duration_months.value:.1f} months.",
     ]
+    ttl, duration = p.time_to_launch_months, p.project_duration_months
+    if ttl is not None:
+        findings.append(
+            f"Launch expected {p.launch_date}, {ttl.value:.1f} months after close "
+            f"({_range(ttl.low, ttl.high, 'months')})."
+        )
+    if duration is not None:
+        findings.append(f"Typical delivery lasts {duration.value:.1f} months.")
     if f.services:
         findings.append("Largest services: " + ", ".join(f"{s.name} {money(s.monthly_usd)}/month"
                                                          for s in f.services[:3]) + ".")
@@ -138,9 +143,9 @@ def sections(f: Facts) -> Sections:
     summary = {
         "PREDICTED_ARR": money(p.arr.value),
         "MRR": money(p.mrr.value),
-        "LAUNCH_DATE": p.launch_date,
-        "PREDICTED_PROJECT_DURATION": f"{p.project_duration_months.value:.0f} months",
-        "TIME_TO_LAUNCH": f"{p.time_to_launch_months.value:.1f} months",
+        "LAUNCH_DATE": p.launch_date or "unknown",
+        "PREDICTED_PROJECT_DURATION": f"{duration.value:.0f} months" if duration else "unknown",
+        "TIME_TO_LAUNCH": f"{ttl.value:.1f} months" if ttl else "unknown",
         "CONFIDENCE": c.level,
         "CONFIDENCE_SCORE": str(c.score),
     }
@@ -173,7 +178,10 @@ def _risks(f: Facts) -> list[str]:
     if c.level == "LOW":
         risks.append("Low confidence: few close analogs; validate scope with the customer before committing.")
     risks.extend(f"{u.capitalize()} is unknown to the history." for u in f.unknown)
-    if p.time_to_launch_months.high > 2 * max(p.time_to_launch_months.value, 0.5):
+    ttl = p.time_to_launch_months
+    if ttl is None:
+        risks.append("The history has no planned delivery dates: launch timing cannot be estimated from it.")
+    elif ttl.high > 2 * max(ttl.value, 0.5):
         risks.append("Launch timing varies widely among analogs; plan for the later date.")
     if p.upfront_usd.value > 0.15 * p.arr.value:
         risks.append(f"Upfront costs are large ({money(p.upfront_usd.value)}); confirm the customer's budget cycle.")

@@ -278,17 +278,9 @@ def _show_analysis(out: Output, analysis: Analysis) -> None:
             ("MRR", _money(p.mrr.value), _interval(p.mrr, _money)),
             ("ARR", _money(p.arr.value), _interval(p.arr, _money)),
             ("Upfront", _money(p.upfront_usd.value), _interval(p.upfront_usd, _money)),
-            (
-                "Time to launch",
-                _months(p.time_to_launch_months.value),
-                _interval(p.time_to_launch_months, _months),
-            ),
-            (
-                "Project duration",
-                _months(p.project_duration_months.value),
-                _interval(p.project_duration_months, _months),
-            ),
-            ("Launch date", p.launch_date, ""),
+            _months_row("Time to launch", p.time_to_launch_months),
+            _months_row("Project duration", p.project_duration_months),
+            ("Launch date", p.launch_date or "not estimated", ""),
             *([("Analogs' stated ARR (median)", _money(p.stated_arr_median), "")] if p.stated_arr_median else []),
         ],
         right_align=(1, 2),
@@ -338,6 +330,12 @@ def _show_analysis(out: Output, analysis: Analysis) -> None:
 
 def _interval(estimate: Estimate, fmt: Callable[[float], str]) -> str:
     return f"{fmt(estimate.low)} – {fmt(estimate.high)}"
+
+
+def _months_row(label: str, estimate: Estimate | None) -> tuple[str, str, str]:
+    if estimate is None:
+        return (label, "not estimated", "")
+    return (label, _months(estimate.value), _interval(estimate, _months))
 
 
 def _money(value: float) -> str:
