@@ -127,25 +127,26 @@ def resolve(opportunity: Opportunity, vocab: Vocabulary, history: History, close
 def _resolve_geography(
     region: str, vocab: Vocabulary, cat: dict[str, str], notes: list[str], unknown: list[str]
 ) -> None:
+    """Read the region field as a country (or a whole region), then place the country in its region."""
     key = normalize(region)
+    for block in ("region", "subregion"):
+        if key in vocab.values[block] and key not in vocab.values["country"]:
+            cat[block] = key
+            return
     if key in vocab.values["country"]:
-        cat["country"] = key
-    elif key in vocab.values["region"]:
-        cat["region"] = key
-        return
-    elif key in vocab.values["subregion"]:
-        cat["subregion"] = key
-        return
+        country = vocab.display["country"][key]
     else:
-        country = resolve_region(region)
-        if country is None:
+        resolved = resolve_region(region)
+        if resolved is None:
             unknown.append(f"region '{region}'")
             return
-        cat["country"] = normalize(country)
+        country = resolved
         notes.append(f"region '{region}' read as {country}")
-        if cat["country"] not in vocab.values["country"]:
+        if normalize(country) not in vocab.values["country"]:
             unknown.append(f"country '{country}'")
-    geo = COUNTRY_GEO.get(vocab.display["country"].get(cat["country"], ""), None)
+    cat["country"] = normalize(country)
+    # The history's own placement of the country first; the built-in geography when the history has none.
+    geo = COUNTRY_GEO.get(country)
     cat["region"] = vocab.country_region.get(cat["country"]) or (normalize(geo[0]) if geo else "")
     cat["subregion"] = vocab.country_subregion.get(cat["country"]) or (normalize(geo[1]) if geo else "")
 
