@@ -151,14 +151,21 @@ def _read_json_object(path: Path) -> dict[str, Any]:
 
 
 def _read_lines(path: Path) -> list[bytes]:
-    """Split on bytes so a stray encoding error or U+2028 inside a string spoils one line, not the batch."""
+    """Split on bytes so a stray encoding error or U+2028 inside a string spoils one line, not the batch.
+
+    Output line N answers input line N, so a blank line inside the file gets an error line of its own; only
+    blank lines at the very end (a trailing newline or two) are not input.
+    """
     try:
         raw = path.read_bytes()
     except FileNotFoundError as exc:
         raise CliError("file_not_found", f"no such file: {path}", {"path": str(path)}, EXIT_BAD_INPUT) from exc
     except OSError as exc:
         raise CliError("unreadable_input", f"cannot read {path}: {exc}", {"path": str(path)}, EXIT_BAD_INPUT) from exc
-    return [line for line in raw.splitlines() if line.strip()]
+    lines = raw.splitlines()
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return lines
 
 
 def run_batch(
@@ -214,6 +221,8 @@ def _analyze_line(line: bytes, analyze_one: Callable[[Opportunity], Analysis]) -
     from oppscope.analysis.models import Opportunity
     from oppscope.history.store import HistoryError
 
+    if not line.strip():
+        return _line_error(None, "empty_line", "the line is empty", {})
     try:
         data = json.loads(line.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -273,19 +273,20 @@ def test_engine_analyze_batch_keeps_one_line_per_input_in_order(engine_data_dir:
     assert stdout_json(result) == {
         "input": str(source),
         "output": str(target),
-        "total": 4,
+        "total": 5,
         "ok": 2,
-        "errors": 2,
+        "errors": 3,
     }
 
     out = [json.loads(line) for line in target.read_text(encoding="utf-8").splitlines()]
-    assert [o["input_id"] for o in out] == [7, None, "b", "last"]
+    assert [o["input_id"] for o in out] == [7, None, "b", None, "last"]
     assert out[0]["analysis"]["input"]["customer_name"] == "Acme Manufacturing"
     assert any("colour" in w for w in out[0]["analysis"]["warnings"])
     assert out[1]["error"]["code"] == "invalid_json"
     assert out[2]["error"]["code"] == "invalid_input"
     assert [e["field"] for e in out[2]["error"]["details"]["errors"]] == ["customer_name"]
-    assert out[3]["analysis"]["predictions"]["arr"]["value"] >= 0
+    assert out[3]["error"]["code"] == "empty_line"
+    assert out[4]["analysis"]["predictions"]["arr"]["value"] >= 0
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 
