@@ -72,9 +72,19 @@ def import_history(
 
 
 def prepare_history(settings: Settings) -> None:
-    """First-run setup: an empty history gets the sample, unless the profile forbids it (production)."""
+    """First-run setup: an empty history gets the sample, unless the profile forbids it (production).
+
+    A filled history is only looked at read-only, so this never takes the writer's lock from a running server
+    or import.
+    """
+    if not settings.load_sample_if_empty:
+        return
+    if settings.history_path.exists():
+        with open_store(settings, read_only=True) as store:
+            if store.row_count() > 0:
+                return
     with open_store(settings) as store:
-        if store.row_count() == 0 and settings.load_sample_if_empty:
+        if store.row_count() == 0:
             log.info("loading sample history", rows=settings.sample_rows, seed=settings.sample_seed)
             load_sample(store, settings, settings.sample_rows, settings.sample_seed, replace=False)
 
