@@ -12,6 +12,8 @@ import json
 import math
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import cache
+from pathlib import Path
 
 import numpy as np
 
@@ -36,7 +38,24 @@ from oppscope.analysis.similarity import Analogs, match_reasons
 from oppscope.history.store import HistoryError
 
 ENGINE_VERSION = "1.0.0"
+
+
+@cache
+def code_fingerprint() -> str:
+    """Hash of the engine's code and rule data: a fitted engine is only reused by the code that fitted it."""
+    root = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted([*root.glob("*.py"), *root.parent.joinpath("data").glob("*.toml")]):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
 SHOWN_ANALOGS = 15
+
+
+def model_id(snapshot_id: str, config: EngineConfig) -> str:
+    """Names a fitted engine: same code, same history snapshot, same settings, same numbers."""
+    key = json.dumps([ENGINE_VERSION, code_fingerprint(), snapshot_id, asdict(config)], sort_keys=True)
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -87,9 +106,7 @@ class Engine:
         self.snapshot_id = snapshot_id
         self.follow_on = follow_on
         self.rules = rules
-        self.model_id = hashlib.sha256(
-            json.dumps([ENGINE_VERSION, snapshot_id, asdict(config)], sort_keys=True).encode()
-        ).hexdigest()[:16]
+        self.model_id = model_id(snapshot_id, config)
 
     @classmethod
     def fit(cls, history: History, snapshot_id: str, config: EngineConfig | None = None) -> Engine:

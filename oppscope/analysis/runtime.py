@@ -19,7 +19,7 @@ import structlog
 
 from oppscope.analysis.backtest import MAX_QUERIES, BacktestReport, Truth, backtest
 from oppscope.analysis.dataset import History, history_from_columns
-from oppscope.analysis.engine import ENGINE_VERSION, Engine, EngineConfig
+from oppscope.analysis.engine import Engine, EngineConfig, model_id
 from oppscope.analysis.models import Analysis, Opportunity
 from oppscope.config import Settings
 from oppscope.history.factory import open_history_store
@@ -113,23 +113,19 @@ def load_history(settings: Settings) -> tuple[History, str]:
 def load_engine(settings: Settings) -> Engine:
     history, snapshot = load_history(settings)
     config = engine_config(settings)
-    cache = settings.model_cache_dir / f"engine-{ENGINE_VERSION}-{snapshot}-{_config_key(config)}.pkl"
+    cache = settings.model_cache_dir / f"engine-{model_id(snapshot, config)}.pkl"
     if cache.exists():
         try:
             with cache.open("rb") as f:
                 engine = pickle.load(f)  # our own file, written atomically below
             if isinstance(engine, Engine) and engine.snapshot_id == snapshot:
                 return engine
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
-            log.warning("ignoring unreadable engine cache", path=str(cache))
+        except Exception as exc:  # a cache is only ever a shortcut: anything wrong with it means refit
+            log.warning("ignoring unreadable engine cache", path=str(cache), error=type(exc).__name__)
     log.info("fitting engine", rows=history.n, snapshot=snapshot)
     engine = Engine.fit(history, snapshot, config)
     _atomic_write(cache, pickle.dumps(engine, protocol=pickle.HIGHEST_PROTOCOL))
     return engine
-
-
-def _config_key(config: EngineConfig) -> str:
-    return f"{config.interval_level:g}-{config.analog_count}-{config.top_services}"
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

@@ -1,0 +1,60 @@
+"""The I/O glue: first-run sample, the fitted-engine cache, and what survives a damaged cache file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from oppscope.analysis import runtime
+from oppscope.analysis.engine import Engine
+from oppscope.config import Settings, load_settings
+from oppscope.history.store import HistoryError
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return load_settings(data_dir=tmp_path / "data", sample_rows=400)
+
+
+def test_first_run_loads_the_sample_once(settings: Settings) -> None:
+    runtime.prepare_history(settings)
+    runtime.prepare_history(settings)
+    with runtime.open_store(settings, read_only=True) as store:
+        assert store.row_count() == 400
+    assert runtime.sample_marker(settings) is not None
+
+
+def test_production_never_loads_the_sample(tmp_path: Path) -> None:
+    prod = load_settings(profile="production", data_dir=tmp_path / "data")
+    runtime.prepare_history(prod)
+    assert not prod.history_path.exists()
+
+
+def test_fitted_engine_is_cached_and_reused(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    runtime.prepare_history(settings)
+    first = runtime.load_engine(settings)
+    cached = list(settings.model_cache_dir.glob("engine-*.pkl"))
+    assert [p.name for p in cached] == [f"engine-{first.model_id}.pkl"]
+
+    def no_fit(*_: object, **__: object) -> Engine:
+        raise AssertionError("the cached engine should have been used")
+
+    monkeypatch.setattr(Engine, "fit", no_fit)
+    assert runtime.load_engine(settings).model_id == first.model_id
+
+
+def test_a_damaged_cache_is_refitted(settings: Settings) -> None:
+    runtime.prepare_history(settings)
+    engine = runtime.load_engine(settings)
+    cache = settings.model_cache_dir / f"engine-{engine.model_id}.pkl"
+    cache.write_bytes(cache.read_bytes()[:100])
+    assert runtime.load_engine(settings).model_id == engine.model_id
+    assert cache.stat().st_size > 100
+
+
+def test_an_empty_history_is_a_clear_error(tmp_path: Path) -> None:
+    empty = load_settings(profile="production", data_dir=tmp_path / "data")
+    with pytest.raises(HistoryError) as err:
+        runtime.load_engine(empty)
+    assert err.value.code in {"history_empty", "history_missing"}
