@@ -62,9 +62,6 @@ class Core:
 
     def prepare(self, opportunity: Opportunity) -> PreparedQuery:
         resolution = resolve(opportunity, self.vocab, self.history, close_year_of(opportunity))
-        return self.prepare_profile(resolution)
-
-    def prepare_profile(self, resolution: Resolution) -> PreparedQuery:
         profile = resolution.profile
         codes = {b: self.index.code(b, v) for b, v in profile.categorical.items() if v and b in BLOCK_WEIGHTS}
         tf = self.space.tfidf([profile])

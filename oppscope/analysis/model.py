@@ -171,7 +171,6 @@ class Evidence:
 class RawEstimate:
     base: float  # regression prediction (transformed scale)
     center: float  # after customer and analog corrections
-    local_scale: float
     low: float
     high: float
     adjusted: np.ndarray  # each analog's outcome moved to the opportunity (transformed scale; NaN if unknown)
@@ -218,7 +217,6 @@ def estimate(model: TargetModel, ev: Evidence, analog_residuals: np.ndarray) -> 
     return RawEstimate(
         base=float(ev.base[0]),
         center=center,
-        local_scale=scale,
         low=center + q_low * scale,
         high=center + q_high * scale,
         adjusted=float(ev.base[0]) + analog_residuals,

@@ -74,7 +74,6 @@ class Vocabulary:
 @dataclass
 class Resolution:
     profile: Profile
-    stated: set[str]  # blocks the profile knows (stated by the user or inferred)
     notes: list[str] = field(default_factory=list)  # what was inferred, for the report
     unknown: list[str] = field(default_factory=list)  # stated values the history has never seen
 
@@ -121,7 +120,7 @@ def resolve(opportunity: Opportunity, vocab: Vocabulary, history: History, close
             cat["subregion"] = cat["subregion"] or vocab.country_subregion.get(cat["country"], "")
 
     profile = Profile(categorical=cat, text=" ".join(p for p in text_parts if p), close_year=close_year)
-    return Resolution(profile=profile, stated={b for b, v in cat.items() if v}, notes=notes, unknown=unknown)
+    return Resolution(profile=profile, notes=notes, unknown=unknown)
 
 
 def _resolve_geography(

@@ -60,7 +60,6 @@ class Analogs:
     similarity: np.ndarray  # 0..1
     weight: np.ndarray  # relative weights summing to 1
     matched: dict[str, np.ndarray]  # block → bool per analog
-    text_similarity: np.ndarray
 
     @property
     def effective_count(self) -> float:
@@ -88,8 +87,8 @@ class SimilarityIndex:
     def code(self, block: str, value: str) -> int:
         return self.vocabulary[block].get(normalize(value), NO_MATCH)
 
-    def scores(self, query: Query) -> tuple[np.ndarray, np.ndarray]:
-        """Similarity of every history row to the query, and the text part alone."""
+    def scores(self, query: Query) -> np.ndarray:
+        """Similarity of every history row to the query, 0..1 (share of the stated fields' weight matched)."""
         n = len(self.years)
         total = np.zeros(n)
         weight_sum = TEXT_WEIGHT + TIME_WEIGHT
@@ -99,27 +98,22 @@ class SimilarityIndex:
             if code != NO_MATCH:
                 total += w * (self.codes[block] == code)
         if len(query.text_cols):
-            text = np.asarray(self.tfidf[:, query.text_cols] @ query.text_vals).ravel()
-        else:
-            text = np.zeros(n)
-        total += TEXT_WEIGHT * text
+            total += TEXT_WEIGHT * np.asarray(self.tfidf[:, query.text_cols] @ query.text_vals).ravel()
         total += TIME_WEIGHT * np.exp(-np.abs(self.years - query.close_year) / TIME_SCALE_YEARS)
-        return total / weight_sum, text
+        return total / weight_sum
 
-    def nearest(self, query: Query, k: int, eligible: np.ndarray | None = None) -> Analogs:
-        score, text = self.scores(query)
-        if eligible is not None:
-            score = np.where(eligible, score, -1.0)
-        k = min(k, int((score >= 0).sum()))
+    def nearest(self, query: Query, k: int) -> Analogs:
+        score = self.scores(query)
+        k = min(k, len(score))
         if k <= 0:
             empty = np.zeros(0)
-            return Analogs(np.zeros(0, dtype=int), empty, empty, {}, empty)
+            return Analogs(np.zeros(0, dtype=int), empty, empty, {})
         top = np.argpartition(-score, k - 1)[:k]
         top = top[np.lexsort((top, -score[top]))]
         sim = np.clip(score[top], 0.0, 1.0)
         w = np.exp(WEIGHT_SHARPNESS * (sim - sim[0]))
         matched = {b: self.codes[b][top] == c for b, c in query.codes.items() if c != NO_MATCH}
-        return Analogs(top, sim, w / w.sum(), matched, text[top])
+        return Analogs(top, sim, w / w.sum(), matched)
 
 
     def shared_terms(self, row: int, query: Query) -> np.ndarray:
