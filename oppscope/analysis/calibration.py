@@ -50,13 +50,6 @@ def default_params() -> EngineParams:
     return EngineParams({t: TargetParams(DEFAULT_ALPHA, None) for t in TARGETS}, confidence.DEFAULT_CUTS)
 
 
-def _transformed(history: History, name: str) -> np.ndarray:
-    raw = target_values(history, name)
-    if not TARGETS[name]:
-        return raw.astype(float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(raw > 0, np.log(raw), np.nan)
-
 
 def _alphas(train: History, val: History) -> dict[str, float]:
     profiles_train, profiles_val = history_profiles(train), history_profiles(val)
@@ -64,7 +57,7 @@ def _alphas(train: History, val: History) -> dict[str, float]:
     x_train, x_val = space.matrix(profiles_train), space.matrix(profiles_val)
     out: dict[str, float] = {}
     for name in TARGETS:
-        y_t, y_v = _transformed(train, name), _transformed(val, name)
+        y_t, y_v = target_values(train, name), target_values(val, name)
         ok_t, ok_v = np.isfinite(y_t), np.isfinite(y_v)
         if ok_t.sum() < 20 or ok_v.sum() < 10:
             out[name] = DEFAULT_ALPHA
@@ -97,7 +90,7 @@ def calibrate(history: History, analog_count: int, level: float) -> EngineParams
     validation: dict[str, float] = {"validation_queries": float(len(rows)), "train_rows": float(train.n)}
     half_widths: np.ndarray = np.zeros(0)
     for name, log_scale in TARGETS.items():
-        actual = _transformed(val, name)[rows]
+        actual = target_values(val, name)[rows]
         batch = Evidence.stack(evidence[name])
         cal, widths, err = _calibrate_target(core, name, batch, actual, log_scale, level)
         skill = 1.0 - loss(correct(batch, cal.shrinkage, cal.customer_prior, cal.sigma)[0] - actual) / loss(

@@ -33,7 +33,12 @@ TARGETS: dict[str, bool] = {"arr": True, "ttl": False, "duration": False}
 
 
 def target_values(history: History, name: str) -> np.ndarray:
-    return {"arr": history.arr, "ttl": history.ttl_months, "duration": history.duration_months}[name]
+    """An outcome on the scale its model works in (log for money); NaN where it is unknown."""
+    raw = {"arr": history.arr, "ttl": history.ttl_months, "duration": history.duration_months}[name]
+    if not TARGETS[name]:
+        return raw.astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(raw > 0, np.log(raw), np.nan)
 
 
 @dataclass(frozen=True)
@@ -116,9 +121,7 @@ def build_core(history: History, params: dict[str, TargetParams], level: float) 
     variance: dict[str, dict[str, float]] = {}
     for name, log_scale in TARGETS.items():
         p = params[name]
-        raw = target_values(history, name)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            y = np.where(raw > 0, np.log(raw), np.nan) if log_scale else raw.astype(float)
+        y = target_values(history, name)
         ok = np.isfinite(y)
         ridge = fit_ridge(x[ok], y[ok], p.alpha)
         residuals = np.full(history.n, np.nan)
