@@ -35,8 +35,10 @@ def top_services(
     upfront_share = _weighted_shares(up, up.sum(axis=1), analogs.weight)
     usage = analogs.weight @ ((monthly + up) > 0)
     other = [j for j, name in enumerate(history.service_names) if name == OTHER_SERVICES]
-    ranked = [j for j in np.argsort(-(monthly_share + upfront_share * upfront / max(12 * mrr, 1e-9)))
-              if j not in other and (monthly_share[j] > 0 or upfront_share[j] > 0)]
+    # The services the analogs use most (as the design asks), costlier first among equally common ones.
+    cost_share = monthly_share + upfront_share * upfront / max(12 * mrr, 1e-9)
+    ranked = [j for j in np.lexsort((-cost_share, -np.round(usage, 6)))
+              if j not in other and cost_share[j] > 0]
     chosen = ranked[:count]
     result = [
         ServiceCost(
