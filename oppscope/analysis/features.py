@@ -44,7 +44,7 @@ _TOKEN = re.compile(r"[a-z][a-z0-9]+")
 # "3.5k users", "$1.2M", "2 million records". A multiplier only counts when no letter follows it.
 _SCOPE = re.compile(
     r"(?<![\w.])(\$|usd\s?|€|eur\s?)?(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)\s?"
-    r"(?:(k|m|mm|bn|b|thousand|million|billion)(?![a-z]))?\s*(%)?[\s-]*([a-z][a-z-]*)?",
+    r"(?:(k|m|mm|bn|b|thousand|million|billion)(?![a-z]))?\+?\s*(%)?[\s-]*([a-z][a-z-]*)?",
     re.IGNORECASE,
 )
 _MULTIPLIER = {"k": 1e3, "thousand": 1e3, "m": 1e6, "mm": 1e6, "million": 1e6, "b": 1e9, "bn": 1e9, "billion": 1e9}

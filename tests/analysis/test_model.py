@@ -75,6 +75,7 @@ def test_batches_give_the_same_answer_as_single_queries() -> None:
 def test_scope_quantities_read_numbers_with_units() -> None:
     found = scope_quantities("Migrate 1,200 servers and 3.5k users; 40 TB in 2023")
     assert found == {"server": 1200.0, "user": 3500.0, "tb": 40.0}
+    assert scope_quantities("200+ VMs, 500TB, a $1.2M budget, 20% growth") == {"vms": 200.0, "tb": 500.0, "usd": 1.2e6}
 
 
 def test_tokens_drop_stopwords() -> None:
