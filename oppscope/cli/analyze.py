@@ -322,8 +322,11 @@ def _show_analysis(out: Output, analysis: Analysis) -> None:
         ),
         right_align=(5, 6, 7),
     )
-    out.bullets("Findings", analysis.sections.findings)
-    out.bullets("Risk factors", analysis.sections.risk_factors)
+    sections = analysis.sections
+    out.bullets("Findings", sections.findings)
+    out.bullets("Rationale", [sections.rationale])
+    out.bullets("Risk factors", sections.risk_factors)
+    out.bullets("Architecture", (f"{layer}: {text}" for layer, text in sections.architecture.model_dump().items()))
     out.bullets("Funding", (f"{f.program}: {f.justification}" for f in analysis.funding))
     out.bullets(
         "Follow-on opportunities",
@@ -333,6 +336,8 @@ def _show_analysis(out: Output, analysis: Analysis) -> None:
             for f in analysis.follow_on
         ),
     )
+    out.bullets("Methodology", [sections.methodology])
+    out.bullets("Validation", sections.validation_notes)
     if analysis.warnings:
         out.bullets("Warnings", analysis.warnings)
 

@@ -302,7 +302,9 @@ def test_engine_analyze_single_from_flags_and_file(engine_data_dir: Path, tmp_pa
     source.write_text(json.dumps(OPPORTUNITY), encoding="utf-8")
     readable = invoke("--data-dir", engine_data_dir, "analyze", "--json-file", source)
     assert readable.exit_code == 0, readable.output
-    for heading in ("Predictions", "Confidence", "Top services", "Most similar projects", "Findings"):
+    headings = ("Predictions", "Confidence", "Top services", "Most similar projects", "Findings", "Rationale",
+                "Risk factors", "Architecture", "Funding", "Follow-on", "Methodology", "Validation")
+    for heading in headings:
         assert heading in readable.stdout
 
 
