@@ -7,6 +7,7 @@ models that only saw the older part. Nothing is tuned on the projects it is late
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -14,7 +15,7 @@ import numpy as np
 from oppscope.analysis import confidence
 from oppscope.analysis.core import TARGETS, Core, TargetParams, build_core, target_values
 from oppscope.analysis.dataset import History
-from oppscope.analysis.features import FeatureSpace, history_profiles
+from oppscope.analysis.features import FeatureSpace, Profile
 from oppscope.analysis.model import (
     CUSTOMER_PRIOR_GRID,
     GROUPS,
@@ -51,8 +52,9 @@ def default_params() -> EngineParams:
 
 
 
-def _alphas(train: History, val: History) -> dict[str, float]:
-    profiles_train, profiles_val = history_profiles(train), history_profiles(val)
+def _alphas(
+    train: History, val: History, profiles_train: Sequence[Profile], profiles_val: Sequence[Profile]
+) -> dict[str, float]:
     space = FeatureSpace.fit(profiles_train)
     x_train, x_val = space.matrix(profiles_train), space.matrix(profiles_val)
     out: dict[str, float] = {}
@@ -66,14 +68,15 @@ def _alphas(train: History, val: History) -> dict[str, float]:
     return out
 
 
-def calibrate(history: History, analog_count: int, level: float) -> EngineParams:
+def calibrate(history: History, profiles: Sequence[Profile], analog_count: int, level: float) -> EngineParams:
+    """Settings for an engine on ``history``; ``profiles`` are its rows' profiles, in the same order."""
     if history.n < MIN_ROWS_TO_CALIBRATE:
         return default_params()
     cut = int(history.n * (1 - VALIDATION_FRACTION))
     position = np.arange(history.n)
     train, val = history.subset(position < cut), history.subset(position >= cut)
-    alphas = _alphas(train, val)
-    core = build_core(train, {t: TargetParams(a, None) for t, a in alphas.items()}, level)
+    alphas = _alphas(train, val, profiles[:cut], profiles[cut:])
+    core = build_core(train, {t: TargetParams(a, None) for t, a in alphas.items()}, level, profiles[:cut])
 
     step = max(1, val.n // MAX_VALIDATION_QUERIES)
     rows = np.arange(0, val.n, step)

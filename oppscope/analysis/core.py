@@ -6,6 +6,7 @@ the most recent projects?), then on the whole history with those calibrations fo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -112,8 +113,11 @@ def _block_variance(space: FeatureSpace, ridge: Ridge) -> dict[str, float]:
     return out
 
 
-def build_core(history: History, params: dict[str, TargetParams], level: float) -> Core:
-    profiles: list[Profile] = history_profiles(history)
+def build_core(
+    history: History, params: dict[str, TargetParams], level: float, profiles: Sequence[Profile] | None = None
+) -> Core:
+    """``profiles`` are ``history_profiles(history)`` when the caller already has them (text is parsed once)."""
+    profiles = history_profiles(history) if profiles is None else profiles
     space = FeatureSpace.fit(profiles)
     x = space.matrix(profiles)
     index = SimilarityIndex(history, space.tfidf(profiles))

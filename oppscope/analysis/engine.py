@@ -21,6 +21,7 @@ from oppscope.analysis import confidence as confidence_mod
 from oppscope.analysis.calibration import EngineParams, calibrate
 from oppscope.analysis.core import Core, PreparedQuery, build_core
 from oppscope.analysis.dataset import DAYS_PER_MONTH, History, normalize
+from oppscope.analysis.features import history_profiles
 from oppscope.analysis.follow_on import FollowOnTable
 from oppscope.analysis.funding import FundingRule, load_rules, recommend
 from oppscope.analysis.model import MIN_KNOWN_ROWS, RawEstimate, estimate
@@ -117,8 +118,9 @@ class Engine:
                 "The history has no projects with service costs or a stated ARR to learn from",
                 {"rows": history.n},
             )
-        params = calibrate(history, config.analog_count, config.interval_level)
-        core = build_core(history, params.targets, config.interval_level)
+        profiles = history_profiles(history)
+        params = calibrate(history, profiles, config.analog_count, config.interval_level)
+        core = build_core(history, params.targets, config.interval_level, profiles)
         return cls(core, params, config, snapshot_id, FollowOnTable.build(history), load_rules())
 
     @property
