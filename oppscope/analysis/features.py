@@ -34,6 +34,7 @@ INTERACTIONS: tuple[tuple[str, str], ...] = (
     ("segment", "industry"),
 )
 MIN_INTERACTION_COUNT = 5
+QUARTERS = 4
 
 _STOPWORDS = frozenset(
     """a an and are as at be by for from has have in into is it its of on or our that the their this to was
@@ -112,6 +113,11 @@ def history_profiles(history: History) -> list[Profile]:
     ]
 
 
+def close_quarter(close_year: float) -> int:
+    """0..3; close years count from 1 January, so the fraction of the year tells the quarter."""
+    return min(int((close_year % 1.0) * QUARTERS), QUARTERS - 1)
+
+
 def _pair_keys(profile: Profile) -> list[str]:
     c = profile.categorical
     return [f"{a}={c[a]}|{b}={c[b]}" for a, b in INTERACTIONS if c[a] and c[b]]
@@ -128,7 +134,7 @@ class FeatureSpace:
     idf: np.ndarray  # per vocab token, for text similarity
     units: dict[str, tuple[int, int]]  # unit → (log-quantity column, presence column)
     unit_range: dict[str, tuple[float, float]]  # unit → observed range of log(1 + quantity)
-    year_column: int
+    year_column: int  # followed by four close-quarter columns (budget cycles move start dates)
     n_columns: int
     year_range: tuple[float, float]
     token_offset: int = field(default=0)
@@ -184,7 +190,7 @@ class FeatureSpace:
             units=units,
             unit_range={u: (min(unit_values[u]), max(unit_values[u])) for u in units},
             year_column=col,
-            n_columns=col + 1,
+            n_columns=col + 1 + QUARTERS,
             year_range=(min(years, default=0.0), max(years, default=0.0)),
             token_offset=token_offset,
         )
@@ -229,8 +235,8 @@ class FeatureSpace:
                 lo, hi = self.unit_range[unit]
                 cols.extend(pair)
                 vals.extend((min(max(math.log1p(qty), lo), hi), 1.0))
-        cols.append(self.year_column)
-        vals.append(self._year(profile.close_year))
+        cols.extend((self.year_column, self.year_column + 1 + close_quarter(profile.close_year)))
+        vals.extend((self._year(profile.close_year), 1.0))
         return cols, vals
 
     def matrix(self, profiles: Iterable[Profile]) -> sparse.csr_matrix:
