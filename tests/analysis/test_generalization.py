@@ -24,7 +24,9 @@ SEGMENT_DELAY = {"Large": 2.0, "Medium": 1.0, "Small": 0.0}
 NOISE = 0.3
 
 
-def _history() -> tuple[dict[str, np.ndarray], Truth]:
+def _history(kind: str = "log-linear") -> tuple[dict[str, np.ndarray], Truth]:
+    """``log-linear``: multiplicative effects. ``additive``: dollars per workload plus a base per type, scaled by
+    segment, and launches pushed back for deals closing in the last quarter (budget cycles)."""
     rng = np.random.default_rng(5)
     industries = {f"Sector {c}": float(e) for c, e in zip("ABCDEF", rng.normal(0, 0.3, 6), strict=True)}
     pick = lambda d: rng.choice(list(d), ROWS)  # noqa: E731
@@ -41,8 +43,14 @@ def _history() -> tuple[dict[str, np.ndarray], Truth]:
         + effect(industries, industry)
         + 0.5 * np.log(workloads)
     )
-    arr = np.exp(log_arr + rng.normal(0, NOISE, ROWS))
     ttl_mu = 1.5 + effect(SEGMENT_DELAY, segment)
+    if kind == "additive":
+        base = np.array([{"Lift": 40e3, "Rebuild": 120e3, "Insights": 80e3}[t] for t in ptype])
+        scale = np.array([{"Large": 1.5, "Medium": 1.0, "Small": 0.6}[s] for s in segment])
+        log_arr = np.log((base + 2500 * workloads) * scale)
+        last_quarter = np.array([datetime.fromtimestamp(t, tz=UTC).month >= 10 for t in close])
+        ttl_mu = ttl_mu + 1.5 * last_quarter
+    arr = np.exp(log_arr + rng.normal(0, NOISE, ROWS))
     ttl = np.maximum(ttl_mu + rng.normal(0, 0.5, ROWS), 0.1)
 
     cols: dict[str, np.ndarray] = {
@@ -74,9 +82,9 @@ def _history() -> tuple[dict[str, np.ndarray], Truth]:
     return cols, truth
 
 
-@pytest.fixture(scope="module")
-def report() -> BacktestReport:
-    cols, truth = _history()
+@pytest.fixture(scope="module", params=["log-linear", "additive"])
+def report(request: pytest.FixtureRequest) -> BacktestReport:
+    cols, truth = _history(request.param)
     return backtest(history_from_columns(cols), EngineConfig(), test_fraction=0.2, truth=truth)
 
 
