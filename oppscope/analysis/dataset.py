@@ -6,6 +6,7 @@ original system's rules, so that every later number can be traced back to these 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from itertools import pairwise
@@ -37,11 +38,18 @@ CATEGORICAL_COLUMNS: dict[str, str] = {
 }
 
 
+_PUNCTUATION = re.compile(r"[^\w]+")
+
+
 def normalize(value: object) -> str:
-    """Case- and space-insensitive key used to compare categorical values."""
+    """Key for comparing categorical values: case, spacing and punctuation do not matter.
+
+    "Mid-Market" = "mid market", "AI/ML" = "AI ML", "Acme Corp." = "ACME corp": what a seller types should
+    meet what the history wrote.
+    """
     if value is None:
         return ""
-    return " ".join(str(value).lower().split())
+    return " ".join(_PUNCTUATION.sub(" ", str(value).lower()).split())
 
 
 def _text(values: np.ndarray) -> np.ndarray:

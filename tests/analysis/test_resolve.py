@@ -29,6 +29,12 @@ def test_region_code_becomes_country_and_region(history: History, vocab: Vocabul
     assert any("eu-central-1" in n for n in r.notes)
 
 
+def test_case_spacing_and_punctuation_do_not_matter(history: History, vocab: Vocabulary) -> None:
+    r = _resolve(history, vocab, customer_segment="mid market", industry="software and internet")
+    assert r.profile.categorical["segment"] == normalize("Mid-Market")
+    assert r.unknown == ["industry 'software and internet'"]  # words, not punctuation, must match
+
+
 def test_a_whole_region_is_accepted(history: History, vocab: Vocabulary) -> None:
     r = _resolve(history, vocab, region="APJ")
     assert r.profile.categorical["region"] == "apj"
@@ -44,7 +50,7 @@ def test_activity_focus_matches_project_type_loosely(history: History, vocab: Vo
     r = _resolve(history, vocab, activity_focus="migration")
     assert r.profile.categorical["project_type"] == "migration"
     r = _resolve(history, vocab, activity_focus="Data Analytics")
-    assert r.profile.categorical["project_type"] == "data & analytics"
+    assert r.profile.categorical["project_type"] == "data analytics"
 
 
 def test_known_customer_fills_what_the_seller_left_out(history: History, vocab: Vocabulary) -> None:
