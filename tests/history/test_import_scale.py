@@ -1,8 +1,10 @@
-"""100k-row imports: file-order row numbers under DuckDB's parallel readers, and a loose speed bound."""
+"""100k-row imports: row numbers follow the file under DuckDB's parallel readers, and every row arrives.
+
+Speed is measured by ``benchmarks/engine.py`` (import rows/s), not asserted here.
+"""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -17,7 +19,7 @@ BAD_AT = (7_777, 73_123)  # 1-based data rows
 
 @pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
-def test_100k_import_reports_file_rows_and_is_fast(tmp_path: Path, fmt: str) -> None:
+def test_100k_import_reports_file_rows(tmp_path: Path, fmt: str) -> None:
     rows = [make_row(i, close_date=BASE_CLOSE + i * 60, description="lorem ipsum " * 8) for i in range(N)]
     for r in BAD_AT:
         rows[r - 1] = make_row(r - 1, close_date="not-a-date")
@@ -25,24 +27,16 @@ def test_100k_import_reports_file_rows_and_is_fast(tmp_path: Path, fmt: str) -> 
     write_rows(rows, path, "csv" if fmt == "csv" else "parquet")
 
     with DuckDBHistoryStore(tmp_path / "h.duckdb") as store:
-        start = time.perf_counter()
         report = store.import_file(path)
-        elapsed = time.perf_counter() - start
-
         assert [(e.row, e.column) for e in report.errors] == [(r, "close_date") for r in BAD_AT]
         assert report.rows_imported == N - len(BAD_AT)
         assert store.row_count() == N - len(BAD_AT)
-        # ~1 s on a 2-core box; the bound only catches an accidental per-row Python loop.
-        assert elapsed < 15
 
 
 @pytest.mark.slow
-def test_100k_insert_rows_is_fast(tmp_path: Path) -> None:
+def test_100k_insert_rows_keeps_every_row(tmp_path: Path) -> None:
     rows = [make_row(i, close_date=BASE_CLOSE + i * 60) for i in range(N)]
     with DuckDBHistoryStore(tmp_path / "h.duckdb") as store:
-        start = time.perf_counter()
         report = store.insert_rows(rows)
-        elapsed = time.perf_counter() - start
-
-    assert report.rows_imported == N
-    assert elapsed < 15
+        assert report.rows_imported == N
+        assert store.row_count() == N
