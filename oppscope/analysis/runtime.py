@@ -10,8 +10,6 @@ import json
 import os
 import pickle
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
@@ -62,7 +60,7 @@ def import_history(
     settings: Settings, path: Path, *, replace: bool, on_error: OnError, fmt: ImportFormat | None
 ) -> ImportReport:
     """Import a file. The auto-loaded sample is placeholder data: a first real import replaces it."""
-    with open_store(settings) as store:
+    with open_history_store(settings) as store:
         marker = sample_marker(settings)
         only_sample = marker is not None and marker.get("snapshot_id") == store.snapshot_id()
         report = store.import_file(path, replace=replace or only_sample, on_error=on_error, fmt=fmt)
@@ -80,27 +78,17 @@ def prepare_history(settings: Settings) -> None:
     if not settings.load_sample_if_empty:
         return
     if settings.history_path.exists():
-        with open_store(settings, read_only=True) as store:
+        with open_history_store(settings, read_only=True) as store:
             if store.row_count() > 0:
                 return
-    with open_store(settings) as store:
+    with open_history_store(settings) as store:
         if store.row_count() == 0:
             log.info("loading sample history", rows=settings.sample_rows, seed=settings.sample_seed)
             load_sample(store, settings, settings.sample_rows, settings.sample_seed, replace=False)
 
 
-@contextmanager
-def open_store(settings: Settings, read_only: bool = False) -> Iterator[HistoryStore]:
-    """The configured history store, always closed again (DuckDB allows one writer per file)."""
-    store = open_history_store(settings, read_only=read_only)
-    try:
-        yield store
-    finally:
-        store.close()
-
-
 def load_history(settings: Settings) -> tuple[History, str]:
-    with open_store(settings, read_only=settings.history_path.exists()) as store:
+    with open_history_store(settings, read_only=settings.history_path.exists()) as store:
         if store.row_count() == 0:
             raise HistoryError(
                 "history_empty",
@@ -166,7 +154,7 @@ class AnalysisRuntime:
 
 def run_backtest(settings: Settings, test_fraction: float = 0.2, max_queries: int = MAX_QUERIES) -> BacktestReport:
     """Backtest the loaded history; with the generated sample loaded, also report the best achievable."""
-    with open_store(settings, read_only=True) as store:
+    with open_history_store(settings, read_only=True) as store:
         history = history_from_columns(store.fetch_columns())
         truth = _sample_truth(settings, store.snapshot_id())
         return backtest(

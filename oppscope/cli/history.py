@@ -91,11 +91,8 @@ def stats(
         settings = state.settings()
         from oppscope.history.factory import open_history_store
 
-        store = open_history_store(settings, read_only=True)
-        try:
+        with open_history_store(settings, read_only=True) as store:
             summary = store.stats()
-        finally:
-            store.close()
     if out.json_mode:
         out.model(summary)
     else:
@@ -156,9 +153,10 @@ def _export_rows(out: Output, rows: Sequence[Mapping[str, Any]], path: Path, fmt
 
 
 def _load_sample(out: Output, settings: Settings, rows: int, seed: int, *, replace: bool) -> None:
-    from oppscope.analysis.runtime import load_sample, open_store
+    from oppscope.analysis.runtime import load_sample
+    from oppscope.history.factory import open_history_store
 
-    with open_store(settings) as store:
+    with open_history_store(settings) as store:
         report = load_sample(store, settings, rows, seed, replace=replace)
     _show_report(out, report)
 

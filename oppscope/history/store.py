@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import TracebackType
 from typing import Any, Literal, Protocol
 
 import numpy as np
@@ -116,3 +117,11 @@ class HistoryStore(Protocol):
     def stats(self) -> HistoryStats: ...
 
     def close(self) -> None: ...
+
+    # Every store closes itself at the end of a ``with`` block: DuckDB allows one writer per file, so a
+    # store left open would lock out the next command.
+    def __enter__(self) -> HistoryStore: ...
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...

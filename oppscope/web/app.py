@@ -207,11 +207,8 @@ def _history_status(settings: Settings) -> dict[str, Any]:
 
     started = time.perf_counter()
     try:
-        store = open_history_store(settings, read_only=True)
-        try:
+        with open_history_store(settings, read_only=True) as store:
             rows, snapshot = store.row_count(), store.snapshot_id()
-        finally:
-            store.close()
     except HistoryError as exc:
         return {
             "status": "error",

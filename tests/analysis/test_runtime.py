@@ -9,6 +9,7 @@ import pytest
 from oppscope.analysis import runtime
 from oppscope.analysis.engine import Engine
 from oppscope.config import Settings, load_settings
+from oppscope.history.factory import open_history_store
 from oppscope.history.store import HistoryError
 
 
@@ -20,7 +21,7 @@ def settings(tmp_path: Path) -> Settings:
 def test_first_run_loads_the_sample_once(settings: Settings) -> None:
     runtime.prepare_history(settings)
     runtime.prepare_history(settings)
-    with runtime.open_store(settings, read_only=True) as store:
+    with open_history_store(settings, read_only=True) as store:
         assert store.row_count() == 400
     assert runtime.sample_marker(settings) is not None
 

@@ -526,9 +526,6 @@ def test_read_only_mode(tmp_path: Path) -> None:
 
 def test_factory_uses_settings_path(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "data")
-    store = open_history_store(settings)
-    try:
+    with open_history_store(settings) as store:
         assert store.row_count() == 0
-        assert settings.history_path.exists()
-    finally:
-        store.close()
+    assert settings.history_path.exists()
