@@ -11,14 +11,12 @@ import os
 import pickle
 import tempfile
 from pathlib import Path
-from types import TracebackType
 
 import structlog
 
 from oppscope.analysis.backtest import MAX_QUERIES, BacktestReport, Truth, backtest
 from oppscope.analysis.dataset import History, history_from_columns
 from oppscope.analysis.engine import Engine, EngineConfig, model_id
-from oppscope.analysis.models import Analysis, Opportunity
 from oppscope.config import Settings
 from oppscope.history.factory import open_history_store
 from oppscope.history.store import HistoryError, HistoryStore, ImportFormat, ImportReport, OnError
@@ -98,6 +96,12 @@ def load_history(settings: Settings) -> tuple[History, str]:
         return history_from_columns(store.fetch_columns()), store.snapshot_id()
 
 
+def prepared_engine(settings: Settings) -> Engine:
+    """The engine over the configured history, loading the sample first on a fresh machine."""
+    prepare_history(settings)
+    return load_engine(settings)
+
+
 def load_engine(settings: Settings) -> Engine:
     history, snapshot = load_history(settings)
     config = engine_config(settings)
@@ -128,28 +132,6 @@ def _atomic_write(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-class AnalysisRuntime:
-    """One fitted engine for a process; analyses are pure CPU from then on."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.engine = load_engine(settings)
-
-    def analyze(self, opportunity: Opportunity) -> Analysis:
-        return self.engine.analyze(opportunity)
-
-    def close(self) -> None:
-        """Nothing is held open between analyses; kept so callers can treat it as a resource."""
-
-    def __enter__(self) -> AnalysisRuntime:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
 
 def run_backtest(settings: Settings, test_fraction: float = 0.2, max_queries: int = MAX_QUERIES) -> BacktestReport:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -19,10 +18,10 @@ from oppscope.cli.context import DataDirOption, JsonOption, ProfileOption, comma
 from oppscope.cli.output import EXIT_BAD_INPUT, CliError, Output, invalid_input
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
 
+    from oppscope.analysis.engine import Engine
     from oppscope.analysis.models import Analysis, Estimate, Opportunity
-    from oppscope.analysis.runtime import AnalysisRuntime
     from oppscope.config import Settings
 
 _TextOption = Annotated[str | None, typer.Option(show_default=False)]
@@ -104,8 +103,8 @@ def analyze(
                     EXIT_BAD_INPUT,
                 )
             lines = _read_lines(input_path)
-            with _runtime(state.settings()) as runtime:
-                ok, failed = run_batch(lines, output_path, runtime.analyze, out)
+            engine = _engine(state.settings())
+            ok, failed = run_batch(lines, output_path, engine.analyze, out)
             _show_batch_summary(out, input_path, output_path, ok, failed)
             return
 
@@ -113,22 +112,17 @@ def analyze(
         from oppscope.analysis.models import Opportunity
 
         opportunity = Opportunity.model_validate(fields)
-        with _runtime(state.settings()) as runtime:
-            analysis = runtime.analyze(opportunity)
+        analysis = _engine(state.settings()).analyze(opportunity)
     if out.json_mode:
         out.model(analysis)
     else:
         _show_analysis(out, analysis)
 
 
-@contextmanager
-def _runtime(settings: Settings) -> Iterator[AnalysisRuntime]:
-    """A runtime over a prepared history, so the very first ``analyze`` on a fresh machine works too."""
-    from oppscope.analysis.runtime import AnalysisRuntime, prepare_history
+def _engine(settings: Settings) -> Engine:
+    from oppscope.analysis.runtime import prepared_engine
 
-    prepare_history(settings)
-    with AnalysisRuntime(settings) as runtime:
-        yield runtime
+    return prepared_engine(settings)
 
 
 def _read_json_object(path: Path) -> dict[str, Any]:

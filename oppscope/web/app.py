@@ -1,6 +1,6 @@
 """The HTTP face of oppscope.
 
-``create_app`` only wires routes: the analysis runtime is built in the lifespan, so importing this module (as
+``create_app`` only wires routes: the analysis engine is loaded in the lifespan, so importing this module (as
 uvicorn's factory lookup and the tests do) costs nothing and a broken history shows up as a 503 from
 ``/health/ready`` instead of a server that refuses to start. Every error, FastAPI's own validation errors
 included, has the shape ``{"error": {"code", "message", "details"}}`` that the CLI prints too.
@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import html
 import logging
-import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
@@ -30,7 +29,7 @@ from oppscope.config import Settings, load_settings
 from oppscope.history.store import HistoryError
 
 if TYPE_CHECKING:
-    from oppscope.analysis.runtime import AnalysisRuntime
+    from oppscope.analysis.engine import Engine
 
 logger = logging.getLogger(__name__)
 
@@ -54,11 +53,10 @@ _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 @dataclass
 class _Runtime:
-    """The runtime the app shares; analyses take turns since the engine promises no thread safety."""
+    """The engine the app shares across worker threads (analyses only read it)."""
 
-    runtime: AnalysisRuntime | None = None
+    engine: Engine | None = None
     startup_error: HistoryError | None = None
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 def error_response(
@@ -76,18 +74,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        from oppscope.analysis.runtime import AnalysisRuntime
+        from oppscope.analysis.runtime import load_engine
 
         try:
-            shared.runtime = await run_in_threadpool(AnalysisRuntime, resolved)
+            shared.engine = await run_in_threadpool(load_engine, resolved)
         except HistoryError as exc:
             shared.startup_error = exc
-            logger.warning("analysis runtime unavailable: %s (%s)", exc.message, exc.code)
-        try:
-            yield
-        finally:
-            if shared.runtime is not None:
-                shared.runtime.close()
+            logger.warning("analysis engine unavailable: %s (%s)", exc.message, exc.code)
+        yield
 
     app = FastAPI(title="oppscope", version=__version__, lifespan=lifespan)
 
@@ -144,19 +138,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/health/ready")
     def ready() -> JSONResponse:
         history = _history_status(resolved)
-        if shared.runtime is not None:
-            runtime: dict[str, Any] = {"status": "ok"}
+        if shared.engine is not None:
+            analysis: dict[str, Any] = {"status": "ok"}
         else:
             error = shared.startup_error
-            runtime = {
+            analysis = {
                 "status": "error",
                 "error": {"code": error.code, "message": error.message} if error else {"code": "not_started"},
             }
-        is_ready = history["status"] == "ok" and runtime["status"] == "ok"
+        is_ready = history["status"] == "ok" and analysis["status"] == "ok"
         return JSONResponse(
             {
                 "status": "ready" if is_ready else "not_ready",
-                "checks": {"history": history, "analysis": runtime},
+                "checks": {"history": history, "analysis": analysis},
             },
             status_code=200 if is_ready else 503,
         )
@@ -169,18 +163,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Analyse an opportunity",
     )
     def create_analysis(opportunity: Opportunity) -> JSONResponse:
-        runtime = shared.runtime
-        if runtime is None:
+        engine = shared.engine
+        if engine is None:
             error = shared.startup_error
             return error_response(
                 503,
                 error.code if error else "not_ready",
-                error.message if error else "the analysis runtime is not running",
+                error.message if error else "the analysis engine is not loaded",
                 error.details if error else None,
             )
         try:
-            with shared.lock:
-                analysis = runtime.analyze(opportunity)
+            analysis = engine.analyze(opportunity)
         except HistoryError as exc:
             return error_response(503, exc.code, exc.message, exc.details)
         except Exception as exc:
