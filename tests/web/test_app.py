@@ -5,7 +5,6 @@ The served app needs the analysis engine; the fixture fails (not skips) with a c
 
 from __future__ import annotations
 
-import importlib
 import socket
 import threading
 import time
@@ -40,13 +39,6 @@ def _free_port() -> int:
         return port
 
 
-def _require_engine() -> None:
-    try:
-        importlib.import_module("oppscope.analysis.runtime")
-    except ImportError as exc:
-        pytest.fail(f"ENGINE MISSING: the web app needs oppscope.analysis.runtime ({exc})")
-
-
 @contextmanager
 def serving(app: FastAPI) -> Iterator[str]:
     """Run ``app`` under a real uvicorn server, lifespan included, for the duration of the block."""
@@ -68,7 +60,6 @@ def serving(app: FastAPI) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    _require_engine()
     from oppscope.analysis.runtime import prepare_history
 
     settings = load_settings(data_dir=tmp_path_factory.mktemp("web"), sample_rows=SAMPLE_ROWS)
@@ -141,7 +132,6 @@ def test_unknown_route_is_a_structured_404(client: httpx.Client) -> None:
 
 
 def test_not_ready_without_history(tmp_path: Path) -> None:
-    _require_engine()
     settings = load_settings(data_dir=tmp_path / "empty", load_sample_if_empty=False)
     with serving(create_app(settings)) as url, httpx.Client(base_url=url, timeout=30) as http:
         assert http.get("/health/live").status_code == 200
