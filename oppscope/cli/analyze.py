@@ -16,6 +16,7 @@ import typer
 
 from oppscope.cli.context import DataDirOption, JsonOption, ProfileOption, command_state
 from oppscope.cli.output import EXIT_BAD_INPUT, CliError, Output, invalid_input
+from oppscope.errors import error_body
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -245,7 +246,7 @@ def _analyze_line(line: bytes, analyze_one: Callable[[Opportunity], Analysis]) -
 
 
 def _line_error(input_id: str | int | None, code: str, message: str, details: dict[str, Any]) -> dict[str, Any]:
-    return {"input_id": input_id, "error": {"code": code, "message": message, "details": details}}
+    return {"input_id": input_id, **error_body(code, message, details)}
 
 
 def _show_batch_summary(out: Output, input_path: Path, output_path: Path, ok: int, failed: int) -> None:

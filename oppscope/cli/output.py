@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 
+from oppscope.errors import error_body, field_errors, invalid_input_message
+
 if TYPE_CHECKING:
     from pydantic import BaseModel, ValidationError
     from rich.console import Console
@@ -43,21 +45,11 @@ class CliError(Exception):
         self.exit_code = exit_code
 
     def body(self) -> dict[str, Any]:
-        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+        return error_body(self.code, self.message, self.details)
 
 
 def validation_details(exc: ValidationError) -> dict[str, Any]:
-    """Per-field problems without the offending values, which may be long or confidential."""
-    return {
-        "errors": [
-            {
-                "field": ".".join(str(part) for part in err["loc"]) or None,
-                "message": err["msg"],
-                "type": err["type"],
-            }
-            for err in exc.errors(include_url=False, include_input=False, include_context=False)
-        ]
-    }
+    return {"errors": field_errors(exc.errors(include_url=False, include_input=False, include_context=False))}
 
 
 def expected_error(exc: BaseException) -> CliError | None:
@@ -80,13 +72,7 @@ def expected_error(exc: BaseException) -> CliError | None:
 
 
 def invalid_input(exc: ValidationError) -> CliError:
-    count = exc.error_count()
-    return CliError(
-        "invalid_input",
-        f"{count} field{'s' if count != 1 else ''} failed validation",
-        validation_details(exc),
-        EXIT_BAD_INPUT,
-    )
+    return CliError("invalid_input", invalid_input_message(exc.error_count()), validation_details(exc), EXIT_BAD_INPUT)
 
 
 class Output:

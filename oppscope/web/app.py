@@ -26,6 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from oppscope import __version__
 from oppscope.analysis.models import Analysis, Opportunity
 from oppscope.config import Settings, load_settings
+from oppscope.errors import error_body, field_errors, invalid_input_message
 from oppscope.history.store import HistoryError
 
 if TYPE_CHECKING:
@@ -62,9 +63,7 @@ class _Runtime:
 def error_response(
     status: int, code: str, message: str, details: dict[str, Any] | None = None
 ) -> JSONResponse:
-    return JSONResponse(
-        {"error": {"code": code, "message": message, "details": details or {}}}, status_code=status
-    )
+    return JSONResponse(error_body(code, message, details), status_code=status)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -87,25 +86,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {
-                "field": ".".join(str(part) for part in _without_body(err.get("loc", ()))) or None,
-                "message": str(err.get("msg", "")),
-                "type": str(err.get("type", "")),
-            }
-            for err in exc.errors()
-        ]
+        errors = field_errors(exc.errors())
         if any(e["type"] == "json_invalid" for e in errors):
             return error_response(
                 422, "invalid_json", "the request body is not valid JSON", {"errors": errors}
             )
-        count = len(errors)
-        return error_response(
-            422,
-            "invalid_input",
-            f"{count} field{'s' if count != 1 else ''} failed validation",
-            {"errors": errors},
-        )
+        return error_response(422, "invalid_input", invalid_input_message(len(errors)), {"errors": errors})
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -187,11 +173,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
-
-
-def _without_body(loc: Any) -> list[Any]:
-    parts = list(loc)
-    return parts[1:] if parts[:1] == ["body"] else parts
 
 
 def _history_status(settings: Settings) -> dict[str, Any]:
