@@ -23,7 +23,7 @@ import duckdb
 import numpy as np
 
 from oppscope.history import schema
-from oppscope.history.schema import quote
+from oppscope.history.schema import literal, quote
 from oppscope.history.store import (
     HistoryError,
     HistoryStats,
@@ -221,8 +221,8 @@ class DuckDBHistoryStore:
                     encode({k: v if type(v) is str else str(v) for k, v in row.items() if v is not None}) + "\n"
                     for row in rows
                 )
-            columns = "{" + ", ".join(f"{_sql_str(k)}: 'VARCHAR'" for k in keys) + "}"
-            self._create_stage(f"read_json({_sql_str(str(tmp))}, format='newline_delimited', columns={columns})")
+            columns = "{" + ", ".join(f"{literal(k)}: 'VARCHAR'" for k in keys) + "}"
+            self._create_stage(f"read_json({literal(str(tmp))}, format='newline_delimited', columns={columns})")
             digest = _file_digest(tmp)
         finally:
             tmp.unlink(missing_ok=True)
@@ -245,7 +245,7 @@ class DuckDBHistoryStore:
         if self.row_count() == 0:
             return EMPTY_SNAPSHOT
         (digest,) = self._one(
-            f"SELECT sha256(string_agg(md5(CAST(ROW({_all_columns()}) AS VARCHAR)), '' "
+            f"SELECT sha256(string_agg(md5(CAST(ROW({schema.column_list()}) AS VARCHAR)), '' "
             f"ORDER BY {_ORDER_BY})) FROM {quote(schema.TABLE)}"
         )
         return _next_snapshot("adopted", str(digest), "replace")
@@ -265,7 +265,7 @@ class DuckDBHistoryStore:
     # -- internals: staging ----------------------------------------------------------------------------
 
     def _stage_file(self, path: Path, fmt: ImportFormat) -> _Staged:
-        src = _sql_str(str(path))
+        src = literal(str(path))
         if fmt == "csv":
             reader = f"read_csv({src}, all_varchar=true, header=true)"
         elif fmt == "parquet":
@@ -368,9 +368,8 @@ class DuckDBHistoryStore:
         return snapshot
 
     def _insert_checked(self) -> None:
-        cols = ", ".join(quote(c) for c in schema.COLUMN_NAMES)
         self._con.execute(
-            f"INSERT INTO {quote(schema.TABLE)} ({cols}) SELECT {_value_columns()} FROM {_CHECKED} "
+            f"INSERT INTO {quote(schema.TABLE)} ({schema.column_list()}) SELECT {_value_columns()} FROM {_CHECKED} "
             "WHERE ok ORDER BY __row"
         )
 
@@ -384,7 +383,7 @@ class DuckDBHistoryStore:
         # Every bad row carries at least one error, so the first room+1 bad rows hold all errors we can
         # report plus the evidence of truncation; only they are joined back to the raw staged text.
         parts = [
-            f"SELECT __row, {i} AS pos, {_sql_str(name)} AS col, e{i} AS reason, {expr} AS value FROM b "
+            f"SELECT __row, {i} AS pos, {literal(name)} AS col, e{i} AS reason, {expr} AS value FROM b "
             f"WHERE e{i} IS NOT NULL"
             for i, (name, expr) in enumerate((n, staged.present.get(n)) for n in schema.COLUMN_NAMES)
             if expr is not None
@@ -510,10 +509,6 @@ def _value_columns() -> str:
     return ", ".join(f"v{i}" for i in range(len(schema.COLUMN_NAMES)))
 
 
-def _all_columns() -> str:
-    return ", ".join(quote(c) for c in schema.COLUMN_NAMES)
-
-
 # -- plain helpers -------------------------------------------------------------------------------------
 
 
@@ -527,10 +522,6 @@ def _file_digest(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
-
-
-def _sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _clip(value: Any) -> str | None:

@@ -18,7 +18,7 @@ from typing import Any, Final
 import duckdb
 
 from oppscope.history import schema
-from oppscope.history.schema import quote
+from oppscope.history.schema import literal, quote
 from oppscope.history.store import ImportFormat
 
 _COPY_OPTIONS: Final[dict[str, str]] = {
@@ -45,13 +45,13 @@ def write_rows(rows: Sequence[Mapping[str, Any]], path: Path, fmt: ImportFormat)
             for row in rows:
                 fh.write(json.dumps({c: _jsonable(row.get(c)) for c in columns}))
                 fh.write("\n")
-        spec = "{" + ", ".join(f"{_sql_str(c)}: '{types[c]}'" for c in columns) + "}"
+        spec = "{" + ", ".join(f"{literal(c)}: '{types[c]}'" for c in columns) + "}"
         select = ", ".join(quote(c) for c in columns)
         with duckdb.connect() as con:
             con.execute(
-                f"COPY (SELECT {select} FROM read_json({_sql_str(str(tmp))}, "
+                f"COPY (SELECT {select} FROM read_json({literal(str(tmp))}, "
                 f"format='newline_delimited', columns={spec})) "
-                f"TO {_sql_str(str(path))} ({_COPY_OPTIONS[fmt]})"
+                f"TO {literal(str(path))} ({_COPY_OPTIONS[fmt]})"
             )
     finally:
         tmp.unlink(missing_ok=True)
@@ -78,7 +78,3 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, date):
         return value.isoformat()
     return str(value)
-
-
-def _sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"

@@ -77,6 +77,15 @@ def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def literal(value: str) -> str:
+    """A SQL string literal (for paths and names in statements DuckDB cannot parameterise, like COPY)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def column_list() -> str:
+    return ", ".join(quote(c) for c in COLUMN_NAMES)
+
+
 def create_table_sql(table: str = TABLE) -> str:
     body = ",\n  ".join(f"{quote(n)} {t}" for n, t in COLUMNS)
     return f"CREATE TABLE {quote(table)} (\n  {body}\n)"
