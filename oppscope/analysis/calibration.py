@@ -41,9 +41,12 @@ DEFAULT_ALPHA = 3.0
 class EngineParams:
     targets: dict[str, TargetParams]
     confidence_cuts: tuple[float, float]
-    # Share of the ARR error a constant guess makes that the engine removes on validation (0 = no skill).
-    arr_skill: float = 0.0
     validation: dict[str, float] = field(default_factory=dict)  # figures for the methodology section
+
+    @property
+    def arr_skill(self) -> float:
+        """Share of a constant guess's ARR error the engine removed on validation (0 when not validated)."""
+        return self.validation.get("arr_skill", 0.0)
 
 
 def default_params() -> EngineParams:
@@ -113,7 +116,7 @@ def calibrate(history: History, profiles: Sequence[Profile], analog_count: int, 
     cuts = (
         (float(np.percentile(scores, 30)), float(np.percentile(scores, 70))) if len(scores) else confidence.DEFAULT_CUTS
     )
-    return EngineParams(targets, cuts, validation["arr_skill"], validation)
+    return EngineParams(targets, cuts, validation)
 
 
 def _calibrate_target(

@@ -8,6 +8,7 @@ the history's own vocabulary (never a fixed list) is what lets an unseen history
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -43,8 +44,7 @@ def _majority(pairs: list[tuple[str, str]], purity: float) -> dict[str, str]:
 class Vocabulary:
     """Distinct values of the history and the relations between them."""
 
-    values: dict[str, set[str]]  # block → normalized values
-    display: dict[str, dict[str, str]]  # block → normalized → as written in the history
+    display: dict[str, dict[str, str]]  # block → normalized value (the vocabulary) → as the history wrote it
     country_region: dict[str, str]
     country_subregion: dict[str, str]
     activity_type: dict[str, str]
@@ -62,7 +62,6 @@ class Vocabulary:
             display[b] = d
         latest = {c: i for i, c in enumerate(cat["customer"]) if c}  # rows are in close-date order
         return cls(
-            values={b: set(d) for b, d in display.items()},
             display=display,
             country_region=_majority(list(zip(cat["country"], cat["region"], strict=True)), 0.5),
             country_subregion=_majority(list(zip(cat["country"], cat["subregion"], strict=True)), 0.5),
@@ -78,7 +77,7 @@ class Resolution:
     unknown: list[str] = field(default_factory=list)  # stated values the history has never seen
 
 
-def _closest(value: str, candidates: set[str], min_overlap: float = 0.5) -> str | None:
+def _closest(value: str, candidates: Iterable[str], min_overlap: float = 0.5) -> str | None:
     want = tokens(value)
     best, best_score = None, 0.0
     for c in sorted(candidates):
@@ -91,7 +90,7 @@ def _closest(value: str, candidates: set[str], min_overlap: float = 0.5) -> str 
 
 
 def resolve(opportunity: Opportunity, vocab: Vocabulary, history: History, close_year: float) -> Resolution:
-    cat: dict[str, str] = dict.fromkeys(("customer", *vocab.values), "")
+    cat: dict[str, str] = dict.fromkeys(("customer", *vocab.display), "")
     notes: list[str] = []
     unknown: list[str] = []
     cat["customer"] = normalize(opportunity.customer_name)
@@ -101,7 +100,7 @@ def resolve(opportunity: Opportunity, vocab: Vocabulary, history: History, close
         raw = getattr(opportunity, field_name)
         if raw:
             cat[block] = normalize(raw)
-            if cat[block] not in vocab.values[block]:
+            if cat[block] not in vocab.display[block]:
                 unknown.append(f"{field_name} '{raw}'")
 
     _resolve_geography(opportunity.region, vocab, cat, notes, unknown)
@@ -129,10 +128,10 @@ def _resolve_geography(
     """Read the region field as a country (or a whole region), then place the country in its region."""
     key = normalize(region)
     for block in ("region", "subregion"):
-        if key in vocab.values[block] and key not in vocab.values["country"]:
+        if key in vocab.display[block] and key not in vocab.display["country"]:
             cat[block] = key
             return
-    if key in vocab.values["country"]:
+    if key in vocab.display["country"]:
         country = vocab.display["country"][key]
     else:
         resolved = resolve_region(region)
@@ -141,7 +140,7 @@ def _resolve_geography(
             return
         country = resolved
         notes.append(f"region '{region}' read as {country}")
-        if normalize(country) not in vocab.values["country"]:
+        if normalize(country) not in vocab.display["country"]:
             unknown.append(f"country '{country}'")
     cat["country"] = normalize(country)
     # The history's own placement of the country first; the built-in geography when the history has none.
@@ -154,12 +153,12 @@ def _resolve_activity(
     activity: str, vocab: Vocabulary, cat: dict[str, str], notes: list[str], text_parts: list[str]
 ) -> None:
     key = normalize(activity)
-    if key in vocab.values["activity"]:
+    if key in vocab.display["activity"]:
         cat["activity"] = key
-    if key in vocab.values["project_type"]:
+    if key in vocab.display["project_type"]:
         cat["project_type"] = key
     if not cat["activity"] and not cat["project_type"]:
-        match = _closest(key, vocab.values["project_type"])
+        match = _closest(key, vocab.display["project_type"])
         if match is None:
             text_parts.append(activity)
             return
