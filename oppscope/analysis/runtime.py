@@ -15,7 +15,7 @@ from pathlib import Path
 import structlog
 
 from oppscope.analysis.backtest import MAX_QUERIES, BacktestReport, Truth, backtest
-from oppscope.analysis.dataset import History, history_from_columns
+from oppscope.analysis.dataset import history_from_columns
 from oppscope.analysis.engine import Engine, EngineConfig, model_id
 from oppscope.config import Settings
 from oppscope.history.factory import open_history_store
@@ -85,17 +85,6 @@ def prepare_history(settings: Settings) -> None:
             load_sample(store, settings, settings.sample_rows, settings.sample_seed, replace=False)
 
 
-def load_history(settings: Settings) -> tuple[History, str]:
-    with open_history_store(settings, read_only=settings.history_path.exists()) as store:
-        if store.row_count() == 0:
-            raise HistoryError(
-                "history_empty",
-                "The history is empty: import one with `oppscope history import FILE` "
-                "or load the sample with `oppscope history sample`.",
-            )
-        return history_from_columns(store.fetch_columns()), store.snapshot_id()
-
-
 def prepared_engine(settings: Settings) -> Engine:
     """The engine over the configured history, loading the sample first on a fresh machine."""
     prepare_history(settings)
@@ -103,21 +92,40 @@ def prepared_engine(settings: Settings) -> Engine:
 
 
 def load_engine(settings: Settings) -> Engine:
-    history, snapshot = load_history(settings)
+    """The fitted engine for the current history snapshot: from the cache when it holds it, else fitted.
+
+    Only the snapshot id is read to find the cache; the history itself is fetched only when fitting.
+    """
     config = engine_config(settings)
-    cache = settings.model_cache_dir / f"engine-{model_id(snapshot, config)}.pkl"
-    if cache.exists():
-        try:
-            with cache.open("rb") as f:
-                engine = pickle.load(f)  # our own file, written atomically below
-            if isinstance(engine, Engine) and engine.snapshot_id == snapshot:
-                return engine
-        except Exception as exc:  # a cache is only ever a shortcut: anything wrong with it means refit
-            log.warning("ignoring unreadable engine cache", path=str(cache), error=type(exc).__name__)
+    with open_history_store(settings, read_only=settings.history_path.exists()) as store:
+        if store.row_count() == 0:
+            raise HistoryError(
+                "history_empty",
+                "The history is empty: import one with `oppscope history import FILE` "
+                "or load the sample with `oppscope history sample`.",
+            )
+        snapshot = store.snapshot_id()
+        cache = settings.model_cache_dir / f"engine-{model_id(snapshot, config)}.pkl"
+        cached = _cached_engine(cache, snapshot)
+        if cached is not None:
+            return cached
+        history = history_from_columns(store.fetch_columns())
     log.info("fitting engine", rows=history.n, snapshot=snapshot)
     engine = Engine.fit(history, snapshot, config)
     _atomic_write(cache, pickle.dumps(engine, protocol=pickle.HIGHEST_PROTOCOL))
     return engine
+
+
+def _cached_engine(path: Path, snapshot: str) -> Engine | None:
+    if not path.exists():
+        return None
+    try:
+        with path.open("rb") as f:
+            engine = pickle.load(f)  # our own file, written atomically by load_engine
+    except Exception as exc:  # a cache is only ever a shortcut: anything wrong with it means refit
+        log.warning("ignoring unreadable engine cache", path=str(path), error=type(exc).__name__)
+        return None
+    return engine if isinstance(engine, Engine) and engine.snapshot_id == snapshot else None
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

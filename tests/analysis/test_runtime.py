@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
 from oppscope.analysis import runtime
 from oppscope.analysis.engine import Engine
 from oppscope.config import Settings, load_settings
+from oppscope.history.duckdb_store import DuckDBHistoryStore
 from oppscope.history.factory import open_history_store
 from oppscope.history.store import HistoryError
 
@@ -38,10 +40,11 @@ def test_fitted_engine_is_cached_and_reused(settings: Settings, monkeypatch: pyt
     cached = list(settings.model_cache_dir.glob("engine-*.pkl"))
     assert [p.name for p in cached] == [f"engine-{first.model_id}.pkl"]
 
-    def no_fit(*_: object, **__: object) -> Engine:
-        raise AssertionError("the cached engine should have been used")
+    def unexpected(*_: object, **__: object) -> NoReturn:
+        raise AssertionError("the cached engine should have been used, without reading the history")
 
-    monkeypatch.setattr(Engine, "fit", no_fit)
+    monkeypatch.setattr(Engine, "fit", unexpected)
+    monkeypatch.setattr(DuckDBHistoryStore, "fetch_columns", unexpected)
     assert runtime.load_engine(settings).model_id == first.model_id
 
 
