@@ -268,6 +268,8 @@ def _show_batch_summary(out: Output, input_path: Path, output_path: Path, ok: in
 def _show_analysis(out: Output, analysis: Analysis) -> None:
     from rich.markup import escape
 
+    from oppscope.analysis.narrative import money
+
     p = analysis.predictions
     level = f"{p.interval_level:.0%} interval"
     opp = analysis.input
@@ -279,13 +281,13 @@ def _show_analysis(out: Output, analysis: Analysis) -> None:
         "Predictions",
         ("metric", "value", level),
         [
-            ("MRR", _money(p.mrr.value), _interval(p.mrr, _money)),
-            ("ARR", _money(p.arr.value), _interval(p.arr, _money)),
-            ("Upfront", _money(p.upfront_usd.value), _interval(p.upfront_usd, _money)),
+            ("MRR", money(p.mrr.value), _interval(p.mrr, money)),
+            ("ARR", money(p.arr.value), _interval(p.arr, money)),
+            ("Upfront", money(p.upfront_usd.value), _interval(p.upfront_usd, money)),
             _months_row("Time to launch", p.time_to_launch_months),
             _months_row("Project duration", p.project_duration_months),
             ("Launch date", p.launch_date or "not estimated", ""),
-            *([("Analogs' stated ARR (median)", _money(p.stated_arr_median), "")] if p.stated_arr_median else []),
+            *([("Analogs' stated ARR (median)", money(p.stated_arr_median), "")] if p.stated_arr_median else []),
         ],
         right_align=(1, 2),
     )
@@ -296,7 +298,7 @@ def _show_analysis(out: Output, analysis: Analysis) -> None:
     out.table(
         "Top services",
         ("service", "monthly", "upfront", "used by"),
-        ((s.name, _money(s.monthly_usd), _money(s.upfront_usd), f"{s.usage_share:.0%}") for s in analysis.top_services),
+        ((s.name, money(s.monthly_usd), money(s.upfront_usd), f"{s.usage_share:.0%}") for s in analysis.top_services),
         right_align=(1, 2, 3),
     )
     out.table(
@@ -309,8 +311,8 @@ def _show_analysis(out: Output, analysis: Analysis) -> None:
                 s.industry,
                 s.country,
                 s.close_date,
-                _money(s.arr_usd),
-                _money(s.adjusted_arr_usd),
+                money(s.arr_usd),
+                money(s.adjusted_arr_usd),
                 f"{s.similarity:.2f}",
             )
             for s in analysis.similar_projects[:10]
@@ -326,7 +328,7 @@ def _show_analysis(out: Output, analysis: Analysis) -> None:
     out.bullets(
         "Follow-on opportunities",
         (
-            f"{f.project_type}: {f.probability:.0%} likely, about {_money(f.expected_arr_usd)} ARR "
+            f"{f.project_type}: {f.probability:.0%} likely, about {money(f.expected_arr_usd)} ARR "
             f"{f.expected_months_after_launch:.0f} months after launch"
             for f in analysis.follow_on
         ),
@@ -345,10 +347,6 @@ def _months_row(label: str, estimate: Estimate | None) -> tuple[str, str, str]:
     if estimate is None:
         return (label, "not estimated", "")
     return (label, _months(estimate.value), _interval(estimate, _months))
-
-
-def _money(value: float) -> str:
-    return f"${value:,.0f}"
 
 
 def _months(value: float) -> str:

@@ -58,8 +58,6 @@ def import_history(
     state = command_state(ctx, profile, data_dir, json_output)
     out = state.output
     with out.guard():
-        if not path.is_file():
-            raise CliError("file_not_found", f"no such file: {path}", {"path": str(path)}, EXIT_BAD_INPUT)
         settings = state.settings()
         from oppscope.analysis.runtime import import_history
 
@@ -200,7 +198,10 @@ def _show_report(out: Output, report: ImportReport) -> None:
 
 
 def _show_stats(out: Output, summary: HistoryStats) -> None:
+    from oppscope.analysis.narrative import money
+
     arr = summary.arr_usd
+    arr_range = (arr.min, arr.median, arr.max)
     out.key_values(
         "History",
         [
@@ -209,7 +210,7 @@ def _show_stats(out: Output, summary: HistoryStats) -> None:
             ("customers", f"{summary.customers:,}"),
             ("customers with several projects", f"{summary.multi_project_customers:,}"),
             ("close dates", f"{summary.close_date_min or '-'} … {summary.close_date_max or '-'}"),
-            ("ARR min / median / max (USD)", " / ".join(_money(v) for v in (arr.min, arr.median, arr.max))),
+            ("ARR min / median / max (USD)", " / ".join(money(v) if v is not None else "-" for v in arr_range)),
         ],
     )
     for title, counts in (
@@ -227,5 +228,3 @@ def _show_counts(out: Output, title: str, counts: Mapping[str, int], limit: int 
     out.table(title, ("value", "rows"), ((name, f"{n:,}") for name, n in top), right_align=(1,))
 
 
-def _money(value: float | None) -> str:
-    return "-" if value is None else f"${value:,.0f}"
