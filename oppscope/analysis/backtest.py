@@ -24,6 +24,7 @@ MAX_QUERIES = 1500
 MIN_TEST_FRACTION, MAX_TEST_FRACTION = 0.05, 0.5
 MIN_TRAIN_ROWS, MIN_TEST_ROWS = 50, 10
 MAX_SQL_QUERIES = 400
+MIN_SEGMENT_ROWS = 5
 
 
 class MethodScore(BaseModel):
@@ -31,6 +32,7 @@ class MethodScore(BaseModel):
     arr_mdape: float
     mrr_mdape: float | None = None
     ttl_mae_months: float | None = None
+    duration_mae_months: float | None = None
     arr_interval_coverage: float | None = None
     ttl_interval_coverage: float | None = None
     top_services_precision: float | None = None
@@ -59,20 +61,22 @@ class BacktestReport(BaseModel):
             f"Backtest: trained on {self.train_rows} projects closed before {self.split_close_date}, "
             f"tested on {self.evaluated} of the {self.test_rows} later ones.",
             "",
-            f"{'method':<34}{'ARR MdAPE':>10}{'MRR MdAPE':>10}{'TTL MAE':>9}{'ARR cov':>9}{'TTL cov':>9}"
-            f"{'svc prec':>9}{'n':>6}",
+            f"{'method':<34}{'ARR MdAPE':>10}{'MRR MdAPE':>10}{'TTL MAE':>9}{'DUR MAE':>9}{'ARR cov':>9}"
+            f"{'TTL cov':>9}{'svc prec':>9}{'n':>6}",
         ]
         rows = [*self.methods, *([self.best_achievable] if self.best_achievable else [])]
         for m in rows:
             lines.append(
                 f"{m.method:<34}{_pct(m.arr_mdape):>10}{_pct(m.mrr_mdape):>10}{_num(m.ttl_mae_months):>9}"
-                f"{_pct(m.arr_interval_coverage):>9}{_pct(m.ttl_interval_coverage):>9}"
+                f"{_num(m.duration_mae_months):>9}{_pct(m.arr_interval_coverage):>9}{_pct(m.ttl_interval_coverage):>9}"
                 f"{_pct(m.top_services_precision):>9}{m.queries:>6}"
             )
         lines += ["", f"{'confidence':<12}{'n':>6}{'ARR MdAPE':>11}{'TTL MAE':>9}"]
         for lv in self.by_confidence:
             lines.append(f"{lv.level:<12}{lv.count:>6}{_pct(lv.arr_mdape):>11}{_num(lv.ttl_mae_months):>9}")
-        lines.append(f"(intervals at {self.interval_level:.0%}; TTL = time to launch in months)")
+        lines.append(
+            f"(intervals at {self.interval_level:.0%}; TTL = time to launch, DUR = project duration, in months)"
+        )
         return "\n".join(lines)
 
 
@@ -105,6 +109,35 @@ class Truth:
 
     log_arr: dict[str, float]
     ttl: dict[str, float]
+    duration: dict[str, float]
+
+
+def outcomes(history: History) -> dict[str, np.ndarray]:
+    """What actually happened, per row (NaN where unknown; money only where the project had costs)."""
+    money = history.arr > 0
+    return {
+        "arr": np.where(money, history.arr, np.nan),
+        "mrr": np.where(money, history.mrr, np.nan),
+        "ttl": history.ttl_months,
+        "duration": history.duration_months,
+    }
+
+
+def score(method: str, pred: dict[str, np.ndarray], actual: dict[str, np.ndarray], **extra: float) -> MethodScore:
+    """One method's point errors on the outcomes it predicts (a missing outcome is reported as '-')."""
+
+    def err(name: str, measure: Callable[[np.ndarray, np.ndarray], float]) -> float | None:
+        return measure(pred[name], actual[name]) if name in pred else None
+
+    return MethodScore(
+        method=method,
+        arr_mdape=mdape(pred["arr"], actual["arr"]),
+        mrr_mdape=err("mrr", mdape),
+        ttl_mae_months=err("ttl", mae),
+        duration_mae_months=err("duration", mae),
+        queries=len(actual["arr"]),
+        **extra,
+    )
 
 
 SqlRunner = Callable[[str], list[tuple[object, ...]]]
@@ -133,39 +166,38 @@ def backtest(
     engine = Engine.fit(train, "backtest-train", config)
     rows = np.arange(0, test.n, max(1, test.n // max_queries))
 
-    keys = ("arr", "arr_lo", "arr_hi", "mrr", "ttl", "ttl_lo", "ttl_hi", "prec")
+    keys = ("arr", "arr_lo", "arr_hi", "mrr", "ttl", "ttl_lo", "ttl_hi", "duration", "prec")
     pred: dict[str, list[float]] = {k: [] for k in keys}
     levels: list[str] = []
     for i in rows:
         a = engine.analyze(history_row_as_opportunity(test, int(i)))
         p = a.predictions
-        pred["arr"].append(p.arr.value)
-        pred["arr_lo"].append(p.arr.low)
-        pred["arr_hi"].append(p.arr.high)
-        pred["mrr"].append(p.mrr.value)
-        ttl = p.time_to_launch_months
-        pred["ttl"].append(ttl.value if ttl else math.nan)
-        pred["ttl_lo"].append(ttl.low if ttl else math.nan)
-        pred["ttl_hi"].append(ttl.high if ttl else math.nan)
+        pred["arr"] += [p.arr.value]
+        pred["arr_lo"] += [p.arr.low]
+        pred["arr_hi"] += [p.arr.high]
+        pred["mrr"] += [p.mrr.value]
+        ttl, duration = p.time_to_launch_months, p.project_duration_months
+        pred["ttl"] += [ttl.value if ttl else math.nan]
+        pred["ttl_lo"] += [ttl.low if ttl else math.nan]
+        pred["ttl_hi"] += [ttl.high if ttl else math.nan]
+        pred["duration"] += [duration.value if duration else math.nan]
         names = {normalize(s.name) for s in a.top_services if s.name != OTHER_SERVICES}
-        actual = {normalize(s) for s in test.services_of(int(i))}
-        pred["prec"].append(len(names & actual) / len(names) if names else math.nan)
+        actual_names = {normalize(s) for s in test.services_of(int(i))}
+        pred["prec"] += [len(names & actual_names) / len(names) if names else math.nan]
         levels.append(a.confidence.level)
     v = {k: np.array(x) for k, x in pred.items()}
-    actual_arr, actual_mrr, actual_ttl = test.arr[rows], test.mrr[rows], test.ttl_months[rows]
+    actual = {k: values[rows] for k, values in outcomes(test).items()}
 
     methods = [
-        MethodScore(
-            method="oppscope",
-            arr_mdape=mdape(v["arr"], actual_arr),
-            mrr_mdape=mdape(v["mrr"], actual_mrr),
-            ttl_mae_months=mae(v["ttl"], actual_ttl),
-            arr_interval_coverage=coverage(v["arr_lo"], v["arr_hi"], actual_arr),
-            ttl_interval_coverage=coverage(v["ttl_lo"], v["ttl_hi"], actual_ttl),
+        score(
+            "oppscope",
+            v,
+            actual,
+            arr_interval_coverage=coverage(v["arr_lo"], v["arr_hi"], actual["arr"]),
+            ttl_interval_coverage=coverage(v["ttl_lo"], v["ttl_hi"], actual["ttl"]),
             top_services_precision=float(np.nanmean(v["prec"])),
-            queries=len(rows),
         ),
-        *_baselines(train, test, rows),
+        *_baselines(train, test, rows, actual),
     ]
     if sql is not None:
         methods.append(_original_method(test, rows[:: max(1, len(rows) // MAX_SQL_QUERIES)], int(test.close_ts[0]),
@@ -175,8 +207,8 @@ def backtest(
         LevelScore(
             level=name,
             count=int((lv == name).sum()),
-            arr_mdape=mdape(v["arr"][lv == name], actual_arr[lv == name]) if (lv == name).any() else None,
-            ttl_mae_months=mae(v["ttl"][lv == name], actual_ttl[lv == name]) if (lv == name).any() else None,
+            arr_mdape=mdape(v["arr"][lv == name], actual["arr"][lv == name]) if (lv == name).any() else None,
+            ttl_mae_months=mae(v["ttl"][lv == name], actual["ttl"][lv == name]) if (lv == name).any() else None,
         )
         for name in ("HIGH", "MEDIUM", "LOW")
     ]
@@ -184,12 +216,12 @@ def backtest(
     if truth is not None:
         ids = [str(x) for x in test.opportunity_id[rows]]
         if all(i in truth.log_arr for i in ids):
-            best = MethodScore(
-                method="best achievable (generator truth)",
-                arr_mdape=mdape(np.exp([truth.log_arr[i] for i in ids]), actual_arr),
-                ttl_mae_months=mae(np.array([truth.ttl[i] for i in ids]), actual_ttl),
-                queries=len(rows),
-            )
+            medians = {
+                "arr": np.exp([truth.log_arr[i] for i in ids]),
+                "ttl": np.array([truth.ttl[i] for i in ids]),
+                "duration": np.array([truth.duration[i] for i in ids]),
+            }
+            best = score("best achievable (generator truth)", medians, actual)
     return BacktestReport(
         train_rows=train.n,
         test_rows=test.n,
@@ -202,40 +234,29 @@ def backtest(
     )
 
 
-def _baselines(train: History, test: History, rows: np.ndarray) -> list[MethodScore]:
-    ok = train.arr > 0
-    global_arr = float(np.median(train.arr[ok]))
-    global_mrr = float(np.median(train.mrr[ok]))
-    global_ttl = float(np.nanmedian(train.ttl_months))
-    seg_train = np.array([normalize(s) for s in train.categorical["segment"]])
-    seg_test = [normalize(test.categorical["segment"][i]) for i in rows]
-    by_seg: dict[str, tuple[float, float, float]] = {}
-    for s in set(seg_test):
-        m = (seg_train == s) & ok
-        by_seg[s] = (
-            (float(np.median(train.arr[m])), float(np.median(train.mrr[m])), float(np.nanmedian(train.ttl_months[m])))
-            if m.sum() >= 5
-            else (global_arr, global_mrr, global_ttl)
-        )
-    n = len(rows)
-    seg = np.array([by_seg[s] for s in seg_test]).reshape(n, 3)
-    actual_arr, actual_mrr, actual_ttl = test.arr[rows], test.mrr[rows], test.ttl_months[rows]
+def _baselines(
+    train: History, test: History, rows: np.ndarray, actual: dict[str, np.ndarray]
+) -> list[MethodScore]:
+    """Medians of the past, overall and within the opportunity's segment (overall where a segment is thin)."""
+    past = outcomes(train)
+    overall = {k: _median(v) for k, v in past.items()}
+    segment_of_train = np.array([normalize(s) for s in train.categorical["segment"]])
+    segment_of_test = np.array([normalize(test.categorical["segment"][i]) for i in rows])
+    by_segment = {k: np.full(len(rows), overall[k]) for k in past}
+    for segment in set(segment_of_test):
+        in_past, in_test = segment_of_train == segment, segment_of_test == segment
+        for k, values in past.items():
+            if np.isfinite(values[in_past]).sum() >= MIN_SEGMENT_ROWS:
+                by_segment[k][in_test] = _median(values[in_past])
     return [
-        MethodScore(
-            method="global median",
-            arr_mdape=mdape(np.full(n, global_arr), actual_arr),
-            mrr_mdape=mdape(np.full(n, global_mrr), actual_mrr),
-            ttl_mae_months=mae(np.full(n, global_ttl), actual_ttl),
-            queries=n,
-        ),
-        MethodScore(
-            method="segment median",
-            arr_mdape=mdape(seg[:, 0], actual_arr),
-            mrr_mdape=mdape(seg[:, 1], actual_mrr),
-            ttl_mae_months=mae(seg[:, 2], actual_ttl),
-            queries=n,
-        ),
+        score("global median", {k: np.full(len(rows), m) for k, m in overall.items()}, actual),
+        score("segment median", by_segment, actual),
     ]
+
+
+def _median(values: np.ndarray) -> float:
+    known = values[np.isfinite(values)]
+    return float(np.median(known)) if len(known) else math.nan
 
 
 def _original_method(test: History, rows: np.ndarray, cutoff: int, sql: SqlRunner) -> MethodScore:
@@ -245,11 +266,7 @@ def _original_method(test: History, rows: np.ndarray, cutoff: int, sql: SqlRunne
         result = sql(relevance_sql_duckdb(history_row_as_opportunity(test, int(i)), close_before=cutoff))
         arrs = np.array([v for v in (_as_float(r[5]) for r in result) if v > 0])
         preds.append(float(np.median(arrs)) if len(arrs) else math.nan)
-    return MethodScore(
-        method="original (relevance SQL, top 200)",
-        arr_mdape=mdape(np.array(preds), test.arr[rows]),
-        queries=len(rows),
-    )
+    return score("original (relevance SQL, top 200)", {"arr": np.array(preds)}, {"arr": test.arr[rows]})
 
 
 def _as_float(value: object) -> float:

@@ -123,7 +123,7 @@ def build_core(
     index = SimilarityIndex(history, space.tfidf(profiles))
     models: dict[str, TargetModel] = {}
     variance: dict[str, dict[str, float]] = {}
-    for name, log_scale in TARGETS.items():
+    for name in TARGETS:
         p = params[name]
         y = target_values(history, name)
         ok = np.isfinite(y)
@@ -136,7 +136,7 @@ def build_core(
             # Quantiles are in units of the local scale, so they carry over; the scale itself is measured on
             # this model's own residuals (a model fitted on more history errs less than the calibration one).
             calibration = replace(p.calibration, sigma=robust_sigma(residuals))
-        models[name] = TargetModel(name, log_scale, ridge, residuals, calibration, int(ok.sum()))
+        models[name] = TargetModel(name, ridge, residuals, calibration, int(ok.sum()))
         variance[name] = _block_variance(space, ridge)
     rows: dict[str, list[int]] = {}
     for i, c in enumerate(history.categorical["customer"]):

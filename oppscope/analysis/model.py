@@ -100,7 +100,6 @@ class Calibration:
 @dataclass(frozen=True)
 class TargetModel:
     name: str
-    log_scale: bool
     ridge: Ridge
     residuals: np.ndarray  # out-of-fold, per history row; NaN where the outcome is unknown
     calibration: Calibration

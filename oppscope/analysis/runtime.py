@@ -167,4 +167,5 @@ def _sample_truth(settings: Settings, snapshot: str) -> Truth | None:
     return Truth(
         log_arr={t.opportunity_id: t.log_arr_median for t in sample.truth},
         ttl={t.opportunity_id: t.ttl_months_median for t in sample.truth},
+        duration={t.opportunity_id: t.duration_months_median for t in sample.truth},
     )

@@ -17,6 +17,7 @@ def report(history: History, sample: SampleHistory, sample_store: DuckDBHistoryS
     truth = Truth(
         log_arr={t.opportunity_id: t.log_arr_median for t in sample.truth},
         ttl={t.opportunity_id: t.ttl_months_median for t in sample.truth},
+        duration={t.opportunity_id: t.duration_months_median for t in sample.truth},
     )
     return backtest(history, EngineConfig(), test_fraction=0.25, sql=sample_store.query, truth=truth)
 
@@ -30,6 +31,15 @@ def test_engine_beats_every_baseline(report: BacktestReport) -> None:
     ours = scores.pop("oppscope")
     assert set(scores) == {"global median", "segment median", "original (relevance SQL, top 200)"}
     assert all(ours < 0.75 * other for other in scores.values()), scores
+
+
+def test_durations_are_scored_against_the_baselines_and_the_truth(report: BacktestReport) -> None:
+    by_method = {m.method: m.duration_mae_months for m in report.methods}
+    ours = by_method["oppscope"]
+    assert ours is not None and by_method["global median"] is not None
+    assert ours < by_method["global median"]
+    assert report.best_achievable is not None and report.best_achievable.duration_mae_months is not None
+    assert report.best_achievable.duration_mae_months <= ours
 
 
 def test_intervals_cover_about_their_level(report: BacktestReport) -> None:

@@ -22,6 +22,7 @@ COUNTRIES = {"France": 0.1, "Japan": 0.25, "Brazil": -0.2, "Canada": 0.0}
 TYPES = {"Lift": 0.0, "Rebuild": 0.5, "Insights": 0.3}
 SEGMENT_DELAY = {"Large": 2.0, "Medium": 1.0, "Small": 0.0}
 NOISE = 0.3
+DURATION_MONTHS = 6.0
 
 
 def _history(kind: str = "log-linear") -> tuple[dict[str, np.ndarray], Truth]:
@@ -72,13 +73,17 @@ def _history(kind: str = "log-linear") -> tuple[dict[str, np.ndarray], Truth]:
         "description": np.array([f"Programme covering {w} workloads." for w in workloads], dtype=object),
         "close_date": close,
         "planned_delivery_start_date": days(close + ttl * 30.4375 * 86400),
-        "planned_delivery_end_date": days(close + (ttl + 6) * 30.4375 * 86400),
+        "planned_delivery_end_date": days(close + (ttl + DURATION_MONTHS) * 30.4375 * 86400),
         "service1": np.full(ROWS, "Compute", dtype=object),
         "monthly $ service1": arr * 0.7 / 12,
         "service2": np.full(ROWS, "Storage", dtype=object),
         "monthly $ service2": arr * 0.3 / 12,
     }
-    truth = Truth(log_arr=dict(zip(ids, log_arr, strict=True)), ttl=dict(zip(ids, ttl_mu, strict=True)))
+    truth = Truth(
+        log_arr=dict(zip(ids, log_arr, strict=True)),
+        ttl=dict(zip(ids, ttl_mu, strict=True)),
+        duration=dict.fromkeys(ids, DURATION_MONTHS),
+    )
     return cols, truth
 
 
