@@ -12,7 +12,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
@@ -135,9 +135,12 @@ class FeatureSpace:
     units: dict[str, tuple[int, int]]  # unit → (log-quantity column, presence column)
     unit_range: dict[str, tuple[float, float]]  # unit → observed range of log(1 + quantity)
     year_column: int  # followed by four close-quarter columns (budget cycles move start dates)
-    n_columns: int
     year_range: tuple[float, float]
-    token_offset: int = field(default=0)
+    token_offset: int  # column of the first vocabulary token
+
+    @property
+    def n_columns(self) -> int:
+        return self.year_column + 1 + QUARTERS
 
     @classmethod
     def fit(cls, profiles: Sequence[Profile], *, min_level_count: int = 2, max_vocab: int = 4000) -> FeatureSpace:
@@ -159,11 +162,9 @@ class FeatureSpace:
         col += len(pairs)
 
         doc_freq: Counter[str] = Counter()
-        unit_freq: Counter[str] = Counter()
         unit_values: dict[str, list[float]] = {}
         for p in profiles:
             doc_freq.update(p.terms)
-            unit_freq.update(p.scopes.keys())
             for unit, qty in p.scopes.items():
                 unit_values.setdefault(unit, []).append(math.log1p(qty))
         min_df = max(3, int(0.0005 * n))
@@ -177,7 +178,7 @@ class FeatureSpace:
         units: dict[str, tuple[int, int]] = {}
         # Only units the history uses often enough get a coefficient; "30 Oracle databases" in a query whose
         # unit the history never saw says nothing about size, so it is left to the words around it.
-        for unit in sorted(u for u, c in unit_freq.items() if c >= MIN_UNIT_COUNT):
+        for unit in sorted(u for u, values in unit_values.items() if len(values) >= MIN_UNIT_COUNT):
             units[unit] = (col, col + 1)
             col += 2
         years = [p.close_year for p in profiles]
@@ -190,7 +191,6 @@ class FeatureSpace:
             units=units,
             unit_range={u: (min(unit_values[u]), max(unit_values[u])) for u in units},
             year_column=col,
-            n_columns=col + 1 + QUARTERS,
             year_range=(min(years, default=0.0), max(years, default=0.0)),
             token_offset=token_offset,
         )
