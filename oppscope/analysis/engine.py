@@ -163,14 +163,10 @@ class Engine:
         )
         follow_on = self.follow_on.suggest(project_type, predictions.arr.value)
         facts = Facts(
-            opportunity_name=opportunity.opportunity_name,
-            customer_name=opportunity.customer_name,
             predictions=predictions,
             confidence=conf,
             services=services,
             similar=similar,
-            funding=funding,
-            follow_on=follow_on,
             history_rows=self.history.n,
             analog_count=len(analogs.index),
             effective_analogs=analogs.effective_count,

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from oppscope.analysis.models import (
     Architecture,
     Confidence,
-    FollowOnOpportunity,
-    FundingRecommendation,
     Predictions,
     Sections,
     ServiceCost,
@@ -37,14 +35,10 @@ _LAYERS: dict[str, tuple[str, ...]] = {
 
 @dataclass(frozen=True)
 class Facts:
-    opportunity_name: str
-    customer_name: str
     predictions: Predictions
     confidence: Confidence
     services: Sequence[ServiceCost]
     similar: Sequence[SimilarProject]
-    funding: Sequence[FundingRecommendation]
-    follow_on: Sequence[FollowOnOpportunity]
     history_rows: int
     analog_count: int
     effective_analogs: float
@@ -59,9 +53,11 @@ def money(value: float) -> str:
     return f"${value:,.0f}"
 
 
-def _range(low: float, high: float, fmt: str = "money") -> str:
-    if fmt == "money":
-        return f"{money(low)}–{money(high)}"
+def money_range(low: float, high: float) -> str:
+    return f"{money(low)}–{money(high)}"
+
+
+def months_range(low: float, high: float) -> str:
     return f"{low:.1f}–{high:.1f} months"
 
 
@@ -92,7 +88,7 @@ def architecture(f: Facts) -> Architecture:
         security=line("security", "Baseline controls (IAM, KMS encryption, CloudTrail); no security service "
                                   "is among the analogs' top costs."),
         integration=line("integration", "No integration service among the analogs' top costs."),
-        scaling=(f"Plan capacity for {money(p.mrr.value)}/month at launch, within {_range(p.mrr.low, p.mrr.high)} "
+        scaling=(f"Plan capacity for {money(p.mrr.value)}/month at launch, within {money_range(p.mrr.low, p.mrr.high)} "
                  f"at {p.interval_level:.0%} confidence; size reserved capacity for the lower bound."),
         management=line("management", "Operate with CloudWatch and AWS Backup; no management service is among "
                                       "the analogs' top costs."),
@@ -113,7 +109,7 @@ def sections(f: Facts) -> Sections:
         "12 × MRR + upfront."
     )
     findings = [
-        f"Predicted ARR {money(p.arr.value)} ({level} interval {_range(p.arr.low, p.arr.high)}); "
+        f"Predicted ARR {money(p.arr.value)} ({level} interval {money_range(p.arr.low, p.arr.high)}); "
         f"MRR {money(p.mrr.value)}; upfront {money(p.upfront_usd.value)}.",
         f"The regression alone gives {money(f.regression_arr)}; the analogs move it to {money(p.arr.value)}.",
     ]
@@ -121,7 +117,7 @@ def sections(f: Facts) -> Sections:
     if ttl is not None:
         findings.append(
             f"Launch expected {p.launch_date}, {ttl.value:.1f} months after close "
-            f"({_range(ttl.low, ttl.high, 'months')})."
+            f"({months_range(ttl.low, ttl.high)})."
         )
     if duration is not None:
         findings.append(f"Typical delivery lasts {duration.value:.1f} months.")
@@ -174,7 +170,7 @@ def _risks(f: Facts) -> list[str]:
     risks: list[str] = []
     width = (p.arr.high - p.arr.low) / p.arr.value if p.arr.value else 0.0
     if width > 1.0:
-        risks.append(f"Wide ARR range ({_range(p.arr.low, p.arr.high)}): the analogs disagree on size.")
+        risks.append(f"Wide ARR range ({money_range(p.arr.low, p.arr.high)}): the analogs disagree on size.")
     if c.level == "LOW":
         risks.append("Low confidence: few close analogs; validate scope with the customer before committing.")
     risks.extend(f"{u.capitalize()} is unknown to the history." for u in f.unknown)

@@ -268,7 +268,7 @@ def _show_batch_summary(out: Output, input_path: Path, output_path: Path, ok: in
 def _show_analysis(out: Output, analysis: Analysis) -> None:
     from rich.markup import escape
 
-    from oppscope.analysis.narrative import money
+    from oppscope.analysis.narrative import money, money_range
 
     p = analysis.predictions
     level = f"{p.interval_level:.0%} interval"
@@ -281,9 +281,9 @@ def _show_analysis(out: Output, analysis: Analysis) -> None:
         "Predictions",
         ("metric", "value", level),
         [
-            ("MRR", money(p.mrr.value), _interval(p.mrr, money)),
-            ("ARR", money(p.arr.value), _interval(p.arr, money)),
-            ("Upfront", money(p.upfront_usd.value), _interval(p.upfront_usd, money)),
+            ("MRR", money(p.mrr.value), money_range(p.mrr.low, p.mrr.high)),
+            ("ARR", money(p.arr.value), money_range(p.arr.low, p.arr.high)),
+            ("Upfront", money(p.upfront_usd.value), money_range(p.upfront_usd.low, p.upfront_usd.high)),
             _months_row("Time to launch", p.time_to_launch_months),
             _months_row("Project duration", p.project_duration_months),
             ("Launch date", p.launch_date or "not estimated", ""),
@@ -339,15 +339,9 @@ def _show_analysis(out: Output, analysis: Analysis) -> None:
         out.bullets("Warnings", analysis.warnings)
 
 
-def _interval(estimate: Estimate, fmt: Callable[[float], str]) -> str:
-    return f"{fmt(estimate.low)} – {fmt(estimate.high)}"
-
-
 def _months_row(label: str, estimate: Estimate | None) -> tuple[str, str, str]:
+    from oppscope.analysis.narrative import months_range
+
     if estimate is None:
         return (label, "not estimated", "")
-    return (label, _months(estimate.value), _interval(estimate, _months))
-
-
-def _months(value: float) -> str:
-    return f"{value:.1f} months"
+    return (label, f"{estimate.value:.1f} months", months_range(estimate.low, estimate.high))
