@@ -20,6 +20,7 @@ from typer.testing import CliRunner, Result
 
 from oppscope.cli.main import app
 from oppscope.history.schema import COLUMN_NAMES
+from tests.examples import OPPORTUNITY
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_ROWS = 600
@@ -240,14 +241,6 @@ def engine_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return data_dir
 
 
-OPPORTUNITY = {
-    "customer_name": "Acme Manufacturing",
-    "region": "Germany",
-    "close_date": "2025-03-31",
-    "opportunity_name": "SAP migration",
-    "description": "Lift and shift of the SAP landscape with a later move to managed databases.",
-    "industry": "Manufacturing",
-}
 
 
 def test_engine_analyze_batch_keeps_one_line_per_input_in_order(engine_data_dir: Path, tmp_path: Path) -> None:

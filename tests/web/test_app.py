@@ -19,17 +19,10 @@ from fastapi import FastAPI
 
 from oppscope.config import load_settings
 from oppscope.web.app import create_app
+from tests.examples import OPPORTUNITY as EXAMPLE
 
 SAMPLE_ROWS = 600
-OPPORTUNITY = {
-    "id": "web-1",
-    "customer_name": "Acme Manufacturing",
-    "region": "Germany",
-    "close_date": "2025-03-31",
-    "opportunity_name": "SAP migration",
-    "description": "Lift and shift of the SAP landscape with a later move to managed databases.",
-    "industry": "Manufacturing",
-}
+OPPORTUNITY = {**EXAMPLE, "id": "web-1"}
 
 
 def _free_port() -> int:
