@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from oppscope.analysis import confidence
-from oppscope.analysis.core import TARGETS, Core, TargetParams, build_core, target_values
+from oppscope.analysis.core import TARGETS, Core, Design, TargetParams, build_core, target_values
 from oppscope.analysis.dataset import History
-from oppscope.analysis.features import FeatureSpace, Profile
+from oppscope.analysis.features import Profile
 from oppscope.analysis.model import (
     CUSTOMER_PRIOR_GRID,
     GROUPS,
@@ -55,11 +55,8 @@ def default_params() -> EngineParams:
 
 
 
-def _alphas(
-    train: History, val: History, profiles_train: Sequence[Profile], profiles_val: Sequence[Profile]
-) -> dict[str, float]:
-    space = FeatureSpace.fit(profiles_train)
-    x_train, x_val = space.matrix(profiles_train), space.matrix(profiles_val)
+def _alphas(train: History, val: History, design: Design, profiles_val: Sequence[Profile]) -> dict[str, float]:
+    x_train, x_val = design.x, design.space.matrix(profiles_val)
     out: dict[str, float] = {}
     for name in TARGETS:
         y_t, y_v = target_values(train, name), target_values(val, name)
@@ -78,8 +75,10 @@ def calibrate(history: History, profiles: Sequence[Profile], analog_count: int, 
     cut = int(history.n * (1 - VALIDATION_FRACTION))
     position = np.arange(history.n)
     train, val = history.subset(position < cut), history.subset(position >= cut)
-    alphas = _alphas(train, val, profiles[:cut], profiles[cut:])
-    core = build_core(train, {t: TargetParams(a, None) for t, a in alphas.items()}, level, profiles[:cut])
+    # One design for the older part serves both the penalty search and the calibration model.
+    design = Design.of(profiles[:cut])
+    alphas = _alphas(train, val, design, profiles[cut:])
+    core = build_core(train, {t: TargetParams(a, None) for t, a in alphas.items()}, level, profiles[:cut], design)
 
     step = max(1, val.n // MAX_VALIDATION_QUERIES)
     rows = np.arange(0, val.n, step)

@@ -113,13 +113,30 @@ def _block_variance(space: FeatureSpace, ridge: Ridge) -> dict[str, float]:
     return out
 
 
+@dataclass(frozen=True)
+class Design:
+    """The feature layout learned from some profiles, and their design matrix."""
+
+    space: FeatureSpace
+    x: sparse.csr_matrix
+
+    @classmethod
+    def of(cls, profiles: Sequence[Profile]) -> Design:
+        space = FeatureSpace.fit(profiles)
+        return cls(space, space.matrix(profiles))
+
+
 def build_core(
-    history: History, params: dict[str, TargetParams], level: float, profiles: Sequence[Profile] | None = None
+    history: History,
+    params: dict[str, TargetParams],
+    level: float,
+    profiles: Sequence[Profile] | None = None,
+    design: Design | None = None,
 ) -> Core:
-    """``profiles`` are ``history_profiles(history)`` when the caller already has them (text is parsed once)."""
+    """``profiles`` and ``design`` may be passed when the caller already built them for this history."""
     profiles = history_profiles(history) if profiles is None else profiles
-    space = FeatureSpace.fit(profiles)
-    x = space.matrix(profiles)
+    design = design or Design.of(profiles)
+    space, x = design.space, design.x
     index = SimilarityIndex(history, space.tfidf(profiles))
     models: dict[str, TargetModel] = {}
     variance: dict[str, dict[str, float]] = {}
