@@ -131,6 +131,7 @@ def _width(a: Analysis) -> float:
 
 
 def test_follow_on_comes_from_customers_with_several_projects(analysis: Analysis) -> None:
+    assert analysis.follow_on, "the sample has multi-project customers after every common project type"
     for f in analysis.follow_on:
         assert f.evidence_customers >= 2
         assert 0 < f.probability <= 1
@@ -138,6 +139,7 @@ def test_follow_on_comes_from_customers_with_several_projects(analysis: Analysis
 
 
 def test_funding_rules_cite_their_rule(analysis: Analysis) -> None:
+    assert analysis.funding, "no program in the rule table matched a typical sample opportunity"
     for f in analysis.funding:
         assert "predicted ARR" in f.rule
         assert f.justification
