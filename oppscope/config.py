@@ -12,7 +12,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr
+from pydantic import Field
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -45,9 +45,6 @@ class Settings(BaseSettings):
     load_sample_if_empty: bool = True
     sample_rows: int = Field(5000, ge=100, le=1_000_000)
     sample_seed: int = 20240601
-
-    # Reserved for the AWS backends; never logged (SecretStr hides it in reprs and dumps).
-    webhook_secret: SecretStr | None = None
 
     @property
     def history_path(self) -> Path:
