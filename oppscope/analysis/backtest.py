@@ -240,8 +240,8 @@ def _baselines(
     """Medians of the past, overall and within the opportunity's segment (overall where a segment is thin)."""
     past = outcomes(train)
     overall = {k: _median(v) for k, v in past.items()}
-    segment_of_train = np.array([normalize(s) for s in train.categorical["segment"]])
-    segment_of_test = np.array([normalize(test.categorical["segment"][i]) for i in rows])
+    segment_of_train = np.array(train.keys["segment"])
+    segment_of_test = np.array(test.keys["segment"])[rows]
     by_segment = {k: np.full(len(rows), overall[k]) for k in past}
     for segment in set(segment_of_test):
         in_past, in_test = segment_of_train == segment, segment_of_test == segment

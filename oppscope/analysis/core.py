@@ -13,7 +13,7 @@ import numpy as np
 from scipy import sparse
 from scipy.special import ndtri
 
-from oppscope.analysis.dataset import History, normalize
+from oppscope.analysis.dataset import History
 from oppscope.analysis.features import MODEL_BLOCKS, FeatureSpace, Profile, history_profiles
 from oppscope.analysis.model import (
     Calibration,
@@ -156,9 +156,9 @@ def build_core(
         models[name] = TargetModel(name, ridge, residuals, calibration, int(ok.sum()))
         variance[name] = _block_variance(space, ridge)
     rows: dict[str, list[int]] = {}
-    for i, c in enumerate(history.categorical["customer"]):
+    for i, c in enumerate(history.keys["customer"]):
         if c:
-            rows.setdefault(normalize(c), []).append(i)
+            rows.setdefault(c, []).append(i)
     customer_rows = {c: np.array(r) for c, r in rows.items()}
     return Core(history, Vocabulary.build(history), space, index, models, variance, customer_rows)
 

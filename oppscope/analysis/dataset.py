@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import cached_property
 from itertools import pairwise
 from typing import Any
 
@@ -99,6 +100,11 @@ class History:
     service_monthly: sparse.csr_matrix  # n × services
     service_upfront: sparse.csr_matrix
     service_lists: tuple[tuple[str, ...], ...]  # per row, its services by total cost, largest first
+
+    @cached_property
+    def keys(self) -> dict[str, list[str]]:
+        """The categorical columns normalized for comparison, computed once for every consumer."""
+        return {block: [normalize(v) for v in values] for block, values in self.categorical.items()}
 
     @property
     def close_years(self) -> np.ndarray:

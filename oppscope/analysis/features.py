@@ -18,7 +18,7 @@ from functools import cached_property
 import numpy as np
 from scipy import sparse
 
-from oppscope.analysis.dataset import History, normalize
+from oppscope.analysis.dataset import History
 
 # Fields an opportunity can state and the model may use. Customer and program are left out on purpose:
 # the customer enters through its own residual effect (see estimate.py), the program is an outcome.
@@ -105,7 +105,7 @@ def history_profiles(history: History) -> list[Profile]:
     years = history.close_years
     return [
         Profile(
-            categorical={b: normalize(history.categorical[b][i]) for b in MODEL_BLOCKS},
+            categorical={b: history.keys[b][i] for b in MODEL_BLOCKS},
             text=history.text_of(i),
             close_year=float(years[i]),
         )

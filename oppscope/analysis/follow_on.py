@@ -47,15 +47,15 @@ class FollowOnTable:
 
     @classmethod
     def build(cls, history: History) -> FollowOnTable:
-        types = [normalize(t) for t in history.categorical["project_type"]]
-        display = {normalize(t): str(t) for t in history.categorical["project_type"] if t}
+        types = history.keys["project_type"]
+        display = {k: str(t) for k, t in zip(types, history.categorical["project_type"], strict=True) if k}
         counts: dict[str, int] = defaultdict(int)
         by_customer: dict[str, list[int]] = defaultdict(list)
-        for i, customer in enumerate(history.categorical["customer"]):
+        for i, customer in enumerate(history.keys["customer"]):
             if types[i]:
                 counts[types[i]] += 1
             if customer:
-                by_customer[normalize(customer)].append(i)  # rows are already in close-date order
+                by_customer[customer].append(i)  # rows are already in close-date order
         start_ts = history.close_ts + np.nan_to_num(history.ttl_months) * DAYS_PER_MONTH * 86400
         table: dict[str, dict[str, _Evidence]] = defaultdict(lambda: defaultdict(_Evidence))
         for customer, rows in by_customer.items():

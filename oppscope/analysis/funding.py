@@ -73,7 +73,7 @@ def recommend(
     analogs: Analogs,
 ) -> list[FundingRecommendation]:
     lowered = text.lower()
-    programs = [normalize(history.categorical["program"][i]) for i in analogs.index]
+    programs = [history.keys["program"][i] for i in analogs.index]
     out: list[FundingRecommendation] = []
     for rule in rules:
         scoped = not (rule.project_types or rule.keywords)

@@ -52,7 +52,7 @@ class Vocabulary:
 
     @classmethod
     def build(cls, history: History) -> Vocabulary:
-        cat = {b: [normalize(v) for v in vals] for b, vals in history.categorical.items()}
+        cat = history.keys
         display: dict[str, dict[str, str]] = {}
         for b, vals in history.categorical.items():
             d: dict[str, str] = {}
@@ -110,7 +110,7 @@ def resolve(opportunity: Opportunity, vocab: Vocabulary, history: History, close
     row = vocab.customer_latest.get(cat["customer"])
     if row is not None:
         for block in _FILLABLE_FROM_CUSTOMER:
-            value = normalize(history.categorical[block][row])
+            value = history.keys[block][row]
             if not cat[block] and value:
                 cat[block] = value
                 notes.append(f"{block} '{history.categorical[block][row]}' taken from the customer's history")

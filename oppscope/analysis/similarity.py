@@ -73,7 +73,7 @@ class SimilarityIndex:
         self.vocabulary: dict[str, dict[str, int]] = {}
         self.codes: dict[str, np.ndarray] = {}
         for block in BLOCK_WEIGHTS:
-            values = [normalize(v) for v in history.categorical[block]]
+            values = history.keys[block]
             vocab: dict[str, int] = {}
             codes = np.fromiter(
                 (vocab.setdefault(v, len(vocab)) if v else -1 for v in values), dtype=np.int32, count=len(values)
