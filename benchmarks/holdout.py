@@ -28,8 +28,7 @@ import numpy as np
 
 from oppscope.history.export import write_rows
 from oppscope.history.sample import generate_sample
-
-DAYS_PER_MONTH = 30.4375
+from oppscope.history.schema import DAYS_PER_MONTH
 
 
 def _opportunity(row: dict[str, Any]) -> dict[str, Any]:

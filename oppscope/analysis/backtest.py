@@ -14,10 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import BaseModel
 
-from oppscope.analysis.dataset import OTHER_SERVICES, History, normalize
+from oppscope.analysis.dataset import History, normalize
 from oppscope.analysis.engine import Engine, EngineConfig
 from oppscope.analysis.original_sql import relevance_sql_duckdb
 from oppscope.analysis.resolve import history_row_as_opportunity
+from oppscope.history.schema import OTHER_SERVICES
 from oppscope.history.store import HistoryError
 
 MAX_QUERIES = 1500

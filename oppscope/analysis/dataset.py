@@ -16,13 +16,11 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from oppscope.history.schema import SERVICE_SLOTS, monthly_column, upfront_column
+from oppscope.history.schema import DAYS_PER_MONTH, OTHER_SERVICES, SERVICE_SLOTS, monthly_column, upfront_column
 
-DAYS_PER_MONTH = 30.4375
 SECONDS_PER_YEAR = 365.25 * 86400
 # Time is measured in years from this origin in every feature, so models stay comparable across histories.
 EPOCH_ORIGIN = datetime(2020, 1, 1, tzinfo=UTC).timestamp()
-OTHER_SERVICES = "Other services"
 
 CATEGORICAL_COLUMNS: dict[str, str] = {
     "customer": "customer_name",

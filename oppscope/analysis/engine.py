@@ -21,7 +21,7 @@ import numpy as np
 from oppscope.analysis import confidence as confidence_mod
 from oppscope.analysis.calibration import EngineParams, calibrate
 from oppscope.analysis.core import Core, PreparedQuery, build_core
-from oppscope.analysis.dataset import DAYS_PER_MONTH, History, normalize
+from oppscope.analysis.dataset import History, normalize
 from oppscope.analysis.features import history_profiles
 from oppscope.analysis.follow_on import FollowOnTable
 from oppscope.analysis.funding import FundingRule, load_rules, recommend
@@ -37,6 +37,7 @@ from oppscope.analysis.models import (
 from oppscope.analysis.narrative import Facts, sections
 from oppscope.analysis.services import top_services
 from oppscope.analysis.similarity import Analogs, match_reasons
+from oppscope.history.schema import DAYS_PER_MONTH
 from oppscope.history.store import HistoryError
 
 ENGINE_VERSION = "1.0.0"

@@ -13,8 +13,9 @@ from itertools import pairwise
 
 import numpy as np
 
-from oppscope.analysis.dataset import DAYS_PER_MONTH, History, normalize
+from oppscope.analysis.dataset import History, normalize
 from oppscope.analysis.models import FollowOnOpportunity
+from oppscope.history.schema import DAYS_PER_MONTH
 
 MIN_EVIDENCE = 2
 

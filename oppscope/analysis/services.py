@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from oppscope.analysis.dataset import OTHER_SERVICES, History
+from oppscope.analysis.dataset import History
 from oppscope.analysis.models import ServiceCost
 from oppscope.analysis.similarity import Analogs
+from oppscope.history.schema import OTHER_SERVICES
 
 
 def _weighted_shares(matrix_rows: np.ndarray, totals: np.ndarray, weights: np.ndarray) -> np.ndarray:

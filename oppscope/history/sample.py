@@ -304,7 +304,6 @@ _UPFRONT_SERVICES: Final = frozenset(
     {_EC2, _RDS, _AURORA, "Amazon Redshift", "Amazon ElastiCache", _OPENSEARCH, _DX, "AWS Snowball",
      "VMware Cloud on AWS", "Amazon SageMaker"}
 )  # fmt: skip
-_OTHER_SERVICES: Final = "Other services"
 
 SEGMENTS: Final = ("Enterprise", "Mid-Market", "SMB", "Public Sector", "Startup")
 _SEGMENT_SHARE: Final = (0.28, 0.30, 0.20, 0.10, 0.12)
@@ -553,7 +552,6 @@ _YEAR_TYPE_BIAS[:, _T["Containers"]] = (0.7, 0.8, 0.9, 1.0, 1.1, 1.1, 1.1)
 _PROJECTS_PER_CUSTOMER: Final = (0.30, 0.22, 0.16, 0.12, 0.09, 0.06, 0.05)
 _FIRST_DAY: Final = int(np.datetime64("2019-01-01", "D").astype(np.int64))
 _LAST_DAY: Final = int(np.datetime64("2025-09-30", "D").astype(np.int64))
-_DAYS_PER_MONTH: Final = 30.44
 _YEARLY_GROWTH: Final = 0.25  # new customers per year grow ~25%, so later years hold more projects
 _TREND_PER_YEAR: Final = 0.06
 _TREND_ORIGIN_YEAR: Final = 2022.0
@@ -771,7 +769,7 @@ def _draw_sequences(rng: np.random.Generator, n_rows: int) -> tuple[IntArray, In
     intended = rng.choice(len(p), size=n_rows, p=p / p.sum()) + 1  # every customer has a row: enough
     g = math.log1p(_YEARLY_GROWTH) / 365.25
     first = _FIRST_DAY + np.log1p(rng.random(n_rows) * np.expm1(g * (_LAST_DAY - _FIRST_DAY))) / g
-    gaps = rng.uniform(4.0, 18.0, (n_rows, len(p) - 1)) * _DAYS_PER_MONTH
+    gaps = rng.uniform(4.0, 18.0, (n_rows, len(p) - 1)) * schema.DAYS_PER_MONTH
     days = np.floor(first[:, None] + np.concatenate([np.zeros((n_rows, 1)), np.cumsum(gaps, axis=1)], axis=1))
     counts = np.minimum(intended, (days <= _LAST_DAY).sum(axis=1))
     total = np.cumsum(counts)
@@ -908,8 +906,8 @@ def _draw(rng: np.random.Generator, n_rows: int) -> _Draw:
     duration_base = np.array([t.duration_base for t in PROJECT_TYPES])[types]
     duration_mu = duration_base + 1.5 * ratio + _PHASE_DURATION[phases]
     duration = np.maximum(duration_mu + rng.normal(0.0, 1.0, n_rows) * (0.5 + 0.1 * duration_base), 1.0)
-    start_day = close_day + np.rint(ttl * _DAYS_PER_MONTH).astype(np.int64)
-    end_day = start_day + np.rint(duration * _DAYS_PER_MONTH).astype(np.int64)
+    start_day = close_day + np.rint(ttl * schema.DAYS_PER_MONTH).astype(np.int64)
+    end_day = start_day + np.rint(duration * schema.DAYS_PER_MONTH).astype(np.int64)
 
     variant_pick = rng.random(n_rows).tolist()
     variants = [
@@ -1039,7 +1037,7 @@ def _assemble(d: _Draw, rng: np.random.Generator) -> SampleHistory:
         names = d.services[i]
         for j, slot in enumerate(schema.SERVICE_SLOTS):
             present = bool(names[j])
-            label = _OTHER_SERVICES if present and slot == "servicex" else names[j]
+            label = schema.OTHER_SERVICES if present and slot == "servicex" else names[j]
             row[slot] = label if present else None
             row[schema.monthly_column(slot)] = monthly[i][j] / 100 if present else None
             row[schema.upfront_column(slot)] = upfront[i][j] / 100 if present else None

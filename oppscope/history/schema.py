@@ -13,6 +13,10 @@ TABLE: Final = "parquet"
 ColumnType = Literal["VARCHAR", "BIGINT", "DOUBLE"]
 
 SERVICE_SLOTS: Final[tuple[str, ...]] = (*(f"service{i}" for i in range(1, 10)), "servicex")
+# What ``servicex`` holds when a project ran more services than the nine named slots.
+OTHER_SERVICES: Final = "Other services"
+# Months between the table's dates are counted in average Gregorian months of days.
+DAYS_PER_MONTH: Final = 30.4375
 
 
 def monthly_column(slot: str) -> str:

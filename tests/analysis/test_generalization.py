@@ -14,7 +14,7 @@ import pytest
 from oppscope.analysis.backtest import BacktestReport, Truth, backtest
 from oppscope.analysis.dataset import history_from_columns
 from oppscope.analysis.engine import EngineConfig
-from oppscope.history.schema import COLUMN_NAMES, COLUMN_TYPES
+from oppscope.history.schema import COLUMN_NAMES, COLUMN_TYPES, DAYS_PER_MONTH
 
 ROWS = 4000
 SEGMENTS = {"Large": 0.8, "Medium": 0.0, "Small": -0.8}
@@ -72,8 +72,8 @@ def _history(kind: str = "log-linear") -> tuple[dict[str, np.ndarray], Truth]:
         "opportunity_name": np.array([f"{t} programme" for t in ptype], dtype=object),
         "description": np.array([f"Programme covering {w} workloads." for w in workloads], dtype=object),
         "close_date": close,
-        "planned_delivery_start_date": days(close + ttl * 30.4375 * 86400),
-        "planned_delivery_end_date": days(close + (ttl + DURATION_MONTHS) * 30.4375 * 86400),
+        "planned_delivery_start_date": days(close + ttl * DAYS_PER_MONTH * 86400),
+        "planned_delivery_end_date": days(close + (ttl + DURATION_MONTHS) * DAYS_PER_MONTH * 86400),
         "service1": np.full(ROWS, "Compute", dtype=object),
         "monthly $ service1": arr * 0.7 / 12,
         "service2": np.full(ROWS, "Storage", dtype=object),

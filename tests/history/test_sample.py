@@ -16,10 +16,10 @@ import pytest
 from oppscope.history import sample, schema
 from oppscope.history.geo import AWS_REGION_COUNTRY, COUNTRY_GEO, US_SUB_REGIONS, resolve_region
 from oppscope.history.sample import SampleHistory, generate_sample
+from oppscope.history.schema import DAYS_PER_MONTH, OTHER_SERVICES
 
 N = 5000
 SEED = 20240601
-DAYS_PER_MONTH = 30.44
 
 
 @pytest.fixture(scope="module")
@@ -178,7 +178,7 @@ def test_services_fill_slots_in_order_with_other_services_last(history: SampleHi
         filled = [n for n in names if n is not None]
         assert 3 <= len(filled) <= 10
         assert names[: len(filled)] == filled
-        assert names[9] in (None, "Other services")
+        assert names[9] in (None, OTHER_SERVICES)
         assert len(set(filled)) == len(filled)
         monthly = [row[schema.monthly_column(s)] for s in schema.SERVICE_SLOTS[: len(filled)]]
         assert all(m > 0 for m in monthly)
