@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from oppscope.history.schema import CLOSE_DATE_END, CLOSE_DATE_START
+
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -34,8 +36,6 @@ RequiredShortText = Annotated[str, Field(max_length=300), AfterValidator(_requir
 LongText = Annotated[str, Field(max_length=20_000), AfterValidator(_clean_text)]
 Link = Annotated[str, Field(max_length=2_000), AfterValidator(_clean_text)]
 
-LATEST_CLOSE_DATE = date(2100, 1, 1)
-EARLIEST_CLOSE_DATE = date(1990, 1, 1)
 
 
 class Opportunity(BaseModel):
@@ -87,8 +87,8 @@ class Opportunity(BaseModel):
     @field_validator("close_date")
     @classmethod
     def _close_date_range(cls, value: date) -> date:
-        if not EARLIEST_CLOSE_DATE <= value < LATEST_CLOSE_DATE:
-            raise ValueError(f"must be between {EARLIEST_CLOSE_DATE} and {LATEST_CLOSE_DATE}")
+        if not CLOSE_DATE_START <= value < CLOSE_DATE_END:
+            raise ValueError(f"must be on or after {CLOSE_DATE_START} and before {CLOSE_DATE_END}")
         return value
 
     @field_validator("industry", "customer_segment", "partner_name", "activity_focus", "migration_phase",

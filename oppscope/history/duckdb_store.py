@@ -14,7 +14,7 @@ import os
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Literal
@@ -46,9 +46,9 @@ _MAX_REPORTED_VALUE: Final = 200
 
 _MONEY_COLUMNS: Final[frozenset[str]] = frozenset(n for n, t in schema.COLUMNS if t == "DOUBLE")
 _DATE_COLUMNS: Final[frozenset[str]] = frozenset({"planned_delivery_start_date", "planned_delivery_end_date"})
-# Seconds of 1990-01-01 and 2101-01-01 (UTC): the plausible window for a project's close date.
-_CLOSE_MIN: Final = 631_152_000
-_CLOSE_END: Final = 4_133_980_800
+_CLOSE_MIN: Final = int(datetime.combine(schema.CLOSE_DATE_START, time(), UTC).timestamp())
+_CLOSE_END: Final = int(datetime.combine(schema.CLOSE_DATE_END, time(), UTC).timestamp())
+_OUTSIDE_CLOSE_RANGE: Final = f"outside {schema.CLOSE_DATE_START.year}-{schema.CLOSE_DATE_END.year - 1}"
 _ORDER_BY: Final = f"close_date, {quote('opportunity_18_character_oppty_id')}, rowid"
 
 _STAGE: Final = "_oppscope_stage"
@@ -499,7 +499,7 @@ def _close_date_rule(r: str, i: int) -> _Rule:
     error = (
         f"CASE WHEN t{i} IS NULL THEN 'required' "
         f"WHEN x{i} IS NULL AND g{i} = '' THEN 'not a Unix time or YYYY-MM-DD date' "
-        f"WHEN x{i} IS NULL OR NOT ({in_range}) THEN 'outside 1990-2100' END"
+        f"WHEN x{i} IS NULL OR NOT ({in_range}) THEN '{_OUTSIDE_CLOSE_RANGE}' END"
     )
     value = f"CASE WHEN {in_range} THEN CAST(x{i} AS BIGINT) END"
     return _Rule(value, error, ((f"NULLIF(trim({r}), '') AS t{i}",), (digits,), (seconds,)))

@@ -6,6 +6,7 @@ an export of the original table imports unchanged and the original's Presto quer
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Final, Literal
 
 TABLE: Final = "parquet"
@@ -15,6 +16,9 @@ ColumnType = Literal["VARCHAR", "BIGINT", "DOUBLE"]
 SERVICE_SLOTS: Final[tuple[str, ...]] = (*(f"service{i}" for i in range(1, 10)), "servicex")
 # What ``servicex`` holds when a project ran more services than the nine named slots.
 OTHER_SERVICES: Final = "Other services"
+# The plausible window for a project's close date (end exclusive), for the history and for new opportunities.
+CLOSE_DATE_START: Final = date(1990, 1, 1)
+CLOSE_DATE_END: Final = date(2101, 1, 1)
 # Months between the table's dates are counted in average Gregorian months of days.
 DAYS_PER_MONTH: Final = 30.4375
 
