@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -37,8 +36,3 @@ def history(sample_store: DuckDBHistoryStore) -> History:
 @pytest.fixture(scope="session")
 def engine(history: History, sample_store: DuckDBHistoryStore) -> Engine:
     return Engine.fit(history, sample_store.snapshot_id(), EngineConfig())
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    return tmp_path / "data"
