@@ -1,7 +1,7 @@
-"""Glue between storage and the pure engine: load the history, fit or reuse a cached engine, analyze.
+"""Glue between storage and the pure engine: first-run sample, imports, the fitted-engine cache, backtests.
 
-A fitted engine is cached on disk under ``<data_dir>/models`` keyed by the history snapshot and the engine
-settings, so a restart or a CLI call does not pay for fitting again and two processes agree on numbers.
+A fitted engine is cached on disk under ``<data_dir>/models`` keyed by its model id (engine code, history
+snapshot, settings), so a restart or a CLI call does not pay for fitting again and two processes agree.
 """
 
 from __future__ import annotations
