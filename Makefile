@@ -31,6 +31,7 @@ $(STAMP): pyproject.toml
 	touch $@
 
 run: venv
+	$(BIN)/oppscope db upgrade
 	exec $(BIN)/oppscope serve --host '$(HOST)' --port '$(PORT)'
 
 lint: venv

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import (
@@ -46,9 +46,28 @@ class Settings(BaseSettings):
     sample_rows: int = Field(5000, ge=100, le=1_000_000)
     sample_seed: int = 20240601
 
+    # State: saved analyses and API tokens. Without a URL, a SQLite file in the data directory.
+    state_url: str | None = None
+    sqlite_synchronous: Literal["NORMAL", "FULL"] = "FULL"
+
+    # HTTP. Staging and production require a bearer token on every API call and page.
+    require_auth: bool = False
+    secure_cookies: bool = False
+    max_body_bytes: int = Field(65_536, ge=1_024, le=10_485_760)
+    rate_limit_per_minute: int = Field(600, ge=1, le=1_000_000)
+    rate_limit_burst: int = Field(60, ge=1, le=100_000)
+    history_check_seconds: float = Field(10.0, ge=0, le=86_400)
+    allow_open_remote: bool = Field(
+        False, description="Let a server without authentication bind to a non-loopback interface."
+    )
+
     @property
     def history_path(self) -> Path:
         return self.data_dir / "history.duckdb"
+
+    @property
+    def state_path(self) -> Path:
+        return self.data_dir / "state.sqlite"
 
     @property
     def model_cache_dir(self) -> Path:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections import Counter
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
@@ -128,6 +129,23 @@ class Engine:
     @property
     def history(self) -> History:
         return self.core.history
+
+    def form_vocabulary(self) -> dict[str, list[str]]:
+        """The history's distinct values per form field, most frequent first, as the history spells them."""
+        keys, display = self.history.keys, self.core.vocab.display
+        fields = {
+            "industries": "industry",
+            "customer_segments": "segment",
+            "countries": "country",
+            "regions": "region",
+            "partners": "partner",
+            "activities": "activity",
+            "migration_phases": "phase",
+        }
+        return {
+            field: [display[block][k] for k, _ in Counter(k for k in keys[block] if k).most_common()]
+            for field, block in fields.items()
+        }
 
     def analyze(self, opportunity: Opportunity) -> Analysis:
         prepared = self.core.prepare(opportunity)

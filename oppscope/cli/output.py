@@ -59,10 +59,16 @@ def expected_error(exc: BaseException) -> CliError | None:
     """
     from pydantic import ValidationError
 
+    from oppscope.access.tokens import TokenError
     from oppscope.history.store import HistoryError
+    from oppscope.state.migrate import StateNotMigratedError
 
     if isinstance(exc, CliError):
         return exc
+    if isinstance(exc, TokenError):
+        return CliError(exc.code, exc.message, exit_code=EXIT_BAD_INPUT)
+    if isinstance(exc, StateNotMigratedError):
+        return CliError("state_not_migrated", str(exc), {"current": exc.current, "required": exc.head})
     if isinstance(exc, HistoryError):
         exit_code = EXIT_BAD_INPUT if exc.code in _INPUT_HISTORY_ERRORS else EXIT_FAILURE
         return CliError(exc.code, exc.message, exc.details, exit_code)

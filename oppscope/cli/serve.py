@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from oppscope.cli.context import DataDirOption, JsonOption, ProfileOption, command_state
+from oppscope.cli.output import EXIT_BAD_INPUT, CliError
+
+if TYPE_CHECKING:
+    from oppscope.config import Settings
+
+_LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
 
 def serve(
@@ -30,6 +36,9 @@ def serve(
     state = command_state(ctx, profile, data_dir, json_output)
     with state.output.guard():
         settings = state.settings()
+        bind = host or settings.host
+        _refuse_open_remote(settings, bind)
+        _require_migrated(settings)
         from oppscope.analysis.runtime import prepare_history
 
         prepare_history(settings)
@@ -42,8 +51,31 @@ def serve(
     uvicorn.run(
         "oppscope.web.app:create_app",
         factory=True,
-        host=host or settings.host,
+        host=bind,
         port=port or settings.port,
         reload=reload,
         log_level=settings.log_level,
     )
+
+
+def _refuse_open_remote(settings: Settings, host: str) -> None:
+    """Without authentication the API is open to whoever reaches it: that is only safe on loopback."""
+    if not settings.require_auth and host not in _LOOPBACK and not settings.allow_open_remote:
+        raise CliError(
+            "open_remote_bind",
+            f"refusing to serve on {host} without authentication: use the staging or production profile, "
+            "set OPPSCOPE_REQUIRE_AUTH=true, or OPPSCOPE_ALLOW_OPEN_REMOTE=true if you really mean it",
+            {"host": host, "profile": settings.profile.value},
+            EXIT_BAD_INPUT,
+        )
+
+
+def _require_migrated(settings: Settings) -> None:
+    from oppscope.state.db import open_state
+    from oppscope.state.migrate import require_current
+
+    engine = open_state(settings)
+    try:
+        require_current(engine)
+    finally:
+        engine.dispose()

@@ -1,0 +1,147 @@
+"""Analyses as the web app runs them: the current engine, the store, idempotent creation and reruns.
+
+The engine follows the history: at most every ``history_check_seconds`` (and always before a rerun) the
+history's snapshot id is read, and a changed history swaps in the engine for it. Requests never wait for a
+background swap; they use the engine they found.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from typing import TYPE_CHECKING
+
+import structlog
+
+from oppscope.analyses.store import AnalysisStore, IdempotencyConflictError, NewAnalysis, SavedAnalysis
+from oppscope.analysis.models import Opportunity
+from oppscope.config import Settings
+from oppscope.history.store import HistoryError
+
+if TYPE_CHECKING:
+    from oppscope.analysis.engine import Engine
+
+log = structlog.get_logger(__name__)
+
+
+class AnalysisNotFoundError(Exception):
+    def __init__(self, analysis_id: str) -> None:
+        self.analysis_id = analysis_id
+        super().__init__(f"no analysis with id {analysis_id!r}")
+
+
+class EngineHolder:
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._engine: Engine | None = None
+        self.error: HistoryError | None = None
+        self._checked = 0.0
+        self._lock = threading.Lock()
+
+    def load(self) -> None:
+        """Load (or fit) the engine for the current history; a failure is kept for readiness to report."""
+        from oppscope.analysis.runtime import load_engine
+
+        with self._lock:
+            try:
+                self._engine, self.error = load_engine(self._settings), None
+            except HistoryError as exc:
+                self.error = exc
+                log.warning("analysis engine unavailable", code=exc.code, message=exc.message)
+            self._checked = time.monotonic()
+
+    @property
+    def loaded(self) -> Engine | None:
+        return self._engine
+
+    def current(self, *, refresh: bool = False) -> Engine:
+        """The engine to analyse with; ``refresh`` waits for a check of the history first."""
+        due = time.monotonic() - self._checked >= self._settings.history_check_seconds
+        if refresh or due:
+            self._follow_history(wait=refresh)
+        if self._engine is None:
+            raise self.error or HistoryError("not_ready", "the analysis engine is not loaded")
+        return self._engine
+
+    def _follow_history(self, *, wait: bool) -> None:
+        if not self._lock.acquire(blocking=wait):
+            return  # another thread is already checking
+        try:
+            self._checked = time.monotonic()
+            snapshot = self._snapshot()
+            if snapshot is not None and (self._engine is None or self._engine.snapshot_id != snapshot):
+                from oppscope.analysis.runtime import load_engine
+
+                log.info("history changed; loading its engine", snapshot=snapshot)
+                self._engine, self.error = load_engine(self._settings), None
+        except HistoryError as exc:
+            self.error = exc
+            log.warning("history check failed; keeping the loaded engine", code=exc.code)
+        finally:
+            self._lock.release()
+
+    def _snapshot(self) -> str | None:
+        from oppscope.history.factory import open_history_store
+
+        with open_history_store(self._settings, read_only=True) as store:
+            return store.snapshot_id() if store.row_count() else None
+
+
+def request_digest(opportunity: Opportunity, rerun_of: str | None) -> str:
+    """What a retried request must repeat exactly for its idempotency key to replay the first answer."""
+    canonical = json.dumps(
+        {"input": opportunity.model_dump(mode="json"), "rerun_of": rerun_of}, sort_keys=True, separators=(",", ":")
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class AnalysisService:
+    def __init__(self, store: AnalysisStore, engines: EngineHolder) -> None:
+        self.store = store
+        self.engines = engines
+
+    def create(
+        self,
+        opportunity: Opportunity,
+        *,
+        created_by: str,
+        idempotency_key: str | None = None,
+        rerun_of: str | None = None,
+    ) -> tuple[SavedAnalysis, bool]:
+        """Analyse and save; returns ``(saved, created)`` where ``created`` is False for a replayed key."""
+        digest = request_digest(opportunity, rerun_of)
+        if idempotency_key is not None:
+            earlier = self.store.find_by_idempotency_key(created_by, idempotency_key)
+            if earlier is not None:
+                saved, earlier_digest = earlier
+                if earlier_digest != digest:
+                    raise IdempotencyConflictError(idempotency_key, saved.id)
+                return saved, False
+        analysis = self.engines.current(refresh=rerun_of is not None).analyze(opportunity)
+        return self.store.save(
+            NewAnalysis(
+                analysis=analysis.model_dump(mode="json"),
+                created_by=created_by,
+                rerun_of=rerun_of,
+                idempotency_key=idempotency_key,
+                request_sha256=digest,
+            )
+        )
+
+    def get(self, analysis_id: str) -> SavedAnalysis:
+        saved = self.store.get(analysis_id)
+        if saved is None:
+            raise AnalysisNotFoundError(analysis_id)
+        return saved
+
+    def rerun(
+        self, analysis_id: str, *, created_by: str, idempotency_key: str | None = None
+    ) -> tuple[SavedAnalysis, bool]:
+        """The same input against the current history, saved as a new analysis that points at the old one."""
+        original = self.get(analysis_id)
+        opportunity = Opportunity.model_validate(original.analysis["input"])
+        return self.create(
+            opportunity, created_by=created_by, idempotency_key=idempotency_key, rerun_of=analysis_id
+        )

@@ -1,0 +1,83 @@
+"""What any backend that keeps analyses must do (SQL today, DynamoDB later), and the records it returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class SavedAnalysis:
+    id: str
+    created_at: str  # ISO 8601 UTC
+    created_by: str
+    rerun_of: str | None
+    analysis: dict[str, Any]  # the Analysis JSON, input and provenance included
+
+
+@dataclass(frozen=True)
+class AnalysisSummary:
+    """One line of the history list: enough to find an analysis without loading its JSON."""
+
+    id: str
+    created_at: str
+    customer_name: str
+    opportunity_name: str
+    region: str
+    close_date: str
+    arr_usd: float
+    mrr_usd: float
+    confidence: str
+    rerun_of: str | None
+
+
+@dataclass(frozen=True)
+class AnalysisQuery:
+    customer: str | None = None
+    text: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    limit: int = 20
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class AnalysisPage:
+    items: list[AnalysisSummary]
+    total: int
+
+
+@dataclass(frozen=True)
+class NewAnalysis:
+    analysis: dict[str, Any]
+    created_by: str
+    rerun_of: str | None = None
+    idempotency_key: str | None = None
+    request_sha256: str | None = None
+
+
+class IdempotencyConflictError(Exception):
+    """The key was used before for a different request: replaying it would return the wrong analysis."""
+
+    def __init__(self, key: str, existing_id: str) -> None:
+        self.key, self.existing_id = key, existing_id
+        super().__init__(f"idempotency key {key!r} was already used for a different request")
+
+
+class AnalysisStore(Protocol):
+    def save(self, new: NewAnalysis) -> tuple[SavedAnalysis, bool]:
+        """Store ``new``; returns the record and False when an earlier save with its idempotency key wins."""
+        ...
+
+    def find_by_idempotency_key(self, created_by: str, key: str) -> tuple[SavedAnalysis, str | None] | None:
+        """The analysis saved under this caller's key and the request hash it was saved with."""
+        ...
+
+    def get(self, analysis_id: str) -> SavedAnalysis | None: ...
+
+    def list(self, query: AnalysisQuery) -> AnalysisPage: ...
+
+    def ping(self) -> None:
+        """Raise if the backend cannot answer (for readiness checks)."""
+        ...

@@ -1,0 +1,67 @@
+"""``oppscope db``: the state database's schema (saved analyses, tokens), managed by Alembic."""
+
+from __future__ import annotations
+
+import typer
+
+from oppscope.cli.context import DataDirOption, JsonOption, ProfileOption, command_state
+
+app = typer.Typer(help="Create and upgrade the state database (saved analyses, API tokens).", no_args_is_help=True)
+
+
+@app.command("upgrade")
+def upgrade(
+    ctx: typer.Context, profile: ProfileOption = None, data_dir: DataDirOption = None, json_output: JsonOption = False
+) -> None:
+    """Bring the schema to this version's revision; running it again changes nothing."""
+    state = command_state(ctx, profile, data_dir, json_output)
+    with state.output.guard():
+        from oppscope.state import migrate
+        from oppscope.state.db import open_state, state_url
+
+        engine = open_state(state.settings())
+        try:
+            result = migrate.upgrade(engine)
+        finally:
+            engine.dispose()
+    body = {
+        "database": _safe_url(state_url(state.settings())),
+        "before": result.before,
+        "after": result.after,
+        "changed": result.changed,
+    }
+    if state.output.json_mode:
+        state.output.json(body)
+    else:
+        action = f"upgraded from {result.before or 'empty'} to" if result.changed else "already at"
+        typer.echo(f"state database {action} revision {result.after} ({body['database']})")
+
+
+@app.command("current")
+def current(
+    ctx: typer.Context, profile: ProfileOption = None, data_dir: DataDirOption = None, json_output: JsonOption = False
+) -> None:
+    """Show the schema revision of the database and the one this version needs; exits 1 when they differ."""
+    state = command_state(ctx, profile, data_dir, json_output)
+    with state.output.guard():
+        from oppscope.state import migrate
+        from oppscope.state.db import open_state
+
+        engine = open_state(state.settings())
+        try:
+            found, needed = migrate.current_revision(engine), migrate.head_revision()
+        finally:
+            engine.dispose()
+    if state.output.json_mode:
+        state.output.json({"current": found, "required": needed, "up_to_date": found == needed})
+    else:
+        typer.echo(f"current revision: {found or 'none'}; required: {needed}")
+    if found != needed:
+        raise typer.Exit(1)
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its password: it is printed and may be logged."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

@@ -1,0 +1,49 @@
+"""Opening the state database with the settings that make a committed write durable.
+
+SQLite runs in WAL mode with ``synchronous`` from the settings (FULL by default: a commit is on disk before
+the API answers, so ``kill -9`` or a power cut cannot lose an analysis the caller saw saved) and a busy
+timeout, so concurrent workers wait for the write lock instead of failing.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+
+from oppscope.config import Settings
+
+
+def state_url(settings: Settings) -> str:
+    return settings.state_url or f"sqlite:///{settings.state_path}"
+
+
+def open_state(settings: Settings) -> Engine:
+    url = state_url(settings)
+    if url.startswith("sqlite"):
+        settings.state_path.parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"check_same_thread": False} if url.startswith("sqlite") else {})
+    if engine.dialect.name == "sqlite":
+        synchronous = settings.sqlite_synchronous
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection: Any, _: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA synchronous={synchronous}")
+            cursor.execute("PRAGMA busy_timeout=10000")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+    return engine
+
+
+def iso_utc(moment: datetime) -> str:
+    """The timestamp format of every state column: sortable text, UTC, microseconds (naive means UTC)."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def utc_now() -> str:
+    return iso_utc(datetime.now(UTC))

@@ -1,0 +1,289 @@
+"""The JSON API under ``/api/v1``: analyses (create, get, list, export, rerun) and the history behind them."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from enum import StrEnum
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from oppscope.analyses import export
+from oppscope.analyses.service import AnalysisNotFoundError
+from oppscope.analyses.store import AnalysisQuery, AnalysisSummary, IdempotencyConflictError, SavedAnalysis
+from oppscope.analysis.models import Analysis, Opportunity
+from oppscope.history.store import HistoryError, HistoryStats
+from oppscope.web.context import AppContext, Context, Reader, Writer
+from oppscope.web.errors import ApiError, responses
+
+router = APIRouter(prefix="/api/v1")
+
+_IDEMPOTENCY_KEY = r"^[\x21-\x7e]{1,200}$"
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        pattern=_IDEMPOTENCY_KEY,
+        description="Any printable ASCII up to 200 characters; a retry with the same key and body returns the "
+        "first answer instead of creating a second analysis.",
+    ),
+]
+
+
+class Links(BaseModel):
+    self: str
+    page: str
+    rerun: str
+    export: dict[str, str]
+
+
+class SavedAnalysisOut(Analysis):
+    id: str
+    created_at: str
+    rerun_of: str | None
+    links: Links
+
+
+class SummaryOut(BaseModel):
+    id: str
+    created_at: str
+    customer_name: str
+    opportunity_name: str
+    region: str
+    close_date: str
+    arr_usd: float
+    mrr_usd: float
+    confidence: str
+    rerun_of: str | None
+    links: dict[str, str]
+
+
+class PageOut(BaseModel):
+    items: list[SummaryOut]
+    total: int
+    limit: int
+    offset: int
+    links: dict[str, str | None]
+
+
+class Vocabulary(BaseModel):
+    industries: list[str]
+    customer_segments: list[str]
+    countries: list[str]
+    regions: list[str]
+    partners: list[str]
+    activities: list[str]
+    migration_phases: list[str]
+
+
+class ExportFormat(StrEnum):
+    json = "json"
+    csv = "csv"
+    md = "md"
+    html = "html"
+
+
+def links(analysis_id: str) -> dict[str, Any]:
+    base = f"/api/v1/analyses/{analysis_id}"
+    return {
+        "self": base,
+        "page": f"/analyses/{analysis_id}",
+        "rerun": f"{base}/rerun",
+        "export": {f.value: f"{base}/export?format={f.value}" for f in ExportFormat},
+    }
+
+
+def saved_body(saved: SavedAnalysis) -> dict[str, Any]:
+    return {**export.with_identity(saved), "links": links(saved.id)}
+
+
+def _created(saved: SavedAnalysis, created: bool) -> JSONResponse:
+    headers = {"Location": f"/api/v1/analyses/{saved.id}"}
+    if not created:
+        headers["Idempotent-Replayed"] = "true"
+    return JSONResponse(saved_body(saved), status_code=201 if created else 200, headers=headers)
+
+
+async def run_analysis(context: AppContext, call: Any, *args: Any, **kwargs: Any) -> tuple[SavedAnalysis, bool]:
+    """Run an analysing service call off the event loop and give its failures their HTTP meaning."""
+    try:
+        result: tuple[SavedAnalysis, bool] = await run_in_threadpool(call, *args, **kwargs)
+    except HistoryError as exc:
+        raise ApiError(503, exc.code, exc.message, exc.details, {"Retry-After": "30"}) from None
+    except IdempotencyConflictError as exc:
+        raise ApiError(
+            409,
+            "idempotency_key_reused",
+            str(exc),
+            {"idempotency_key": exc.key, "analysis_id": exc.existing_id},
+        ) from None
+    except AnalysisNotFoundError as exc:
+        raise ApiError(404, "analysis_not_found", str(exc), {"id": exc.analysis_id}) from None
+    return result
+
+
+@router.post(
+    "/analyses",
+    status_code=201,
+    response_model=SavedAnalysisOut,
+    responses=responses(400, 401, 403, 409, 413, 422, 429, 503)
+    | {200: {"description": "A replayed request: the analysis the first request with this key created."}},
+    summary="Analyse an opportunity and save the result",
+)
+async def create_analysis(
+    opportunity: Opportunity, context: Context, principal: Writer, idempotency_key: IdempotencyKey = None
+) -> JSONResponse:
+    saved, created = await run_analysis(
+        context, context.service.create, opportunity, created_by=principal.id, idempotency_key=idempotency_key
+    )
+    return _created(saved, created)
+
+
+@router.get(
+    "/analyses/{analysis_id}",
+    response_model=SavedAnalysisOut,
+    responses=responses(401, 403, 404, 429),
+    summary="One saved analysis",
+)
+def get_analysis(analysis_id: Annotated[str, Field(max_length=64)], context: Context, _: Reader) -> JSONResponse:
+    return JSONResponse(saved_body(_saved(context, analysis_id)))
+
+
+def _saved(context: AppContext, analysis_id: str) -> SavedAnalysis:
+    try:
+        return context.service.get(analysis_id)
+    except AnalysisNotFoundError as exc:
+        raise ApiError(404, "analysis_not_found", str(exc), {"id": analysis_id}) from None
+
+
+def _moment(value: date | datetime | None, *, end: bool) -> datetime | None:
+    """A bare date means the whole day: ``from`` its start, ``to`` the end of it."""
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.combine(value + timedelta(days=1) if end else value, time.min)
+
+
+@router.get(
+    "/analyses",
+    response_model=PageOut,
+    responses=responses(401, 403, 422, 429),
+    summary="Saved analyses, newest first",
+)
+def list_analyses(
+    request: Request,
+    context: Context,
+    _: Reader,
+    customer: Annotated[str | None, Query(max_length=300, description="Exact customer (case-insensitive).")] = None,
+    q: Annotated[str | None, Query(max_length=300, description="Words that must all appear.")] = None,
+    created_from: Annotated[date | datetime | None, Query(description="Created at or after (ISO).")] = None,
+    created_to: Annotated[date | datetime | None, Query(description="Created before; a date includes it.")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> PageOut:
+    page = context.service.store.list(
+        AnalysisQuery(
+            customer=customer,
+            text=q,
+            created_from=_moment(created_from, end=False),
+            created_to=_moment(created_to, end=True),
+            limit=limit,
+            offset=offset,
+        )
+    )
+
+    def at(new_offset: int) -> str:
+        return str(request.url.include_query_params(offset=new_offset, limit=limit))
+
+    return PageOut(
+        items=[_summary(item) for item in page.items],
+        total=page.total,
+        limit=limit,
+        offset=offset,
+        links={
+            "next": at(offset + limit) if offset + limit < page.total else None,
+            "prev": at(max(0, offset - limit)) if offset > 0 else None,
+        },
+    )
+
+
+def _summary(item: AnalysisSummary) -> SummaryOut:
+    return SummaryOut(
+        **vars(item), links={"self": f"/api/v1/analyses/{item.id}", "page": f"/analyses/{item.id}"}
+    )
+
+
+_WRITERS = {ExportFormat.json: export.as_json, ExportFormat.csv: export.as_csv, ExportFormat.md: export.as_markdown}
+_MEDIA = {
+    ExportFormat.json: "application/json",
+    ExportFormat.csv: "text/csv; charset=utf-8",
+    ExportFormat.md: "text/markdown; charset=utf-8",
+    ExportFormat.html: "text/html; charset=utf-8",
+}
+
+
+@router.get(
+    "/analyses/{analysis_id}/export",
+    responses=responses(401, 403, 404, 422, 429)
+    | {200: {"content": {m: {} for m in _MEDIA.values()}, "description": "The analysis as a file."}},
+    summary="Download a saved analysis as JSON, CSV, Markdown or a printable HTML page",
+)
+def export_analysis(
+    analysis_id: Annotated[str, Field(max_length=64)],
+    context: Context,
+    _: Reader,
+    format: ExportFormat = ExportFormat.json,
+) -> Response:
+    saved = _saved(context, analysis_id)
+    if format is ExportFormat.html:
+        from oppscope.web.pages import print_view
+
+        body = print_view(saved)
+    else:
+        body = _WRITERS[format](saved)
+    filename = f"oppscope-{saved.id}.{format.value}"
+    return Response(
+        body, media_type=_MEDIA[format], headers={"Content-Disposition": f'attachment; filename="{filename}"'}
+    )
+
+
+@router.post(
+    "/analyses/{analysis_id}/rerun",
+    status_code=201,
+    response_model=SavedAnalysisOut,
+    responses=responses(400, 401, 403, 404, 409, 429, 503),
+    summary="Analyse a saved analysis' input again, against the current history",
+)
+async def rerun_analysis(
+    analysis_id: Annotated[str, Field(max_length=64)],
+    context: Context,
+    principal: Writer,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    saved, created = await run_analysis(
+        context, context.service.rerun, analysis_id, created_by=principal.id, idempotency_key=idempotency_key
+    )
+    return _created(saved, created)
+
+
+@router.get("/history/stats", response_model=HistoryStats, responses=responses(401, 403, 429, 503))
+def history_stats(context: Context, _: Reader) -> HistoryStats:
+    from oppscope.history.factory import open_history_store
+
+    try:
+        with open_history_store(context.settings, read_only=True) as store:
+            return store.stats()
+    except HistoryError as exc:
+        raise ApiError(503, exc.code, exc.message, exc.details) from None
+
+
+@router.get("/history/vocabulary", response_model=Vocabulary, responses=responses(401, 403, 429, 503))
+def history_vocabulary(context: Context, _: Reader) -> Vocabulary:
+    """The distinct values the form offers, as the history spells them, most frequent first."""
+    try:
+        engine = context.engines.current()
+    except HistoryError as exc:
+        raise ApiError(503, exc.code, exc.message, exc.details) from None
+    return Vocabulary(**engine.form_vocabulary())

@@ -1,0 +1,102 @@
+"""The API's error shape on every path: ``{"error": {"code", "message", "details"}}``, never a stack trace.
+
+Handlers turn FastAPI's validation errors, Starlette's HTTP errors, our own ``ApiError`` and anything
+unexpected into that shape, so a client learns one format for 400, 401, 403, 404, 413, 422, 429 and 5xx.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from oppscope.errors import error_body, field_errors, invalid_input_message
+
+logger = logging.getLogger(__name__)
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: dict[str, Any]
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class ApiError(Exception):
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.status, self.code, self.message = status, code, message
+        self.details, self.headers = details or {}, headers or {}
+        super().__init__(message)
+
+
+def error_response(
+    status: int, code: str, message: str, details: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(error_body(code, message, details), status_code=status, headers=headers)
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the error statuses a route can answer with."""
+    return {status: {"model": ErrorBody, "description": _DESCRIPTIONS[status]} for status in statuses}
+
+
+_DESCRIPTIONS = {
+    400: "The request is malformed (bad JSON, bad header).",
+    401: "A bearer token is required, or the one sent is not valid.",
+    403: "The token lacks the scope this call needs.",
+    404: "No such resource.",
+    409: "The idempotency key was used for a different request.",
+    413: "The request body is larger than allowed.",
+    422: "The request is well formed but its values are not valid.",
+    429: "Too many requests: wait for Retry-After seconds.",
+    503: "The history or the analysis engine is not available.",
+}
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = field_errors(exc.errors())
+        if any(e["type"] == "json_invalid" for e in errors):
+            return error_response(400, "invalid_json", "the request body is not valid JSON", {"errors": errors})
+        return error_response(422, "invalid_input", invalid_input_message(len(errors)), {"errors": errors})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        return error_response(exc.status_code, code, str(exc.detail), headers=dict(exc.headers or {}))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(500, "internal_error", "the server failed unexpectedly", {"type": type(exc).__name__})
