@@ -70,8 +70,13 @@ class Opportunity(BaseModel):
         # close_date format, in s/ms/µs/ns told apart by size) are accepted so a copied row still works.
         if isinstance(value, str) and len(value) > 10 and value[10] in "T ":
             return value[:10]
-        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-            seconds = float(value)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            try:
+                seconds = float(value)
+            except OverflowError:  # an int beyond any float is no time at all; the date type refuses it
+                return value
+            if not math.isfinite(seconds):
+                return value
             for _ in range(3):  # ms, µs, ns: each has three more digits than the one before
                 if abs(seconds) < 1e11:
                     break

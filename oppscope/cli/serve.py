@@ -25,6 +25,9 @@ def serve(
         int | None,
         typer.Option(min=1, max=65535, help="Port (default: the port setting).", show_default=False),
     ] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, help="Worker processes; each loads the engine from the model cache.")
+    ] = 1,
     reload: Annotated[
         bool, typer.Option("--reload/--no-reload", help="Restart on code changes (development).")
     ] = False,
@@ -39,9 +42,14 @@ def serve(
         bind = host or settings.host
         _refuse_open_remote(settings, bind)
         _require_migrated(settings)
-        from oppscope.analysis.runtime import prepare_history
+        from oppscope.analysis.runtime import load_engine, prepare_history
+        from oppscope.history.store import HistoryError
 
         prepare_history(settings)
+        try:
+            load_engine(settings)  # fit once here, so every worker starts from the model cache
+        except HistoryError as exc:
+            state.output.notice(f"serving without an analysis engine: {exc.message}", style="yellow")
     # uvicorn builds the app itself (factory=True, and in a fresh process with --reload), so the effective
     # profile and data directory travel through the environment that create_app() reads.
     os.environ["OPPSCOPE_PROFILE"] = settings.profile.value
@@ -54,6 +62,7 @@ def serve(
         host=bind,
         port=port or settings.port,
         reload=reload,
+        workers=None if reload else workers,
         log_level=settings.log_level,
     )
 

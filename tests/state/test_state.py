@@ -1,0 +1,78 @@
+"""The state database: migrations, the analysis store, and durability of a committed analysis."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import text
+
+from oppscope.analyses.sql_store import SqlAnalysisStore
+from oppscope.analyses.store import AnalysisQuery, IdempotencyConflictError, NewAnalysis
+from oppscope.config import load_settings
+from oppscope.state.db import open_state
+from oppscope.state.migrate import StateNotMigratedError, head_revision, require_current, upgrade
+from oppscope.state.tables import metadata
+from tests.examples import OPPORTUNITY
+
+
+def test_upgrade_is_safe_to_run_twice(tmp_path: Path) -> None:
+    engine = open_state(load_settings(data_dir=tmp_path))
+    try:
+        with pytest.raises(StateNotMigratedError, match="not initialised"):
+            require_current(engine)
+        first, second = upgrade(engine), upgrade(engine)
+        assert (first.before, first.after, first.changed) == (None, head_revision(), True)
+        assert (second.before, second.changed) == (head_revision(), False)
+        require_current(engine)
+    finally:
+        engine.dispose()
+
+
+def test_migrations_build_exactly_the_tables_the_code_queries(tmp_path: Path) -> None:
+    engine = open_state(load_settings(data_dir=tmp_path))
+    try:
+        upgrade(engine)
+        with engine.connect() as connection:
+            assert compare_metadata(MigrationContext.configure(connection), metadata) == []
+    finally:
+        engine.dispose()
+
+
+def test_state_database_runs_in_wal_mode_with_full_sync(tmp_path: Path) -> None:
+    engine = open_state(load_settings(data_dir=tmp_path))
+    try:
+        with engine.connect() as connection:
+            assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+            assert connection.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
+    finally:
+        engine.dispose()
+
+
+def _analysis_doc(customer: str) -> dict[str, object]:
+    return {
+        "input": {**OPPORTUNITY, "customer_name": customer},
+        "predictions": {"arr": {"value": 1.0}, "mrr": {"value": 0.1}},
+        "confidence": {"level": "LOW"},
+        "provenance": {"history_snapshot_id": "s", "model_id": "m", "engine_version": "e"},
+    }
+
+
+def test_store_idempotency_is_per_caller(tmp_path: Path) -> None:
+    engine = open_state(load_settings(data_dir=tmp_path))
+    try:
+        upgrade(engine)
+        store = SqlAnalysisStore(engine)
+        doc = _analysis_doc("Acme")
+        first, created = store.save(NewAnalysis(doc, "token:a", idempotency_key="k", request_sha256="h1"))
+        again, created_again = store.save(NewAnalysis(doc, "token:a", idempotency_key="k", request_sha256="h1"))
+        assert created and not created_again and again.id == first.id
+        other, other_created = store.save(NewAnalysis(doc, "token:b", idempotency_key="k", request_sha256="h1"))
+        assert other_created and other.id != first.id
+        with pytest.raises(IdempotencyConflictError):
+            store.save(NewAnalysis(doc, "token:a", idempotency_key="k", request_sha256="h2"))
+        assert store.list(AnalysisQuery()).total == 2
+    finally:
+        engine.dispose()

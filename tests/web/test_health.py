@@ -1,0 +1,72 @@
+"""Health endpoints and start-up behaviour of the served app."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+import pytest
+
+from oppscope.config import load_settings
+from oppscope.state.migrate import StateNotMigratedError
+from oppscope.web.app import create_app
+from tests.examples import OPPORTUNITY
+from tests.web.conftest import WebSettings, migrate, serving
+
+
+def test_live(client: httpx.Client) -> None:
+    response = client.get("/health/live")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_ready_checks_every_dependency_with_its_latency(client: httpx.Client) -> None:
+    response = client.get("/health/ready")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "ready"
+    assert set(body["checks"]) == {"history", "analysis_engine", "state_database"}
+    assert body["checks"]["history"]["rows"] > 0
+    assert all(check["latency_ms"] >= 0 for check in body["checks"].values())
+
+
+def test_health_summary_speaks_the_original_shape_too(client: httpx.Client) -> None:
+    for path in ("/health", "/api/health"):
+        body = client.get(path).json()
+        assert body["status"] == "healthy"
+        assert body["checks"] == {"history": "ok", "analysis_engine": "ok", "state_database": "ok"}
+
+
+def test_unknown_route_is_a_structured_404(client: httpx.Client) -> None:
+    response = client.get("/nope")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+def test_not_ready_without_history(tmp_path: Path) -> None:
+    settings = load_settings(data_dir=tmp_path / "empty", load_sample_if_empty=False)
+    migrate(settings)
+    with serving(create_app(settings)) as url, httpx.Client(base_url=url, timeout=30) as http:
+        assert http.get("/health/live").status_code == 200
+        ready = http.get("/health/ready")
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["history"]["status"] != "ok"
+        assert http.get("/health").json()["status"] == "unhealthy"
+        refused = http.post("/api/v1/analyses", json=OPPORTUNITY)
+        assert refused.status_code == 503
+        assert refused.json()["error"]["code"]
+        assert refused.headers["retry-after"]
+
+
+def test_app_refuses_to_start_on_an_unmigrated_database(web_settings: WebSettings) -> None:
+    settings = web_settings()
+    settings.state_path.unlink()
+
+    async def start() -> None:
+        app = create_app(settings)
+        async with app.router.lifespan_context(app):
+            pass
+
+    with pytest.raises(StateNotMigratedError, match="oppscope db upgrade"):
+        asyncio.run(start())
