@@ -30,6 +30,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
+# Debian programs driven for real: Chromium (browser tests, through Playwright) and Node.js (the original
+# system's client rules) by the tests, wrk by the HTTP benchmark.
+TEST_PROGRAMS := chromium:chromium node:nodejs
+BENCH_PROGRAMS := wrk:wrk
+
 run: venv
 	$(BIN)/oppscope db upgrade
 	exec $(BIN)/oppscope serve --host '$(HOST)' --port '$(PORT)'
@@ -39,10 +44,13 @@ lint: venv
 	$(BIN)/mypy
 
 test: lint
+	scripts/ensure-debian-packages.sh $(TEST_PROGRAMS)
 	$(BIN)/pytest -q
 
 bench: venv
+	scripts/ensure-debian-packages.sh $(BENCH_PROGRAMS)
 	$(BIN)/python benchmarks/engine.py
+	$(BIN)/python benchmarks/http.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis tests/artifacts

@@ -1,0 +1,89 @@
+"""``oppscope db`` and ``oppscope tokens`` through Typer's runner on real SQLite files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from oppscope.access.tokens import TokenError, TokenStore
+from oppscope.cli.main import app
+from oppscope.config import load_settings
+from oppscope.state.db import open_state
+
+runner = CliRunner()
+
+
+def _run(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args), catch_exceptions=False)
+    return result.exit_code, result.stdout
+
+
+def test_db_upgrade_twice_then_current(tmp_path: Path) -> None:
+    code, out = _run("db", "current", "--data-dir", str(tmp_path), "--json")
+    assert code == 1
+    assert json.loads(out) == {"current": None, "required": "0001", "up_to_date": False}
+    code, out = _run("db", "upgrade", "--data-dir", str(tmp_path), "--json")
+    assert code == 0
+    assert json.loads(out)["changed"] is True
+    code, out = _run("db", "upgrade", "--data-dir", str(tmp_path), "--json")
+    assert (code, json.loads(out)["changed"]) == (0, False)
+    assert _run("db", "current", "--data-dir", str(tmp_path))[0] == 0
+
+
+def test_tokens_need_a_migrated_database(tmp_path: Path) -> None:
+    code, out = _run("tokens", "list", "--data-dir", str(tmp_path), "--json")
+    assert code == 1
+    assert json.loads(out)["error"]["code"] == "state_not_migrated"
+
+
+def test_token_lifecycle(tmp_path: Path) -> None:
+    data = str(tmp_path)
+    _run("db", "upgrade", "--data-dir", data)
+    code, out = _run("tokens", "create", "--name", "reporting", "--scope", "read", "--data-dir", data, "--json")
+    assert code == 0
+    created = json.loads(out)
+    token = created["token"]
+    assert created["scopes"] == ["read"]
+    engine = open_state(load_settings(data_dir=tmp_path))
+    try:
+        assert token not in (tmp_path / "state.sqlite").read_bytes().decode("latin-1")  # only the hash is stored
+        principal = TokenStore(engine).authenticate(token)
+        assert principal.id == f"token:{created['id']}"
+        listed = json.loads(_run("tokens", "list", "--data-dir", data, "--json")[1])
+        assert [(t["id"], t["active"], t["last_used_at"] is not None) for t in listed] == [(created["id"], True, True)]
+        assert _run("tokens", "revoke", created["id"], "--data-dir", data)[0] == 0
+        code, out = _run("tokens", "revoke", created["id"], "--data-dir", data, "--json")
+        assert (code, json.loads(out)["error"]["code"]) == (2, "token_already_revoked")
+        code, out = _run("tokens", "revoke", "nope", "--data-dir", data, "--json")
+        assert (code, json.loads(out)["error"]["code"]) == (2, "token_not_found")
+        try:
+            TokenStore(engine).authenticate(token)
+            raise AssertionError("a revoked token authenticated")
+        except TokenError as exc:
+            assert exc.code == "invalid_token"
+    finally:
+        engine.dispose()
+
+
+def test_token_create_validates_its_input(tmp_path: Path) -> None:
+    _run("db", "upgrade", "--data-dir", str(tmp_path))
+    result = runner.invoke(app, ["tokens", "create", "--name", "x", "--scope", "admin", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 2
+    code, out = _run("tokens", "create", "--name", " ", "--data-dir", str(tmp_path), "--json")
+    assert (code, json.loads(out)["error"]["code"]) == (2, "invalid_input")
+
+
+def test_serve_refuses_an_open_server_on_a_public_interface(tmp_path: Path) -> None:
+    code, out = _run("serve", "--host", "0.0.0.0", "--data-dir", str(tmp_path), "--json")
+    assert code == 2
+    assert json.loads(out)["error"]["code"] == "open_remote_bind"
+
+
+def test_serve_refuses_an_unmigrated_database(tmp_path: Path) -> None:
+    code, out = _run("serve", "--data-dir", str(tmp_path), "--json")
+    assert code == 1
+    error = json.loads(out)["error"]
+    assert error["code"] == "state_not_migrated"
+    assert "oppscope db upgrade" in error["message"]
