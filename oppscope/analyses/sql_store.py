@@ -120,7 +120,7 @@ class SqlAnalysisStore:
         with self._engine.connect() as connection:
             total = connection.execute(select(func.count()).select_from(analyses).where(where)).scalar_one()
             rows = connection.execute(page).all()
-        return AnalysisPage(items=[AnalysisSummary(**row._asdict()) for row in rows], total=int(total))
+        return AnalysisPage(items=[AnalysisSummary.model_validate(row._asdict()) for row in rows], total=int(total))
 
     def ping(self) -> None:
         with self._engine.connect() as connection:

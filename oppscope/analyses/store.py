@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from pydantic import BaseModel
+
 
 @dataclass(frozen=True)
 class SavedAnalysis:
@@ -16,9 +18,11 @@ class SavedAnalysis:
     analysis: dict[str, Any]  # the Analysis JSON, input and provenance included
 
 
-@dataclass(frozen=True)
-class AnalysisSummary:
-    """One line of the history list: enough to find an analysis without loading its JSON."""
+class AnalysisSummary(BaseModel):
+    """One line of the history list: enough to find an analysis without loading its JSON.
+
+    A pydantic model, not a dataclass like its neighbours, because the API publishes it as is (plus links).
+    """
 
     id: str
     created_at: str

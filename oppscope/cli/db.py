@@ -17,13 +17,10 @@ def upgrade(
     state = command_state(ctx, profile, data_dir, json_output)
     with state.output.guard():
         from oppscope.state import migrate
-        from oppscope.state.db import open_state, state_url
+        from oppscope.state.db import state_engine, state_url
 
-        engine = open_state(state.settings())
-        try:
+        with state_engine(state.settings()) as engine:
             result = migrate.upgrade(engine)
-        finally:
-            engine.dispose()
     body = {
         "database": _safe_url(state_url(state.settings())),
         "before": result.before,
@@ -45,13 +42,10 @@ def current(
     state = command_state(ctx, profile, data_dir, json_output)
     with state.output.guard():
         from oppscope.state import migrate
-        from oppscope.state.db import open_state
+        from oppscope.state.db import state_engine
 
-        engine = open_state(state.settings())
-        try:
+        with state_engine(state.settings()) as engine:
             found, needed = migrate.current_revision(engine), migrate.head_revision()
-        finally:
-            engine.dispose()
     if state.output.json_mode:
         state.output.json({"current": found, "required": needed, "up_to_date": found == needed})
     else:

@@ -80,11 +80,8 @@ def _refuse_open_remote(settings: Settings, host: str) -> None:
 
 
 def _require_migrated(settings: Settings) -> None:
-    from oppscope.state.db import open_state
+    from oppscope.state.db import state_engine
     from oppscope.state.migrate import require_current
 
-    engine = open_state(settings)
-    try:
+    with state_engine(settings) as engine:
         require_current(engine)
-    finally:
-        engine.dispose()

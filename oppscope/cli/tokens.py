@@ -27,15 +27,12 @@ class ScopeName(StrEnum):
 @contextmanager
 def _tokens(state: CliState) -> Iterator[TokenStore]:
     from oppscope.access.tokens import TokenStore
-    from oppscope.state.db import open_state
+    from oppscope.state.db import state_engine
     from oppscope.state.migrate import require_current
 
-    engine = open_state(state.settings())
-    try:
+    with state_engine(state.settings()) as engine:
         require_current(engine)
         yield TokenStore(engine)
-    finally:
-        engine.dispose()
 
 
 def _row(info: TokenInfo) -> dict[str, Any]:

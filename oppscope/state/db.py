@@ -7,12 +7,24 @@ timeout, so concurrent workers wait for the write lock instead of failing.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 
 from oppscope.config import Settings
+
+
+@contextmanager
+def state_engine(settings: Settings) -> Iterator[Engine]:
+    """An engine for a command's lifetime, its connections closed afterwards."""
+    engine = open_state(settings)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def state_url(settings: Settings) -> str:

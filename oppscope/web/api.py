@@ -47,17 +47,7 @@ class SavedAnalysisOut(Analysis):
     links: Links
 
 
-class SummaryOut(BaseModel):
-    id: str
-    created_at: str
-    customer_name: str
-    opportunity_name: str
-    region: str
-    close_date: str
-    arr_usd: float
-    mrr_usd: float
-    confidence: str
-    rerun_of: str | None
+class SummaryOut(AnalysisSummary):
     links: dict[str, str]
 
 
@@ -211,7 +201,7 @@ def list_analyses(
 
 def _summary(item: AnalysisSummary) -> SummaryOut:
     return SummaryOut(
-        **vars(item), links={"self": f"/api/v1/analyses/{item.id}", "page": f"/analyses/{item.id}"}
+        **item.model_dump(), links={"self": f"/api/v1/analyses/{item.id}", "page": f"/analyses/{item.id}"}
     )
 
 

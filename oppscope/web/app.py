@@ -34,12 +34,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         from oppscope.access.tokens import TokenStore
         from oppscope.analyses.service import AnalysisService, EngineHolder
         from oppscope.analyses.sql_store import SqlAnalysisStore
-        from oppscope.state.db import open_state
+        from oppscope.state.db import state_engine
         from oppscope.state.migrate import require_current
         from oppscope.web.context import AppContext
 
-        state = open_state(resolved)
-        try:
+        with state_engine(resolved) as state:
             require_current(state)
             engines = EngineHolder(resolved)
             await run_in_threadpool(engines.load)
@@ -51,8 +50,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 limiter=RateLimiter(resolved.rate_limit_per_minute, resolved.rate_limit_burst),
             )
             yield
-        finally:
-            state.dispose()
 
     app = FastAPI(
         title="oppscope",
@@ -67,7 +64,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(SecurityHeadersMiddleware, hsts=resolved.secure_cookies)
 
     from oppscope.web import api, compat, health, pages
+    from oppscope.web.docs import mount_docs
 
+    mount_docs(app)
     app.include_router(health.router)
     app.include_router(api.router)
     app.include_router(compat.router)

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from oppscope.access.tokens import TokenError, TokenStore
 from oppscope.cli.main import app
 from oppscope.config import load_settings
-from oppscope.state.db import open_state
+from oppscope.state.db import state_engine
 
 runner = CliRunner()
 
@@ -46,8 +46,7 @@ def test_token_lifecycle(tmp_path: Path) -> None:
     created = json.loads(out)
     token = created["token"]
     assert created["scopes"] == ["read"]
-    engine = open_state(load_settings(data_dir=tmp_path))
-    try:
+    with state_engine(load_settings(data_dir=tmp_path)) as engine:
         assert token not in (tmp_path / "state.sqlite").read_bytes().decode("latin-1")  # only the hash is stored
         principal = TokenStore(engine).authenticate(token)
         assert principal.id == f"token:{created['id']}"
@@ -63,8 +62,6 @@ def test_token_lifecycle(tmp_path: Path) -> None:
             raise AssertionError("a revoked token authenticated")
         except TokenError as exc:
             assert exc.code == "invalid_token"
-    finally:
-        engine.dispose()
 
 
 def test_token_create_validates_its_input(tmp_path: Path) -> None:

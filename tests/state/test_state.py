@@ -12,43 +12,33 @@ from sqlalchemy import text
 from oppscope.analyses.sql_store import SqlAnalysisStore
 from oppscope.analyses.store import AnalysisQuery, IdempotencyConflictError, NewAnalysis
 from oppscope.config import load_settings
-from oppscope.state.db import open_state
+from oppscope.state.db import state_engine
 from oppscope.state.migrate import StateNotMigratedError, head_revision, require_current, upgrade
 from oppscope.state.tables import metadata
 from tests.examples import OPPORTUNITY
 
 
 def test_upgrade_is_safe_to_run_twice(tmp_path: Path) -> None:
-    engine = open_state(load_settings(data_dir=tmp_path))
-    try:
+    with state_engine(load_settings(data_dir=tmp_path)) as engine:
         with pytest.raises(StateNotMigratedError, match="not initialised"):
             require_current(engine)
         first, second = upgrade(engine), upgrade(engine)
         assert (first.before, first.after, first.changed) == (None, head_revision(), True)
         assert (second.before, second.changed) == (head_revision(), False)
         require_current(engine)
-    finally:
-        engine.dispose()
 
 
 def test_migrations_build_exactly_the_tables_the_code_queries(tmp_path: Path) -> None:
-    engine = open_state(load_settings(data_dir=tmp_path))
-    try:
+    with state_engine(load_settings(data_dir=tmp_path)) as engine:
         upgrade(engine)
         with engine.connect() as connection:
             assert compare_metadata(MigrationContext.configure(connection), metadata) == []
-    finally:
-        engine.dispose()
 
 
 def test_state_database_runs_in_wal_mode_with_full_sync(tmp_path: Path) -> None:
-    engine = open_state(load_settings(data_dir=tmp_path))
-    try:
-        with engine.connect() as connection:
-            assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-            assert connection.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
-    finally:
-        engine.dispose()
+    with state_engine(load_settings(data_dir=tmp_path)) as engine, engine.connect() as connection:
+        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert connection.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
 
 
 def _analysis_doc(customer: str) -> dict[str, object]:
@@ -61,8 +51,7 @@ def _analysis_doc(customer: str) -> dict[str, object]:
 
 
 def test_store_idempotency_is_per_caller(tmp_path: Path) -> None:
-    engine = open_state(load_settings(data_dir=tmp_path))
-    try:
+    with state_engine(load_settings(data_dir=tmp_path)) as engine:
         upgrade(engine)
         store = SqlAnalysisStore(engine)
         doc = _analysis_doc("Acme")
@@ -74,5 +63,3 @@ def test_store_idempotency_is_per_caller(tmp_path: Path) -> None:
         with pytest.raises(IdempotencyConflictError):
             store.save(NewAnalysis(doc, "token:a", idempotency_key="k", request_sha256="h2"))
         assert store.list(AnalysisQuery()).total == 2
-    finally:
-        engine.dispose()

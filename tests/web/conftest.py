@@ -54,14 +54,11 @@ def serving(app: FastAPI) -> Iterator[str]:
 
 
 def migrate(settings: Settings) -> None:
-    from oppscope.state.db import open_state
+    from oppscope.state.db import state_engine
     from oppscope.state.migrate import upgrade
 
-    engine = open_state(settings)
-    try:
+    with state_engine(settings) as engine:
         upgrade(engine)
-    finally:
-        engine.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -110,11 +107,8 @@ def client(module_server: str) -> Iterator[httpx.Client]:
 def create_token(settings: Settings, *scopes: str, name: str = "test") -> str:
     """A real token, made the way `oppscope tokens create` makes one."""
     from oppscope.access.tokens import Scope, TokenStore
-    from oppscope.state.db import open_state
+    from oppscope.state.db import state_engine
 
-    engine = open_state(settings)
-    try:
+    with state_engine(settings) as engine:
         token, _ = TokenStore(engine).create(name, {Scope(s) for s in scopes})
-    finally:
-        engine.dispose()
     return token

@@ -10,7 +10,7 @@ import pytest
 
 from oppscope.access.tokens import TokenStore
 from oppscope.config import Settings
-from oppscope.state.db import open_state
+from oppscope.state.db import state_engine
 from oppscope.web.app import create_app
 from tests.examples import OPPORTUNITY
 from tests.web.conftest import WebSettings, create_token, serving
@@ -39,12 +39,8 @@ def _saved_count(settings: Settings) -> int:
 
     from oppscope.state.tables import analyses
 
-    engine = open_state(settings)
-    try:
-        with engine.connect() as connection:
-            return int(connection.execute(select(func.count()).select_from(analyses)).scalar_one())
-    finally:
-        engine.dispose()
+    with state_engine(settings) as engine, engine.connect() as connection:
+        return int(connection.execute(select(func.count()).select_from(analyses)).scalar_one())
 
 
 API_CALLS = [
@@ -101,11 +97,8 @@ def test_a_revoked_token_is_refused_at_once(secured: Secured) -> None:
     token = create_token(secured.settings, "read", "write")
     with httpx.Client(base_url=secured.url, timeout=60) as http:
         assert http.get("/api/v1/analyses", headers=_bearer(token)).status_code == 200
-        engine = open_state(secured.settings)
-        try:
+        with state_engine(secured.settings) as engine:
             TokenStore(engine).revoke(token.split("_")[1])
-        finally:
-            engine.dispose()
         response = http.post("/api/v1/analyses", json=OPPORTUNITY, headers=_bearer(token))
         assert response.status_code == 401
         assert response.json()["error"]["code"] == "invalid_token"

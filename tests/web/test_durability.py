@@ -13,7 +13,7 @@ import httpx
 from sqlalchemy import text
 
 from oppscope.analyses.sql_store import SqlAnalysisStore
-from oppscope.state.db import open_state
+from oppscope.state.db import state_engine
 from oppscope.state.migrate import current_revision, head_revision
 from tests.examples import OPPORTUNITY
 from tests.web.conftest import WebSettings, free_port
@@ -51,8 +51,7 @@ def test_a_committed_analysis_survives_kill_9(web_settings: WebSettings) -> None
     finally:
         os.killpg(server.pid, signal.SIGKILL)
         server.wait(timeout=30)
-    engine = open_state(settings)
-    try:
+    with state_engine(settings) as engine:
         assert current_revision(engine) == head_revision()
         store = SqlAnalysisStore(engine)
         for analysis_id in ids:
@@ -61,5 +60,3 @@ def test_a_committed_analysis_survives_kill_9(web_settings: WebSettings) -> None
             assert saved.analysis["input"]["opportunity_name"].startswith("Kill")
         with engine.connect() as connection:
             assert connection.execute(text("PRAGMA integrity_check")).scalar() == "ok"
-    finally:
-        engine.dispose()

@@ -1,0 +1,56 @@
+"""Interactive API documentation (Swagger UI) served from the installed ``swagger-ui-bundle`` package.
+
+FastAPI's built-in ``/docs`` loads Swagger UI from a CDN and starts it with an inline script; oppscope works
+without network and its Content-Security-Policy forbids inline scripts, so the assets come from the package
+and the start-up code is a script of its own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import HTMLResponse, Response
+from fastapi.staticfiles import StaticFiles
+from swagger_ui_bundle import swagger_ui_path
+
+router = APIRouter(include_in_schema=False)
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>oppscope API</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="stylesheet" href="/docs/assets/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="/docs/assets/swagger-ui-bundle.js"></script>
+<script src="/docs/init.js"></script></body></html>
+"""
+
+_INIT = """window.ui = SwaggerUIBundle({
+  url: "/openapi.json",
+  dom_id: "#swagger-ui",
+  deepLinking: true,
+  presets: [SwaggerUIBundle.presets.apis],
+  layout: "BaseLayout",
+});
+"""
+
+# Swagger UI sets style attributes while it renders; everything else stays as strict as on other pages.
+_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+@router.get("/docs")
+def docs() -> HTMLResponse:
+    return HTMLResponse(_PAGE, headers={"Content-Security-Policy": _CSP})
+
+
+@router.get("/docs/init.js")
+def docs_init() -> Response:
+    return Response(_INIT, media_type="text/javascript")
+
+
+def mount_docs(app: FastAPI) -> None:
+    app.include_router(router)
+    app.mount("/docs/assets", StaticFiles(directory=Path(str(swagger_ui_path))), name="docs-assets")
