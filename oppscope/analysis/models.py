@@ -15,7 +15,12 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from oppscope.history.schema import CLOSE_DATE_END, CLOSE_DATE_START
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL_CLASS = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
+_CONTROL = re.compile(f"[{_CONTROL_CLASS}]")
+# The same rules as JSON Schema patterns, so the OpenAPI document promises exactly what the validators accept
+# (the validators stay, for their clearer messages).
+_TEXT_PATTERN = f"^[^{_CONTROL_CLASS}]*$"
+_REQUIRED_PATTERN = f"^[^{_CONTROL_CLASS}]*[^\\s{_CONTROL_CLASS}][^{_CONTROL_CLASS}]*$"
 
 
 def _clean_text(value: str) -> str:
@@ -31,10 +36,14 @@ def _required_text(value: str) -> str:
     return value
 
 
-ShortText = Annotated[str, Field(max_length=300), AfterValidator(_clean_text)]
-RequiredShortText = Annotated[str, Field(max_length=300), AfterValidator(_required_text)]
-LongText = Annotated[str, Field(max_length=20_000), AfterValidator(_clean_text)]
-Link = Annotated[str, Field(max_length=2_000), AfterValidator(_clean_text)]
+def _text(max_length: int, pattern: str = _TEXT_PATTERN) -> Any:
+    return Field(max_length=max_length, json_schema_extra={"pattern": pattern})
+
+
+ShortText = Annotated[str, _text(300), AfterValidator(_clean_text)]
+RequiredShortText = Annotated[str, _text(300, _REQUIRED_PATTERN), AfterValidator(_required_text)]
+LongText = Annotated[str, _text(20_000), AfterValidator(_clean_text)]
+Link = Annotated[str, _text(2_000), AfterValidator(_clean_text)]
 
 
 
@@ -46,7 +55,10 @@ class Opportunity(BaseModel):
     id: Annotated[str, Field(max_length=200)] | None = None
     customer_name: RequiredShortText
     region: RequiredShortText = Field(description="Country name or AWS region code, e.g. 'Germany', 'eu-central-1'.")
-    close_date: date
+    close_date: date = Field(
+        description="ISO date (a datetime is cut to its date; Unix seconds/ms/µs/ns are accepted too).",
+        json_schema_extra={"pattern": r"^(199\d|20\d\d|2100)-\d{2}-\d{2}$"},
+    )
     opportunity_name: RequiredShortText
     description: LongText = ""
     industry: ShortText | None = None

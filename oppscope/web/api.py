@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 from starlette.concurrency import run_in_threadpool
 
 from oppscope.analyses import export
@@ -149,8 +150,25 @@ def _saved(context: AppContext, analysis_id: str) -> SavedAnalysis:
         raise ApiError(404, "analysis_not_found", str(exc), {"id": analysis_id}) from None
 
 
+_ISO_MOMENT = re.compile(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?)?")
+
+
+def _iso_only(value: object) -> object:
+    """Pydantic would also read ``0.0`` as a Unix time; the parameters promise ISO, so only ISO is taken."""
+    if isinstance(value, str) and not _ISO_MOMENT.fullmatch(value):
+        raise ValueError("must be an ISO date or date-time")
+    return value
+
+
+IsoMoment = Annotated[
+    date | datetime | None,
+    BeforeValidator(_iso_only),
+    Query(description="ISO date or date-time; a date means the whole day."),
+]
+
+
 def _moment(value: date | datetime | None, *, end: bool) -> datetime | None:
-    """A bare date means the whole day: ``from`` its start, ``to`` the end of it."""
+    """A bare date means its whole day: ``from`` its start, ``to`` its end."""
     if value is None or isinstance(value, datetime):
         return value
     return datetime.combine(value + timedelta(days=1) if end else value, time.min)
@@ -168,8 +186,8 @@ def list_analyses(
     _: Reader,
     customer: Annotated[str | None, Query(max_length=300, description="Exact customer (case-insensitive).")] = None,
     q: Annotated[str | None, Query(max_length=300, description="Words that must all appear.")] = None,
-    created_from: Annotated[date | datetime | None, Query(description="Created at or after (ISO).")] = None,
-    created_to: Annotated[date | datetime | None, Query(description="Created before; a date includes it.")] = None,
+    created_from: IsoMoment = None,
+    created_to: IsoMoment = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> PageOut:

@@ -12,7 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
+from oppscope.web.app import create_app
 from tests.examples import OPPORTUNITY
+from tests.web.conftest import WebSettings, serving
 
 
 def _create(client: httpx.Client, body: dict[str, Any] | None = None, **headers: str) -> httpx.Response:
@@ -54,7 +56,8 @@ def test_unknown_analysis_is_a_structured_404(client: httpx.Client) -> None:
 
 def test_list_filters_searches_and_pages(client: httpx.Client) -> None:
     tag = uuid.uuid4().hex[:8]
-    bodies = [{**OPPORTUNITY, "customer_name": f"Pager {tag}", "opportunity_name": f"Wave {name}"} for name in "abc"]
+    names = ("alpha", "bravo", "charlie")
+    bodies = [{**OPPORTUNITY, "customer_name": f"Pager {tag}", "opportunity_name": f"Wave {name}"} for name in names]
     ids = [_create(client, body).json()["id"] for body in bodies]
     first = client.get("/api/v1/analyses", params={"customer": f"pager {tag.upper()}", "limit": 2}).json()
     assert first["total"] == 3
@@ -63,7 +66,7 @@ def test_list_filters_searches_and_pages(client: httpx.Client) -> None:
     second = client.get(first["links"]["next"]).json()
     assert [item["id"] for item in second["items"]] == [ids[0]]
     assert second["links"]["next"] is None
-    found = client.get("/api/v1/analyses", params={"q": f"WAVE b {tag}"}).json()
+    found = client.get("/api/v1/analyses", params={"q": f"BRAVO wave {tag}"}).json()
     assert [item["id"] for item in found["items"]] == [ids[1]]
     assert client.get("/api/v1/analyses", params={"q": "%"}).json()["total"] == 0  # LIKE wildcards are escaped
     today = first["items"][0]["created_at"][:10]
@@ -263,3 +266,20 @@ def test_openapi_documents_the_api(client: httpx.Client) -> None:
     ):
         assert path in paths, path
     assert "413" in paths["/api/v1/analyses"]["post"]["responses"]
+
+
+def test_rerun_follows_a_changed_history(web_settings: WebSettings) -> None:
+    """A rerun analyses against the history as it is now, not as it was when the server started."""
+    from oppscope.analysis.runtime import load_sample
+    from oppscope.history.factory import open_history_store
+
+    settings = web_settings()
+    with serving(create_app(settings)) as url, httpx.Client(base_url=url, timeout=120) as http:
+        first = _create(http).json()
+        with open_history_store(settings) as store:
+            load_sample(store, settings, settings.sample_rows, seed=7, replace=True)
+            snapshot = store.snapshot_id()
+        assert snapshot != first["provenance"]["history_snapshot_id"]
+        rerun = http.post(f"/api/v1/analyses/{first['id']}/rerun").json()
+    assert rerun["provenance"]["history_snapshot_id"] == snapshot
+    assert rerun["rerun_of"] == first["id"]
