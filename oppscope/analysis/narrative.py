@@ -49,6 +49,12 @@ class Facts:
     validation: dict[str, float]
 
 
+def _analog_effect(regression_arr: float, arr: float) -> str:
+    if money(regression_arr) == money(arr):  # the analogs' correction was shrunk away: say so, not "moved to"
+        return f"The regression gives {money(arr)}; the analogs leave it unchanged (their correction shrinks to zero)."
+    return f"The regression alone gives {money(regression_arr)}; the analogs move it to {money(arr)}."
+
+
 def money(value: float) -> str:
     return f"${value:,.0f}"
 
@@ -111,7 +117,7 @@ def sections(f: Facts) -> Sections:
     findings = [
         f"Predicted ARR {money(p.arr.value)} ({level} interval {money_range(p.arr.low, p.arr.high)}); "
         f"MRR {money(p.mrr.value)}; upfront {money(p.upfront_usd.value)}.",
-        f"The regression alone gives {money(f.regression_arr)}; the analogs move it to {money(p.arr.value)}.",
+        _analog_effect(f.regression_arr, p.arr.value),
     ]
     ttl, duration = p.time_to_launch_months, p.project_duration_months
     if ttl is not None:
@@ -131,7 +137,7 @@ def sections(f: Facts) -> Sections:
     if p.stated_arr_median is not None:
         findings.append(f"The analogs' own stated ARR has median {money(p.stated_arr_median)}.")
     rationale = (
-        f"{c.level} confidence (score {c.score}/100). " + " ".join(c.reasons[:2]) + ". "
+        f"{c.level} confidence (score {c.score}/100): " + "; ".join(c.reasons[:2]) + ". "
         + (f"Project type taken as {f.project_type}. " if f.project_type else "")
         + (" ".join(f.notes) + "." if f.notes else "")
     ).strip()
