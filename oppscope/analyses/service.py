@@ -122,7 +122,7 @@ class AnalysisService:
         analysis = self.engines.current(refresh=rerun_of is not None).analyze(opportunity)
         return self.store.save(
             NewAnalysis(
-                analysis=analysis.model_dump(mode="json"),
+                analysis=analysis,
                 created_by=created_by,
                 rerun_of=rerun_of,
                 idempotency_key=idempotency_key,

@@ -7,7 +7,6 @@ concurrent retries race to insert, one wins, and the loser returns the winner's 
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
@@ -23,6 +22,7 @@ from oppscope.analyses.store import (
     SavedAnalysis,
 )
 from oppscope.analysis.dataset import normalize
+from oppscope.analysis.models import Opportunity
 from oppscope.state.db import iso_utc, utc_now
 from oppscope.state.tables import analyses
 
@@ -46,25 +46,27 @@ class SqlAnalysisStore:
         self._engine = engine
 
     def save(self, new: NewAnalysis) -> tuple[SavedAnalysis, bool]:
-        doc = new.analysis
-        opportunity, predictions, provenance = doc["input"], doc["predictions"], doc["provenance"]
+        analysis = new.analysis
+        opportunity, predictions, provenance = analysis.input, analysis.predictions, analysis.provenance
+        document = analysis.model_dump_json()
+        analysis_id, created_at = str(uuid.uuid4()), utc_now()
         row = {
-            "id": str(uuid.uuid4()),
-            "created_at": utc_now(),
-            "customer_name": opportunity["customer_name"],
-            "customer_key": normalize(opportunity["customer_name"]),
-            "opportunity_name": opportunity["opportunity_name"],
-            "region": opportunity["region"],
-            "close_date": opportunity["close_date"],
+            "id": analysis_id,
+            "created_at": created_at,
+            "customer_name": opportunity.customer_name,
+            "customer_key": normalize(opportunity.customer_name),
+            "opportunity_name": opportunity.opportunity_name,
+            "region": opportunity.region,
+            "close_date": opportunity.close_date.isoformat(),
             "search_text": _search_text(opportunity),
-            "arr_usd": predictions["arr"]["value"],
-            "mrr_usd": predictions["mrr"]["value"],
-            "confidence": doc["confidence"]["level"],
-            "history_snapshot_id": provenance["history_snapshot_id"],
-            "model_id": provenance["model_id"],
-            "engine_version": provenance["engine_version"],
-            "input_json": json.dumps(opportunity, separators=(",", ":")),
-            "output_json": json.dumps(doc, separators=(",", ":")),
+            "arr_usd": predictions.arr.value,
+            "mrr_usd": predictions.mrr.value,
+            "confidence": analysis.confidence.level,
+            "history_snapshot_id": provenance.history_snapshot_id,
+            "model_id": provenance.model_id,
+            "engine_version": provenance.engine_version,
+            "input_json": opportunity.model_dump_json(),
+            "output_json": document,
             "rerun_of": new.rerun_of,
             "created_by": new.created_by,
             "idempotency_key": new.idempotency_key,
@@ -72,7 +74,7 @@ class SqlAnalysisStore:
         }
         try:
             with self._engine.begin() as connection:
-                connection.execute(analyses.insert().values(**row))
+                connection.execute(analyses.insert(), row)
         except IntegrityError:
             if new.idempotency_key is None:
                 raise
@@ -83,7 +85,7 @@ class SqlAnalysisStore:
             if digest != new.request_sha256:
                 raise IdempotencyConflictError(new.idempotency_key, saved.id) from None
             return saved, False
-        return SavedAnalysis(row["id"], row["created_at"], new.created_by, new.rerun_of, doc), True
+        return SavedAnalysis(analysis_id, created_at, new.created_by, new.rerun_of, document), True
 
     def find_by_idempotency_key(self, created_by: str, key: str) -> tuple[SavedAnalysis, str | None] | None:
         query = select(*_FULL, analyses.c.request_sha256).where(
@@ -128,10 +130,17 @@ class SqlAnalysisStore:
 
 
 def _saved(row: Row[*tuple[Any, ...]]) -> SavedAnalysis:
-    return SavedAnalysis(row.id, row.created_at, row.created_by, row.rerun_of, json.loads(row.output_json))
+    return SavedAnalysis(row.id, row.created_at, row.created_by, row.rerun_of, row.output_json)
 
 
-def _search_text(opportunity: dict[str, Any]) -> str:
-    fields = ("customer_name", "opportunity_name", "description", "industry", "partner_name", "region")
-    return " ".join(str(opportunity.get(f) or "") for f in fields).lower()
+def _search_text(opportunity: Opportunity) -> str:
+    fields = (
+        opportunity.customer_name,
+        opportunity.opportunity_name,
+        opportunity.description,
+        opportunity.industry,
+        opportunity.partner_name,
+        opportunity.region,
+    )
+    return " ".join(f or "" for f in fields).lower()
 

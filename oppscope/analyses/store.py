@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any, Protocol
 
 from pydantic import BaseModel
 
+from oppscope.analysis.models import Analysis
+
 
 @dataclass(frozen=True)
 class SavedAnalysis:
+    """A stored analysis. ``document`` is its JSON text as stored, so the API can answer with it unparsed."""
+
     id: str
     created_at: str  # ISO 8601 UTC
     created_by: str
     rerun_of: str | None
-    analysis: dict[str, Any]  # the Analysis JSON, input and provenance included
+    document: str  # the Analysis JSON, input and provenance included
+
+    @cached_property
+    def analysis(self) -> dict[str, Any]:
+        parsed: dict[str, Any] = json.loads(self.document)
+        return parsed
 
 
 class AnalysisSummary(BaseModel):
@@ -54,7 +65,7 @@ class AnalysisPage:
 
 @dataclass(frozen=True)
 class NewAnalysis:
-    analysis: dict[str, Any]
+    analysis: Analysis
     created_by: str
     rerun_of: str | None = None
     idempotency_key: str | None = None

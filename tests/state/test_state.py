@@ -11,6 +11,8 @@ from sqlalchemy import text
 
 from oppscope.analyses.sql_store import SqlAnalysisStore
 from oppscope.analyses.store import AnalysisQuery, IdempotencyConflictError, NewAnalysis
+from oppscope.analysis.engine import Engine
+from oppscope.analysis.models import Analysis, Opportunity
 from oppscope.config import load_settings
 from oppscope.state.db import state_engine
 from oppscope.state.migrate import StateNotMigratedError, head_revision, require_current, upgrade
@@ -41,20 +43,11 @@ def test_state_database_runs_in_wal_mode_with_full_sync(tmp_path: Path) -> None:
         assert connection.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
 
 
-def _analysis_doc(customer: str) -> dict[str, object]:
-    return {
-        "input": {**OPPORTUNITY, "customer_name": customer},
-        "predictions": {"arr": {"value": 1.0}, "mrr": {"value": 0.1}},
-        "confidence": {"level": "LOW"},
-        "provenance": {"history_snapshot_id": "s", "model_id": "m", "engine_version": "e"},
-    }
-
-
-def test_store_idempotency_is_per_caller(tmp_path: Path) -> None:
-    with state_engine(load_settings(data_dir=tmp_path)) as engine:
-        upgrade(engine)
-        store = SqlAnalysisStore(engine)
-        doc = _analysis_doc("Acme")
+def test_store_idempotency_is_per_caller(tmp_path: Path, engine: Engine) -> None:
+    doc = engine.analyze(Opportunity.model_validate(OPPORTUNITY))
+    with state_engine(load_settings(data_dir=tmp_path)) as state:
+        upgrade(state)
+        store = SqlAnalysisStore(state)
         first, created = store.save(NewAnalysis(doc, "token:a", idempotency_key="k", request_sha256="h1"))
         again, created_again = store.save(NewAnalysis(doc, "token:a", idempotency_key="k", request_sha256="h1"))
         assert created and not created_again and again.id == first.id
@@ -63,3 +56,6 @@ def test_store_idempotency_is_per_caller(tmp_path: Path) -> None:
         with pytest.raises(IdempotencyConflictError):
             store.save(NewAnalysis(doc, "token:a", idempotency_key="k", request_sha256="h2"))
         assert store.list(AnalysisQuery()).total == 2
+        stored = store.get(first.id)
+        assert stored is not None
+        assert Analysis.model_validate(stored.analysis) == doc

@@ -564,7 +564,7 @@ def test_unknown_timing_and_missing_rows_are_written_as_the_original_accepts(
     data = json.loads(json.dumps(saved))
     data["predictions"].update(time_to_launch_months=None, project_duration_months=None, launch_date=None)
     analysis = Analysis.model_validate(data)
-    record = SavedAnalysis(id="x1", created_at="2025-01-01T00:00:00Z", created_by="t", rerun_of=None, analysis=data)
+    record = SavedAnalysis("x1", "2025-01-01T00:00:00Z", "t", None, json.dumps(data))
     request = OriginalRequest(opportunity=analysis.input, session_id="", analysis_id="", unused_keys=[])
     query = AnalogQuery("SELECT 1", [], "the history is locked")
     body = analyze_body(record, analysis, build_report(analysis, {}), request, OriginalHeaders.read({}), query)

@@ -1,0 +1,72 @@
+"""``GET /`` the analyze form and ``POST /analyses`` its submission (Post/Redirect/Get to the result)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from oppscope.access.tokens import Principal
+from oppscope.history.store import HistoryError
+from oppscope.web.api import run_analysis
+from oppscope.web.context import AppContext, Context
+from oppscope.web.pages.forms import CLOSE_DATE_MAX, CLOSE_DATE_MIN, GROUPS, choices, read_form
+from oppscope.web.pages.rendering import render
+from oppscope.web.pages.routing import PageReader, PageRoute, PageWriter
+from oppscope.web.pages.security import checked_form
+
+if TYPE_CHECKING:
+    from oppscope.analysis.engine import Engine
+
+router = APIRouter(route_class=PageRoute)
+
+
+@lru_cache(maxsize=2)
+def _vocabulary(engine: Engine) -> dict[str, list[str]]:
+    """Per engine (one history snapshot): counting the vocabulary walks every history row."""
+    return choices(engine.form_vocabulary())
+
+
+def form_page(
+    request: Request,
+    context: AppContext,
+    principal: Principal,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+) -> HTMLResponse:
+    """The form, empty (a saved draft may fill it) or as submitted with each error at its field (422)."""
+    try:
+        engine = context.engines.current()
+        vocabulary, history_rows = _vocabulary(engine), engine.history.n
+    except HistoryError:
+        vocabulary, history_rows = choices({}), None
+    return render(
+        request,
+        "analyze.html",
+        status=422 if errors else 200,
+        principal=principal,
+        groups=GROUPS,
+        values=values or {},
+        errors=errors or {},
+        vocabulary=vocabulary,
+        history_rows=history_rows,
+        date_min=CLOSE_DATE_MIN,
+        date_max=CLOSE_DATE_MAX,
+    )
+
+
+@router.get("/", response_class=HTMLResponse)
+def analyze_page(request: Request, context: Context, principal: PageReader) -> HTMLResponse:
+    return form_page(request, context, principal)
+
+
+@router.post("/analyses")
+async def create_from_form(request: Request, context: Context, principal: PageWriter) -> Response:
+    submission = read_form(await checked_form(request))
+    if submission.opportunity is None:
+        return await run_in_threadpool(form_page, request, context, principal, submission.values, submission.errors)
+    saved, _ = await run_analysis(context, context.service.create, submission.opportunity, created_by=principal.id)
+    return RedirectResponse(f"/analyses/{saved.id}", status_code=303)
