@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -68,5 +69,6 @@ def test_app_refuses_to_start_on_an_unmigrated_database(web_settings: WebSetting
         async with app.router.lifespan_context(app):
             pass
 
-    with pytest.raises(StateNotMigratedError, match="oppscope db upgrade"):
-        asyncio.run(start())
+    # In a thread of its own: the browser tests' Playwright keeps an event loop running in this one.
+    with ThreadPoolExecutor(1) as pool, pytest.raises(StateNotMigratedError, match="oppscope db upgrade"):
+        pool.submit(asyncio.run, start()).result()
