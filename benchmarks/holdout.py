@@ -27,25 +27,8 @@ from typing import Any
 import numpy as np
 
 from oppscope.history.export import write_rows
-from oppscope.history.sample import generate_sample
+from oppscope.history.sample import generate_sample, row_as_request
 from oppscope.history.schema import DAYS_PER_MONTH
-
-
-def _opportunity(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": row["opportunity_18_character_oppty_id"],
-        "customer_name": row["customer_name"],
-        "region": row["country"],
-        "close_date": datetime.fromtimestamp(row["close_date"], tz=UTC).date().isoformat(),
-        "opportunity_name": row["opportunity_name"],
-        "description": row["description"] or "",
-        "industry": row["industry"],
-        "customer_segment": row["customer_segment"],
-        "partner_name": row["partner_name"],
-        "activity_focus": row["activity_name"],
-        "business_description": row["business_description"],
-        "migration_phase": row["migration_phase"],
-    }
 
 
 def _actual(row: dict[str, Any]) -> tuple[float, float]:
@@ -80,7 +63,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="oppscope-holdout-") as tmp:
         work = Path(tmp)
         write_rows(history, work / "history.csv", "csv")
-        (work / "opportunities.jsonl").write_text("".join(json.dumps(_opportunity(r)) + "\n" for r in later))
+        (work / "opportunities.jsonl").write_text("".join(json.dumps(row_as_request(r)) + "\n" for r in later))
         data = ["--data-dir", str(work / "data")]
         import_s = _run(*data, "history", "import", str(work / "history.csv"))
         analyze_s = _run(

@@ -43,7 +43,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager, suppress
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from types import FrameType
 from typing import Any, TextIO
 
@@ -51,7 +51,7 @@ import httpx
 import numpy as np
 
 from oppscope.history.export import write_rows
-from oppscope.history.sample import generate_sample
+from oppscope.history.sample import generate_sample, row_as_request
 
 HERE = Path(__file__).resolve().parent
 LUA_SCRIPT = HERE / "wrk_post.lua"
@@ -100,26 +100,9 @@ def request_bodies(count: int, seed: int) -> list[dict[str, Any]]:
     """Opportunities as sellers type them, drawn from the history generator (its customers, countries,
     project descriptions) with another seed than the history: varied, realistic and never a cached repeat.
     Every third one carries only what the form requires plus a description, the rest every optional field."""
-    bodies = []
-    for i, row in enumerate(generate_sample(count, seed).rows):
-        body: dict[str, Any] = {
-            "customer_name": row["customer_name"],
-            "region": row["country"],
-            "close_date": datetime.fromtimestamp(row["close_date"], tz=UTC).date().isoformat(),
-            "opportunity_name": row["opportunity_name"],
-            "description": row["description"] or "",
-        }
-        if i % 3:
-            body |= {
-                "industry": row["industry"],
-                "customer_segment": row["customer_segment"],
-                "partner_name": row["partner_name"],
-                "activity_focus": row["activity_name"],
-                "business_description": row["business_description"],
-                "migration_phase": row["migration_phase"],
-            }
-        bodies.append(body)
-    return bodies
+    return [
+        row_as_request(row, optional_fields=bool(i % 3)) for i, row in enumerate(generate_sample(count, seed).rows)
+    ]
 
 
 # --- the real commands and server -----------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import math
 from collections import Counter
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 
 import numpy as np
@@ -130,8 +130,12 @@ class Engine:
     def history(self) -> History:
         return self.core.history
 
+    @cached_property
     def form_vocabulary(self) -> dict[str, list[str]]:
-        """The history's distinct values per form field, most frequent first, as the history spells them."""
+        """The history's distinct values per form field, most frequent first, as the history spells them.
+
+        Cached: counting walks every history row, and the form and the API ask for it on every view.
+        """
         keys, display = self.history.keys, self.core.vocab.display
         fields = {
             "industries": "industry",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Final
 
 import numpy as np
@@ -1052,6 +1053,34 @@ def _assemble(d: _Draw, rng: np.random.Generator) -> SampleHistory:
             )
         )
     return SampleHistory(rows=rows, truth=truth)
+
+
+_OPTIONAL_FIELDS: Final = {
+    "industry": "industry",
+    "customer_segment": "customer_segment",
+    "partner_name": "partner_name",
+    "activity_focus": "activity_name",
+    "business_description": "business_description",
+    "migration_phase": "migration_phase",
+}
+
+
+def row_as_request(row: dict[str, Any], *, optional_fields: bool = True) -> dict[str, Any]:
+    """A history row as the opportunity JSON a seller would have sent for it, to replay a history as requests.
+
+    Without ``optional_fields`` only what the form requires (and the description) is sent.
+    """
+    body: dict[str, Any] = {
+        "id": row["opportunity_18_character_oppty_id"],
+        "customer_name": row["customer_name"],
+        "region": row["country"],
+        "close_date": datetime.fromtimestamp(row["close_date"], tz=UTC).date().isoformat(),
+        "opportunity_name": row["opportunity_name"],
+        "description": row["description"] or "",
+    }
+    if optional_fields:
+        body |= {field: row[column] for field, column in _OPTIONAL_FIELDS.items()}
+    return body
 
 
 def generate_sample(n_rows: int = 5000, seed: int = 20240601) -> SampleHistory:

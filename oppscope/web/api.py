@@ -302,4 +302,4 @@ def history_vocabulary(context: Context, _: Reader) -> Vocabulary:
         engine = context.engines.current()
     except HistoryError as exc:
         raise ApiError(503, exc.code, exc.message, exc.details) from None
-    return Vocabulary(**engine.form_vocabulary())
+    return Vocabulary(**engine.form_vocabulary)

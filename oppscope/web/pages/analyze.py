@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import TYPE_CHECKING
-
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
@@ -18,16 +15,7 @@ from oppscope.web.pages.rendering import render
 from oppscope.web.pages.routing import PageReader, PageRoute, PageWriter
 from oppscope.web.pages.security import checked_form
 
-if TYPE_CHECKING:
-    from oppscope.analysis.engine import Engine
-
 router = APIRouter(route_class=PageRoute)
-
-
-@lru_cache(maxsize=2)
-def _vocabulary(engine: Engine) -> dict[str, list[str]]:
-    """Per engine (one history snapshot): counting the vocabulary walks every history row."""
-    return choices(engine.form_vocabulary())
 
 
 def form_page(
@@ -40,7 +28,7 @@ def form_page(
     """The form, empty (a saved draft may fill it) or as submitted with each error at its field (422)."""
     try:
         engine = context.engines.current()
-        vocabulary, history_rows = _vocabulary(engine), engine.history.n
+        vocabulary, history_rows = choices(engine.form_vocabulary), engine.history.n
     except HistoryError:
         vocabulary, history_rows = choices({}), None
     return render(
