@@ -126,6 +126,7 @@ async def run_analysis(context: AppContext, call: Any, *args: Any, **kwargs: Any
 
 @router.post(
     "/analyses",
+    tags=["analyses"],
     status_code=201,
     response_model=SavedAnalysisOut,
     responses=responses(400, 401, 403, 409, 413, 422, 429, 503)
@@ -143,6 +144,7 @@ async def create_analysis(
 
 @router.get(
     "/analyses/{analysis_id}",
+    tags=["analyses"],
     response_model=SavedAnalysisOut,
     responses=responses(401, 403, 404, 429),
     summary="One saved analysis",
@@ -184,6 +186,7 @@ def _moment(value: date | datetime | None, *, end: bool) -> datetime | None:
 
 @router.get(
     "/analyses",
+    tags=["analyses"],
     response_model=PageOut,
     responses=responses(401, 403, 422, 429),
     summary="Saved analyses, newest first",
@@ -242,6 +245,7 @@ _MEDIA = {
 
 @router.get(
     "/analyses/{analysis_id}/export",
+    tags=["analyses"],
     responses=responses(401, 403, 404, 422, 429)
     | {200: {"content": {m: {} for m in _MEDIA.values()}, "description": "The analysis as a file."}},
     summary="Download a saved analysis as JSON, CSV, Markdown or a printable HTML page",
@@ -267,6 +271,7 @@ def export_analysis(
 
 @router.post(
     "/analyses/{analysis_id}/rerun",
+    tags=["analyses"],
     status_code=201,
     response_model=SavedAnalysisOut,
     responses=responses(400, 401, 403, 404, 409, 429, 503),
@@ -284,7 +289,7 @@ async def rerun_analysis(
     return _created(saved, created)
 
 
-@router.get("/history/stats", response_model=HistoryStats, responses=responses(401, 403, 429, 503))
+@router.get("/history/stats", tags=["history"], response_model=HistoryStats, responses=responses(401, 403, 429, 503))
 def history_stats(context: Context, _: Reader) -> HistoryStats:
     from oppscope.history.factory import open_history_store
 
@@ -295,7 +300,7 @@ def history_stats(context: Context, _: Reader) -> HistoryStats:
         raise ApiError(503, exc.code, exc.message, exc.details) from None
 
 
-@router.get("/history/vocabulary", response_model=Vocabulary, responses=responses(401, 403, 429, 503))
+@router.get("/history/vocabulary", tags=["history"], response_model=Vocabulary, responses=responses(401, 403, 429, 503))
 def history_vocabulary(context: Context, _: Reader) -> Vocabulary:
     """The distinct values the form offers, as the history spells them, most frequent first."""
     try:

@@ -63,10 +63,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, max_bytes=resolved.max_body_bytes)
     app.add_middleware(SecurityHeadersMiddleware, hsts=resolved.secure_cookies)
 
-    from oppscope.web import api, compat, health, pages
-    from oppscope.web.docs import mount_docs
+    from oppscope.web import api, compat, docs, health, pages
 
-    mount_docs(app)
+    app.include_router(docs.router)
     app.include_router(health.router)
     app.include_router(api.router)
     app.include_router(compat.router)

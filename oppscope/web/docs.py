@@ -1,27 +1,26 @@
-"""Interactive API documentation (Swagger UI) served from the installed ``swagger-ui-bundle`` package.
+"""Interactive API documentation: Swagger UI 5, vendored under ``static/vendor/swagger-ui``.
 
 FastAPI's built-in ``/docs`` loads Swagger UI from a CDN and starts it with an inline script; oppscope works
-without network and its Content-Security-Policy forbids inline scripts, so the assets come from the package
-and the start-up code is a script of its own.
+without network and its Content-Security-Policy forbids inline scripts, so the assets are served from the
+package and the start-up code is a script of its own. (Swagger UI 5 because 4 cannot read OpenAPI 3.1, which
+FastAPI writes.)
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
-from fastapi.staticfiles import StaticFiles
-from swagger_ui_bundle import swagger_ui_path
 
 router = APIRouter(include_in_schema=False)
 
-_PAGE = """<!doctype html>
+_ASSETS = "/static/vendor/swagger-ui"
+_PAGE = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>oppscope API</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<link rel="stylesheet" href="/docs/assets/swagger-ui.css"></head>
+<link rel="icon" href="/static/img/favicon.svg" type="image/svg+xml">
+<link rel="stylesheet" href="{_ASSETS}/swagger-ui.css"></head>
 <body><div id="swagger-ui"></div>
-<script src="/docs/assets/swagger-ui-bundle.js"></script>
+<script src="{_ASSETS}/swagger-ui-bundle.js"></script>
 <script src="/docs/init.js"></script></body></html>
 """
 
@@ -49,8 +48,3 @@ def docs() -> HTMLResponse:
 @router.get("/docs/init.js")
 def docs_init() -> Response:
     return Response(_INIT, media_type="text/javascript")
-
-
-def mount_docs(app: FastAPI) -> None:
-    app.include_router(router)
-    app.mount("/docs/assets", StaticFiles(directory=Path(str(swagger_ui_path))), name="docs-assets")

@@ -249,14 +249,20 @@ def test_print_view_is_a_standalone_document_with_the_figures(client: httpx.Clie
         assert text in html
 
 
-def test_static_assets_and_the_vendored_chart_library(client: httpx.Client) -> None:
+def test_static_assets_and_the_vendored_libraries(client: httpx.Client) -> None:
     for path in ("css/app.css", "js/site.js", "js/analyze.js", "js/charts.js", "js/result.js", "js/theme.js"):
         assert client.get(f"/static/{path}").status_code == 200, path
-    library = client.get("/static/vendor/chartjs/chart.umd.min.js")
-    assert library.status_code == 200
-    version = (STATIC_DIR / "vendor/chartjs/VERSION").read_text()
-    assert hashlib.sha256(library.content).hexdigest() in version
-    assert "MIT" in (STATIC_DIR / "vendor/chartjs/LICENSE.md").read_text()
+    vendored = [
+        ("chartjs", "chart.umd.min.js", "LICENSE.md", "MIT"),
+        ("swagger-ui", "swagger-ui-bundle.js", "LICENSE", "Apache License"),
+        ("swagger-ui", "swagger-ui.css", "LICENSE", "Apache License"),
+    ]
+    for folder, name, licence, licence_text in vendored:
+        library = client.get(f"/static/vendor/{folder}/{name}")
+        assert library.status_code == 200, name
+        version = (STATIC_DIR / f"vendor/{folder}/VERSION").read_text()
+        assert f"{hashlib.sha256(library.content).hexdigest()}  {name}" in version
+        assert licence_text in (STATIC_DIR / f"vendor/{folder}/{licence}").read_text()
 
 
 @contextmanager
