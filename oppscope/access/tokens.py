@@ -11,20 +11,14 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 
 from sqlalchemy import Engine, select, update
 
+from oppscope.access.scopes import Scope
 from oppscope.state.db import iso_utc, utc_now
 from oppscope.state.tables import api_tokens
 
 PREFIX = "ops"
-
-
-class Scope(StrEnum):
-    read = "read"
-    write = "write"
-    ops = "ops"
 
 
 @dataclass(frozen=True)

@@ -5,23 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from oppscope.access.scopes import Scope
 from oppscope.cli.context import CliState, DataDirOption, JsonOption, ProfileOption, command_state
 
 if TYPE_CHECKING:
     from oppscope.access.tokens import TokenInfo, TokenStore
 
 app = typer.Typer(help="Create, list and revoke API tokens (stored hashed).", no_args_is_help=True)
-
-
-class ScopeName(StrEnum):
-    read = "read"
-    write = "write"
-    ops = "ops"
 
 
 @contextmanager
@@ -53,7 +47,7 @@ def create(
     ctx: typer.Context,
     name: Annotated[str, typer.Option("--name", help="Who or what uses the token.", show_default=False)],
     scope: Annotated[
-        list[ScopeName] | None,
+        list[Scope] | None,
         typer.Option("--scope", help="read, write or ops; repeat for several (default: read and write)."),
     ] = None,
     expires_in_days: Annotated[
@@ -66,13 +60,11 @@ def create(
     """Create a token and print it once: only its hash is kept."""
     state = command_state(ctx, profile, data_dir, json_output)
     with state.output.guard():
-        from oppscope.access.tokens import Scope
-
         if not name.strip() or len(name) > 200:
             from oppscope.cli.output import EXIT_BAD_INPUT, CliError
 
             raise CliError("invalid_input", "--name must be 1 to 200 characters", exit_code=EXIT_BAD_INPUT)
-        scopes = {Scope(s.value) for s in (scope or [ScopeName.read, ScopeName.write])}
+        scopes = set(scope or [Scope.read, Scope.write])
         expires = datetime.now(UTC) + timedelta(days=expires_in_days) if expires_in_days else None
         with _tokens(state) as store:
             token, info = store.create(name.strip(), scopes, expires)

@@ -13,7 +13,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from oppscope.access.ratelimit import RateLimiter
-from oppscope.access.tokens import ANONYMOUS, Principal, Scope, TokenError, TokenStore
+from oppscope.access.scopes import Scope
+from oppscope.access.tokens import ANONYMOUS, Principal, TokenError, TokenStore
 from oppscope.analyses.service import AnalysisService, EngineHolder
 from oppscope.config import Settings
 from oppscope.web.errors import ApiError

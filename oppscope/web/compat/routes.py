@@ -18,7 +18,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from oppscope.access.tokens import Principal, Scope
+from oppscope.access.scopes import Scope
+from oppscope.access.tokens import Principal
 from oppscope.analyses.service import AnalysisNotFoundError
 from oppscope.analyses.store import SavedAnalysis
 from oppscope.analysis.models import Analysis

@@ -14,7 +14,8 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from oppscope.access.tokens import ANONYMOUS, Principal, Scope
+from oppscope.access.scopes import Scope
+from oppscope.access.tokens import ANONYMOUS, Principal
 from oppscope.analyses.store import SavedAnalysis
 from oppscope.analysis.models import Analysis
 from oppscope.analysis.narrative import money, money_range, months_range

@@ -14,7 +14,8 @@ from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from oppscope.access.tokens import Principal, Scope
+from oppscope.access.scopes import Scope
+from oppscope.access.tokens import Principal
 from oppscope.web.context import Context
 from oppscope.web.errors import ApiError
 from oppscope.web.pages.rendering import render

@@ -18,7 +18,8 @@ from fastapi import Request
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
-from oppscope.access.tokens import Principal, Scope
+from oppscope.access.scopes import Scope
+from oppscope.access.tokens import Principal
 from oppscope.web.context import AppContext, authorize
 from oppscope.web.errors import ApiError
 
