@@ -15,11 +15,7 @@ from oppscope.analysis.narrative import money, money_range, months_range
 
 
 def as_json(saved: SavedAnalysis) -> str:
-    return json.dumps(with_identity(saved), indent=2)
-
-
-def with_identity(saved: SavedAnalysis) -> dict[str, Any]:
-    return {"id": saved.id, "created_at": saved.created_at, "rerun_of": saved.rerun_of, **saved.analysis}
+    return json.dumps({**saved.identity, **saved.analysis}, indent=2)
 
 
 def as_csv(saved: SavedAnalysis) -> str:

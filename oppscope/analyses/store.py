@@ -23,6 +23,11 @@ class SavedAnalysis:
     rerun_of: str | None
     document: str  # the Analysis JSON, input and provenance included
 
+    @property
+    def identity(self) -> dict[str, str | None]:
+        """The fields every rendering puts before the analysis itself."""
+        return {"id": self.id, "created_at": self.created_at, "rerun_of": self.rerun_of}
+
     @cached_property
     def analysis(self) -> dict[str, Any]:
         parsed: dict[str, Any] = json.loads(self.document)

@@ -93,7 +93,7 @@ def saved_response(saved: SavedAnalysis, status: int = 200, headers: dict[str, s
 
     The document is about 20 KB; parsing it and serialising it again would cost more than the analysis.
     """
-    head = json.dumps({"id": saved.id, "created_at": saved.created_at, "rerun_of": saved.rerun_of})[:-1]
+    head = json.dumps(saved.identity)[:-1]
     tail = json.dumps({"links": links(saved.id)})[1:]
     body = f"{head},{saved.document[1:-1]},{tail}"
     return Response(body, status_code=status, headers=headers, media_type="application/json")

@@ -97,9 +97,6 @@
       },
       options: {
         indexAxis: "y",
-        maintainAspectRatio: false,
-        animation: false,
-        layout: { padding: { top: 22 } },
         scales: {
           x: { beginAtZero: true, grid: { color: c.grid }, ticks: { color: c.text, callback: compact.format } },
           y: {
@@ -153,9 +150,6 @@
       },
       options: {
         indexAxis: "y",
-        maintainAspectRatio: false,
-        animation: false,
-        layout: { padding: { top: 22 } },
         scales: {
           x: {
             min: 0, max: t.horizon, grid: { color: c.grid },
@@ -187,6 +181,10 @@
     charts.forEach(function (chart) { chart.destroy(); });
     var c = palette();
     Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;
+    // both charts: sized by their container, drawn at once (no animation to wait for), room above for labels
+    Chart.defaults.maintainAspectRatio = false;
+    Chart.defaults.animation = false;
+    Chart.defaults.layout.padding = { top: 22 };
     charts = [arrChart(document.getElementById("arr-chart"), c)];
     var timeline = document.getElementById("timeline-chart");
     if (timeline && data.timeline) charts.push(timelineChart(timeline, c));
