@@ -41,26 +41,24 @@ class EngineHolder:
         self._lock = threading.Lock()
 
     def load(self) -> None:
-        """Load (or fit) the engine for the current history; a failure is kept for readiness to report."""
-        from oppscope.analysis.runtime import load_engine
-
-        with self._lock:
-            try:
-                self._engine, self.error = load_engine(self._settings), None
-            except HistoryError as exc:
-                self.error = exc
-                log.warning("analysis engine unavailable", code=exc.code, message=exc.message)
-            self._checked = time.monotonic()
+        """At start-up: load (or fit) the engine for the current history; a failure is kept for readiness."""
+        self._follow_history(wait=True)
 
     @property
     def loaded(self) -> Engine | None:
         return self._engine
 
     def current(self, *, refresh: bool = False) -> Engine:
-        """The engine to analyse with; ``refresh`` waits for a check of the history first."""
-        due = time.monotonic() - self._checked >= self._settings.history_check_seconds
-        if refresh or due:
-            self._follow_history(wait=refresh)
+        """The engine to analyse with; ``refresh`` waits for a check of the history first.
+
+        Without ``refresh`` a due check runs in the background: fitting a new history can take a minute, and
+        no request should wait for that while the previous engine can still answer.
+        """
+        if refresh:
+            self._follow_history(wait=True)
+        elif time.monotonic() - self._checked >= self._settings.history_check_seconds and not self._lock.locked():
+            self._checked = time.monotonic()
+            threading.Thread(target=self._follow_history, kwargs={"wait": False}, daemon=True).start()
         if self._engine is None:
             raise self.error or HistoryError("not_ready", "the analysis engine is not loaded")
         return self._engine
@@ -70,15 +68,14 @@ class EngineHolder:
             return  # another thread is already checking
         try:
             self._checked = time.monotonic()
-            snapshot = self._snapshot()
-            if snapshot is not None and (self._engine is None or self._engine.snapshot_id != snapshot):
+            if self._engine is None or self._snapshot() != self._engine.snapshot_id:
                 from oppscope.analysis.runtime import load_engine
 
-                log.info("history changed; loading its engine", snapshot=snapshot)
+                log.info("loading the engine for the current history")
                 self._engine, self.error = load_engine(self._settings), None
         except HistoryError as exc:
             self.error = exc
-            log.warning("history check failed; keeping the loaded engine", code=exc.code)
+            log.warning("history unavailable; keeping the loaded engine, if any", code=exc.code, message=exc.message)
         finally:
             self._lock.release()
 

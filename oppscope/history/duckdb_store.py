@@ -21,6 +21,7 @@ from typing import Any, Final, Literal
 
 import duckdb
 import numpy as np
+from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from oppscope.history import schema
 from oppscope.history.schema import literal, quote
@@ -41,6 +42,8 @@ MAX_ERRORS: Final = 1000
 MAX_TEXT_CHARS: Final = 20_000
 REQUIRED_COLUMNS: Final[tuple[str, ...]] = ("customer_name", "close_date")
 _TOP_SERVICES: Final = 20
+# How long an open waits for another process's conflicting lock (a reader during an import, or the reverse).
+LOCK_WAIT_SECONDS: Final = 2.0
 # Keeps a report readable when the offending value is a 20k-character description.
 _MAX_REPORTED_VALUE: Final = 200
 
@@ -68,6 +71,18 @@ class _Staged:
     unknown: list[str]
 
 
+@retry(
+    retry=retry_if_exception_type((duckdb.IOException, duckdb.ConnectionException)),
+    stop=stop_after_delay(LOCK_WAIT_SECONDS),
+    wait=wait_exponential(multiplier=0.02, max=0.5),
+    reraise=True,
+)
+def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """DuckDB allows one writing process or many reading ones; a server's short reads (health, snapshot checks)
+    and an import meet now and then, so a conflicting lock is waited out for a moment before it is an error."""
+    return duckdb.connect(str(path), read_only=read_only)
+
+
 class DuckDBHistoryStore:
     """History in a local DuckDB file; see ``HistoryStore`` for the contract."""
 
@@ -79,7 +94,13 @@ class DuckDBHistoryStore:
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._con = duckdb.connect(str(self.path), read_only=read_only)
+            self._con = _connect(self.path, read_only)
+        except (duckdb.IOException, duckdb.ConnectionException) as exc:
+            raise HistoryError(
+                "history_locked",
+                f"The history database {self.path} is held by another process (an import?); try again shortly",
+                {"path": str(path), "reason": str(exc)},
+            ) from exc
         except duckdb.Error as exc:
             raise HistoryError(
                 "open_failed", f"Cannot open history database {self.path}: {exc}", {"path": str(path)}

@@ -32,8 +32,14 @@ def _timed(check: Any) -> dict[str, Any]:
 def _history(context: AppContext) -> dict[str, Any]:
     from oppscope.history.factory import open_history_store
 
-    with open_history_store(context.settings, read_only=True) as store:
-        rows, snapshot = store.row_count(), store.snapshot_id()
+    try:
+        with open_history_store(context.settings, read_only=True) as store:
+            rows, snapshot = store.row_count(), store.snapshot_id()
+    except HistoryError as exc:
+        if exc.code != "history_locked":
+            raise
+        # An import holds the file; analyses still answer from the engine in memory, so this is no outage.
+        return {"status": "busy", "error": {"code": exc.code, "message": exc.message}}
     return {"status": "ok" if rows > 0 else "empty", "rows": rows, "snapshot_id": snapshot}
 
 
@@ -56,7 +62,8 @@ def readiness(context: AppContext) -> tuple[bool, dict[str, Any]]:
         "analysis_engine": _timed(lambda: _engine(context)),
         "state_database": _timed(lambda: _state(context)),
     }
-    return all(c["status"] == "ok" for c in checks.values()), checks
+    usable = {"history": {"ok", "busy"}}
+    return all(c["status"] in usable.get(name, {"ok"}) for name, c in checks.items()), checks
 
 
 @router.get("/health/live")

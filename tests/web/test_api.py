@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import threading
+import time
 import uuid
 from typing import Any
 
@@ -283,3 +284,25 @@ def test_rerun_follows_a_changed_history(web_settings: WebSettings) -> None:
         rerun = http.post(f"/api/v1/analyses/{first['id']}/rerun").json()
     assert rerun["provenance"]["history_snapshot_id"] == snapshot
     assert rerun["rerun_of"] == first["id"]
+
+
+def test_new_analyses_follow_a_changed_history_without_waiting_for_it(web_settings: WebSettings) -> None:
+    """The engine for a new history is loaded in the background; until then the previous one answers."""
+    from oppscope.analysis.runtime import load_sample
+    from oppscope.history.factory import open_history_store
+
+    settings = web_settings(history_check_seconds=0)
+    with serving(create_app(settings)) as url, httpx.Client(base_url=url, timeout=120) as http:
+        before = _create(http).json()["provenance"]["history_snapshot_id"]
+        with open_history_store(settings) as store:
+            load_sample(store, settings, settings.sample_rows, seed=8, replace=True)
+            snapshot = store.snapshot_id()
+        seen = []
+        deadline = time.monotonic() + 120
+        while snapshot not in seen and time.monotonic() < deadline:
+            response = _create(http)
+            assert response.status_code == 201  # never refused while the new engine loads
+            seen.append(response.json()["provenance"]["history_snapshot_id"])
+            time.sleep(0.2)
+    assert seen[-1] == snapshot
+    assert set(seen) <= {before, snapshot}

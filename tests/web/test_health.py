@@ -13,6 +13,7 @@ from oppscope.config import load_settings
 from oppscope.state.migrate import StateNotMigratedError
 from oppscope.web.app import create_app
 from tests.examples import OPPORTUNITY
+from tests.history.test_locking import hold_in_another_process
 from tests.web.conftest import WebSettings, migrate, serving
 
 
@@ -72,3 +73,18 @@ def test_app_refuses_to_start_on_an_unmigrated_database(web_settings: WebSetting
     # In a thread of its own: the browser tests' Playwright keeps an event loop running in this one.
     with ThreadPoolExecutor(1) as pool, pytest.raises(StateNotMigratedError, match="oppscope db upgrade"):
         pool.submit(asyncio.run, start()).result()
+
+
+def test_an_import_in_another_process_keeps_the_server_ready(web_settings: WebSettings) -> None:
+    """While an import holds the history, analyses answer from the engine in memory: busy, not down."""
+    settings = web_settings()
+    with serving(create_app(settings)) as url, httpx.Client(base_url=url, timeout=60) as http:
+        assert http.get("/health/ready").json()["checks"]["history"]["status"] == "ok"
+        holder = hold_in_another_process(settings.history_path, 8, read_only=False)
+        try:
+            during = http.get("/health/ready")
+            assert during.status_code == 200, during.text
+            assert during.json()["checks"]["history"]["status"] == "busy"
+            assert http.post("/api/v1/analyses", json=OPPORTUNITY).status_code == 201
+        finally:
+            holder.wait(timeout=30)
