@@ -6,10 +6,13 @@ snapshot, settings), so a restart or a CLI call does not pay for fitting again a
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import pickle
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import structlog
@@ -110,10 +113,27 @@ def load_engine(settings: Settings) -> Engine:
         if cached is not None:
             return cached
         history = history_from_columns(store.fetch_columns())
-    log.info("fitting engine", rows=history.n, snapshot=snapshot)
-    engine = Engine.fit(history, snapshot, config)
-    _atomic_write(cache, pickle.dumps(engine, protocol=pickle.HIGHEST_PROTOCOL))
+    with _fitting(cache):
+        # Another process (a second server worker) may have fitted it while this one waited for the lock.
+        cached = _cached_engine(cache, snapshot)
+        if cached is not None:
+            return cached
+        log.info("fitting engine", rows=history.n, snapshot=snapshot)
+        engine = Engine.fit(history, snapshot, config)
+        _atomic_write(cache, pickle.dumps(engine, protocol=pickle.HIGHEST_PROTOCOL))
     return engine
+
+
+@contextmanager
+def _fitting(cache: Path) -> Iterator[None]:
+    """One fit per model across processes: the others wait on the lock file, then read the cache."""
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    with (cache.parent / f"{cache.name}.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _cached_engine(path: Path, snapshot: str) -> Engine | None:

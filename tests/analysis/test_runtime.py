@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import NoReturn
 
@@ -62,3 +64,24 @@ def test_an_empty_history_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(HistoryError) as err:
         runtime.load_engine(empty)
     assert err.value.code in {"history_empty", "history_missing"}
+
+
+def test_concurrent_processes_fit_a_model_once(settings: Settings) -> None:
+    """Server workers starting together on a new history: one fits, the others wait and read its cache."""
+    runtime.prepare_history(settings)
+    code = (
+        "import sys\n"
+        "from oppscope.config import load_settings\n"
+        "from oppscope.analysis import runtime\n"
+        "fitted = []\n"
+        "original = runtime.Engine.fit\n"
+        "runtime.Engine.fit = lambda *a, **k: fitted.append(1) or original(*a, **k)\n"
+        f"engine = runtime.load_engine(load_settings(data_dir={str(settings.data_dir)!r}, "
+        f"sample_rows={settings.sample_rows}))\n"
+        "print(len(fitted), engine.snapshot_id)\n"
+    )
+    workers = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) for _ in range(3)]
+    results = [worker.communicate(timeout=300)[0].strip().splitlines()[-1].split() for worker in workers]
+    assert all(worker.returncode == 0 for worker in workers)
+    assert sum(int(fits) for fits, _ in results) == 1
+    assert len({snapshot for _, snapshot in results}) == 1
