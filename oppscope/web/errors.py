@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from oppscope.errors import error_body, field_errors, invalid_input_message
@@ -79,6 +80,19 @@ _HTTP_CODES = {
 }
 
 
+def state_unavailable(request: Request, exc: DBAPIError) -> ApiError:
+    """The state database failed (disk full, file gone, locked past the timeout): nothing was saved and the
+    caller may retry. A 503, not a 500: the server is not broken, a backend is unavailable."""
+    logger.error("state database error on %s %s: %s", request.method, request.url.path, exc.orig)
+    return ApiError(
+        503,
+        "state_unavailable",
+        "the state database is not available; nothing was saved",
+        {"type": type(exc.orig).__name__},
+        {"Retry-After": "5"},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -95,6 +109,11 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         return error_response(exc.status_code, code, str(exc.detail), headers=dict(exc.headers or {}))
+
+    @app.exception_handler(DBAPIError)
+    async def _state_unavailable(request: Request, exc: DBAPIError) -> JSONResponse:
+        error = state_unavailable(request, exc)
+        return error_response(error.status, error.code, error.message, error.details, error.headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

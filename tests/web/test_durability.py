@@ -1,4 +1,5 @@
-"""Durability: a server killed with SIGKILL loses no analysis it answered 201 for."""
+"""Durability: a server killed with SIGKILL loses no analysis it answered 201 for, and a failed state database
+is a 503 on every interface, never a claimed save."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ from sqlalchemy import text
 from oppscope.analyses.sql_store import SqlAnalysisStore
 from oppscope.state.db import state_engine
 from oppscope.state.migrate import current_revision, head_revision
+from oppscope.web.app import create_app
 from tests.examples import OPPORTUNITY
-from tests.web.conftest import WebSettings, free_port
+from tests.web.conftest import WebSettings, free_port, serving
 
 
 def test_a_committed_analysis_survives_kill_9(web_settings: WebSettings) -> None:
@@ -60,3 +62,34 @@ def test_a_committed_analysis_survives_kill_9(web_settings: WebSettings) -> None
             assert saved.analysis["input"]["opportunity_name"].startswith("Kill")
         with engine.connect() as connection:
             assert connection.execute(text("PRAGMA integrity_check")).scalar() == "ok"
+
+
+def test_a_failed_state_database_is_a_503_everywhere_and_claims_no_save(web_settings: WebSettings) -> None:
+    import sqlite3
+
+    settings = web_settings()
+    with serving(create_app(settings)) as url, httpx.Client(base_url=url, timeout=60) as http:
+        assert http.post("/api/v1/analyses", json=OPPORTUNITY).status_code == 201
+        with sqlite3.connect(settings.state_path) as broken:  # the backend fails under the running server
+            broken.execute("ALTER TABLE analyses RENAME TO analyses_gone")
+        api = http.post("/api/v1/analyses", json=OPPORTUNITY)
+        assert api.status_code == 503
+        assert api.json()["error"]["code"] == "state_unavailable"
+        assert api.headers["retry-after"]
+        assert http.get("/api/v1/analyses").status_code == 503
+        original = {
+            "CustomerName": "Acme",
+            "region": "Germany",
+            "closeDate": "2026-03-01",
+            "oppName": "SAP move",
+            "oppDescription": "Migrate SAP",
+        }
+        compat = http.post("/api/analyze", json=original)
+        assert (compat.status_code, compat.json()["error"]["code"]) == (503, "state_unavailable")
+        assert compat.json()["message"]
+        ready = http.get("/health/ready")
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["state_database"]["status"] == "error"
+        page = http.get("/analyses")
+        assert page.status_code == 503
+        assert page.headers["content-type"].startswith("text/html")

@@ -16,6 +16,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
 
 from oppscope.access.scopes import Scope
@@ -35,7 +36,7 @@ from oppscope.web.compat.response import (
     identity,
 )
 from oppscope.web.context import AppContext, Context, authorize
-from oppscope.web.errors import ApiError
+from oppscope.web.errors import ApiError, state_unavailable
 
 router = APIRouter(prefix="/api/analyze", include_in_schema=False)
 logger = logging.getLogger(__name__)
@@ -86,6 +87,8 @@ async def _answer(request: Request, context: AppContext, respond: Respond) -> JS
         body = await _within(headers.timeout_seconds, respond(context, principal, original, headers))
     except ApiError as exc:
         return error_response(exc)
+    except DBAPIError as exc:
+        return error_response(state_unavailable(request, exc))
     except Exception:  # the app's handler would answer too, but without the `message` these clients show
         logger.exception("unhandled error on %s %s", request.method, request.url.path)
         return error_response(ApiError(500, "internal_error", "the server failed unexpectedly"))

@@ -12,12 +12,13 @@ from fastapi import Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from oppscope.access.scopes import Scope
 from oppscope.access.tokens import Principal
 from oppscope.web.context import Context
-from oppscope.web.errors import ApiError
+from oppscope.web.errors import ApiError, state_unavailable
 from oppscope.web.pages.rendering import render
 from oppscope.web.pages.security import NotSignedInError, PageError, page_principal
 
@@ -41,6 +42,9 @@ class PageRoute(APIRoute):
                 error = PageError(exc.status, _title(exc.status), _capital(exc.message), exc.headers)
             except RequestValidationError:
                 error = PageError(422, _title(422), "The address has a value that is not valid; check the link.")
+            except DBAPIError as exc:
+                unavailable = state_unavailable(request, exc)
+                error = PageError(503, _title(503), _capital(unavailable.message), unavailable.headers)
             except StarletteHTTPException as exc:
                 error = PageError(exc.status_code, _title(exc.status_code), str(exc.detail), dict(exc.headers or {}))
             except Exception:
