@@ -145,7 +145,8 @@ def test_every_field_is_present_camel_case_and_never_null(answer: dict[str, Any]
     assert all(isinstance(v, str) and v for v in answer["sections"].values())
     assert answer["fallbackMode"] is False
     assert answer["sessionId"] == "session-1"
-    assert answer["version"]["contract"] and answer["version"]["oppscope"]
+    assert answer["version"] == answer["versions"]["contract"] == "1.0"
+    assert answer["versions"]["oppscope"] and answer["versions"]["engine"]
     assert answer["links"]["self"] == f"/api/v1/analyses/{answer['analysisId']}"
     assert answer["links"]["page"] == f"/analyses/{answer['analysisId']}"
     debug = answer["debug"]

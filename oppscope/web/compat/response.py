@@ -40,7 +40,9 @@ def camel(value: Any) -> Any:
 def identity(saved: SavedAnalysis, analysis: Analysis, original: OriginalRequest) -> dict[str, Any]:
     """What every answer of these endpoints starts with: versions, the saved analysis and where to find it."""
     return {
-        "version": {
+        # A plain string, as a contract version is usually read; the parts behind it are listed beside it.
+        "version": CONTRACT_VERSION,
+        "versions": {
             "contract": CONTRACT_VERSION,
             "oppscope": __version__,
             "engine": analysis.provenance.engine_version,
