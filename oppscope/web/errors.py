@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from oppscope.errors import error_body, field_errors, invalid_input_message
 
@@ -93,6 +94,19 @@ def state_unavailable(request: Request, exc: DBAPIError) -> ApiError:
     )
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method the path answers. Starlette names only the first route that matched the path, and the GET
+    and POST of one path are separate routes here, so each method is tried against the routes."""
+    return ", ".join(
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in request.app.routes)
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -106,9 +120,12 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(422, "invalid_input", invalid_input_message(len(errors)), {"errors": errors})
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
-        return error_response(exc.status_code, code, str(exc.detail), headers=dict(exc.headers or {}))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = _allowed_methods(request)
+        return error_response(exc.status_code, code, str(exc.detail), headers=headers)
 
     @app.exception_handler(DBAPIError)
     async def _state_unavailable(request: Request, exc: DBAPIError) -> JSONResponse:

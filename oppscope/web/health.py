@@ -66,12 +66,13 @@ def readiness(context: AppContext) -> tuple[bool, dict[str, Any]]:
     return all(c["status"] in usable.get(name, {"ok"}) for name, c in checks.items()), checks
 
 
-@router.get("/health/live")
+# HEAD too: load balancers and uptime checks often probe with it.
+@router.api_route("/health/live", methods=["GET", "HEAD"])
 def live() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/health/ready")
+@router.api_route("/health/ready", methods=["GET", "HEAD"])
 def ready(context: Context) -> JSONResponse:
     ok, checks = readiness(context)
     return JSONResponse({"status": "ready" if ok else "not_ready", "checks": checks}, status_code=200 if ok else 503)

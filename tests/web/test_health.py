@@ -33,6 +33,20 @@ def test_ready_checks_every_dependency_with_its_latency(client: httpx.Client) ->
     assert all(check["latency_ms"] >= 0 for check in body["checks"].values())
 
 
+def test_probes_may_use_head(client: httpx.Client) -> None:
+    for path in ("/health/live", "/health/ready"):
+        response = client.head(path)
+        assert response.status_code == 200, path
+        assert response.content == b""
+
+
+def test_other_methods_are_a_structured_405(client: httpx.Client) -> None:
+    response = client.delete("/api/v1/analyses")
+    assert response.status_code == 405
+    assert response.json()["error"]["code"] == "method_not_allowed"
+    assert response.headers["allow"] == "GET, POST"
+
+
 def test_health_summary_speaks_the_original_shape_too(client: httpx.Client) -> None:
     for path in ("/health", "/api/health"):
         body = client.get(path).json()
