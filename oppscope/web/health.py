@@ -66,13 +66,15 @@ def readiness(context: AppContext) -> tuple[bool, dict[str, Any]]:
     return all(c["status"] in usable.get(name, {"ok"}) for name, c in checks.items()), checks
 
 
-# HEAD too: load balancers and uptime checks often probe with it.
-@router.api_route("/health/live", methods=["GET", "HEAD"])
+# HEAD too (load balancers and uptime checks often probe with it), kept out of the schema as GET's twin.
+@router.get("/health/live")
+@router.head("/health/live", include_in_schema=False)
 def live() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.api_route("/health/ready", methods=["GET", "HEAD"])
+@router.get("/health/ready")
+@router.head("/health/ready", include_in_schema=False)
 def ready(context: Context) -> JSONResponse:
     ok, checks = readiness(context)
     return JSONResponse({"status": "ready" if ok else "not_ready", "checks": checks}, status_code=200 if ok else 503)
