@@ -14,12 +14,11 @@ from pydantic import BaseModel, BeforeValidator, Field
 from starlette.concurrency import run_in_threadpool
 
 from oppscope.analyses import export
-from oppscope.analyses.service import AnalysisNotFoundError
-from oppscope.analyses.store import AnalysisQuery, AnalysisSummary, IdempotencyConflictError, SavedAnalysis
+from oppscope.analyses.store import AnalysisQuery, AnalysisSummary, SavedAnalysis
 from oppscope.analysis.models import Analysis, Opportunity
-from oppscope.history.store import HistoryError, HistoryStats
-from oppscope.web.context import AppContext, Context, Reader, Writer
-from oppscope.web.errors import ApiError, responses
+from oppscope.history.store import HistoryStats
+from oppscope.web.context import Context, Reader, Writer
+from oppscope.web.errors import responses
 
 router = APIRouter(prefix="/api/v1")
 
@@ -106,24 +105,6 @@ def _created(saved: SavedAnalysis, created: bool) -> Response:
     return saved_response(saved, 201 if created else 200, headers)
 
 
-async def run_analysis(context: AppContext, call: Any, *args: Any, **kwargs: Any) -> tuple[SavedAnalysis, bool]:
-    """Run an analysing service call off the event loop and give its failures their HTTP meaning."""
-    try:
-        result: tuple[SavedAnalysis, bool] = await run_in_threadpool(call, *args, **kwargs)
-    except HistoryError as exc:
-        raise ApiError(503, exc.code, exc.message, exc.details, {"Retry-After": "30"}) from None
-    except IdempotencyConflictError as exc:
-        raise ApiError(
-            409,
-            "idempotency_key_reused",
-            str(exc),
-            {"idempotency_key": exc.key, "analysis_id": exc.existing_id},
-        ) from None
-    except AnalysisNotFoundError as exc:
-        raise ApiError(404, "analysis_not_found", str(exc), {"id": exc.analysis_id}) from None
-    return result
-
-
 @router.post(
     "/analyses",
     tags=["analyses"],
@@ -136,8 +117,8 @@ async def run_analysis(context: AppContext, call: Any, *args: Any, **kwargs: Any
 async def create_analysis(
     opportunity: Opportunity, context: Context, principal: Writer, idempotency_key: IdempotencyKey = None
 ) -> Response:
-    saved, created = await run_analysis(
-        context, context.service.create, opportunity, created_by=principal.id, idempotency_key=idempotency_key
+    saved, created = await run_in_threadpool(
+        context.service.create, opportunity, created_by=principal.id, idempotency_key=idempotency_key
     )
     return _created(saved, created)
 
@@ -150,14 +131,7 @@ async def create_analysis(
     summary="One saved analysis",
 )
 def get_analysis(analysis_id: Annotated[str, Field(max_length=64)], context: Context, _: Reader) -> Response:
-    return saved_response(_saved(context, analysis_id))
-
-
-def _saved(context: AppContext, analysis_id: str) -> SavedAnalysis:
-    try:
-        return context.service.get(analysis_id)
-    except AnalysisNotFoundError as exc:
-        raise ApiError(404, "analysis_not_found", str(exc), {"id": analysis_id}) from None
+    return saved_response(context.service.get(analysis_id))
 
 
 _ISO_MOMENT = re.compile(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?)?")
@@ -229,9 +203,8 @@ def list_analyses(
 
 
 def _summary(item: AnalysisSummary) -> SummaryOut:
-    return SummaryOut(
-        **item.model_dump(), links={"self": f"/api/v1/analyses/{item.id}", "page": f"/analyses/{item.id}"}
-    )
+    where = links(item.id)
+    return SummaryOut(**item.model_dump(), links={"self": where["self"], "page": where["page"]})
 
 
 _WRITERS = {ExportFormat.json: export.as_json, ExportFormat.csv: export.as_csv, ExportFormat.md: export.as_markdown}
@@ -256,7 +229,7 @@ def export_analysis(
     _: Reader,
     format: ExportFormat = ExportFormat.json,
 ) -> Response:
-    saved = _saved(context, analysis_id)
+    saved = context.service.get(analysis_id)
     if format is ExportFormat.html:
         from oppscope.web.pages import print_view
 
@@ -283,8 +256,8 @@ async def rerun_analysis(
     principal: Writer,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    saved, created = await run_analysis(
-        context, context.service.rerun, analysis_id, created_by=principal.id, idempotency_key=idempotency_key
+    saved, created = await run_in_threadpool(
+        context.service.rerun, analysis_id, created_by=principal.id, idempotency_key=idempotency_key
     )
     return _created(saved, created)
 
@@ -293,18 +266,11 @@ async def rerun_analysis(
 def history_stats(context: Context, _: Reader) -> HistoryStats:
     from oppscope.history.factory import open_history_store
 
-    try:
-        with open_history_store(context.settings, read_only=True) as store:
-            return store.stats()
-    except HistoryError as exc:
-        raise ApiError(503, exc.code, exc.message, exc.details) from None
+    with open_history_store(context.settings, read_only=True) as store:
+        return store.stats()
 
 
 @router.get("/history/vocabulary", tags=["history"], response_model=Vocabulary, responses=responses(401, 403, 429, 503))
 def history_vocabulary(context: Context, _: Reader) -> Vocabulary:
     """The distinct values the form offers, as the history spells them, most frequent first."""
-    try:
-        engine = context.engines.current()
-    except HistoryError as exc:
-        raise ApiError(503, exc.code, exc.message, exc.details) from None
-    return Vocabulary(**engine.form_vocabulary)
+    return Vocabulary(**context.engines.current().form_vocabulary)

@@ -1,7 +1,8 @@
 """The API's error shape on every path: ``{"error": {"code", "message", "details"}}``, never a stack trace.
 
-Handlers turn FastAPI's validation errors, Starlette's HTTP errors, our own ``ApiError`` and anything
-unexpected into that shape, so a client learns one format for 400, 401, 403, 404, 413, 422, 429 and 5xx.
+Handlers turn FastAPI's validation errors, Starlette's HTTP errors, our own ``ApiError``, the domain's
+failures (``api_error``: history, not found, idempotency, state database) and anything unexpected into that
+shape, so a client learns one format for 400, 401, 403, 404, 409, 413, 422, 429 and 5xx.
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from oppscope.analyses.service import AnalysisNotFoundError
+from oppscope.analyses.store import IdempotencyConflictError
 from oppscope.errors import error_body, field_errors, invalid_input_message
+from oppscope.history.store import HistoryError
 
 logger = logging.getLogger(__name__)
 
@@ -81,17 +85,31 @@ _HTTP_CODES = {
 }
 
 
-def state_unavailable(request: Request, exc: DBAPIError) -> ApiError:
-    """The state database failed (disk full, file gone, locked past the timeout): nothing was saved and the
-    caller may retry. A 503, not a 500: the server is not broken, a backend is unavailable."""
-    logger.error("state database error on %s %s: %s", request.method, request.url.path, exc.orig)
-    return ApiError(
-        503,
-        "state_unavailable",
-        "the state database is not available; nothing was saved",
-        {"type": type(exc.orig).__name__},
-        {"Retry-After": "5"},
-    )
+def api_error(request: Request, exc: Exception) -> ApiError | None:
+    """What a failure of the layers below means over HTTP; None for a bug. The one translation the JSON API,
+    the original's endpoint and the pages all use, so a failure answers alike wherever it surfaces."""
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, HistoryError):
+        return ApiError(503, exc.code, exc.message, exc.details, {"Retry-After": "30"})
+    if isinstance(exc, AnalysisNotFoundError):
+        return ApiError(404, "analysis_not_found", str(exc), {"id": exc.analysis_id})
+    if isinstance(exc, IdempotencyConflictError):
+        return ApiError(
+            409, "idempotency_key_reused", str(exc), {"idempotency_key": exc.key, "analysis_id": exc.existing_id}
+        )
+    if isinstance(exc, DBAPIError):
+        # Disk full, file gone, locked past the timeout: nothing was saved and the caller may retry. A 503, not a
+        # 500: the server is not broken, a backend is unavailable.
+        logger.error("state database error on %s %s: %s", request.method, request.url.path, exc.orig)
+        return ApiError(
+            503,
+            "state_unavailable",
+            "the state database is not available; nothing was saved",
+            {"type": type(exc.orig).__name__},
+            {"Retry-After": "5"},
+        )
+    return None
 
 
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -108,9 +126,13 @@ def _allowed_methods(request: Request) -> str:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
+    async def _known(request: Request, exc: Exception) -> JSONResponse:
+        error = api_error(request, exc)
+        assert error is not None, "registered only for the classes api_error translates"
+        return error_response(error.status, error.code, error.message, error.details, error.headers)
+
+    for known in (ApiError, HistoryError, AnalysisNotFoundError, IdempotencyConflictError, DBAPIError):
+        app.add_exception_handler(known, _known)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -126,11 +148,6 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 405:
             headers["Allow"] = _allowed_methods(request)
         return error_response(exc.status_code, code, str(exc.detail), headers=headers)
-
-    @app.exception_handler(DBAPIError)
-    async def _state_unavailable(request: Request, exc: DBAPIError) -> JSONResponse:
-        error = state_unavailable(request, exc)
-        return error_response(error.status, error.code, error.message, error.details, error.headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

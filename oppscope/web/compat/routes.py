@@ -16,7 +16,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
 
 from oppscope.access.scopes import Scope
@@ -24,7 +23,6 @@ from oppscope.access.tokens import Principal
 from oppscope.analyses.service import AnalysisNotFoundError
 from oppscope.analyses.store import SavedAnalysis
 from oppscope.analysis.models import Analysis
-from oppscope.web.api import run_analysis
 from oppscope.web.compat.analogs import run_analog_query
 from oppscope.web.compat.report import build_report
 from oppscope.web.compat.request import OriginalHeaders, OriginalRequest, parse_original, read_json
@@ -36,7 +34,7 @@ from oppscope.web.compat.response import (
     identity,
 )
 from oppscope.web.context import AppContext, Context, authorize
-from oppscope.web.errors import ApiError, state_unavailable
+from oppscope.web.errors import ApiError, api_error
 
 router = APIRouter(prefix="/api/analyze", include_in_schema=False)
 logger = logging.getLogger(__name__)
@@ -85,18 +83,17 @@ async def _answer(request: Request, context: AppContext, respond: Respond) -> JS
         principal = authorize(request, context, Scope.write, allow_cookie=False)
         original = parse_original(read_json(await request.body()))
         body = await _within(headers.timeout_seconds, respond(context, principal, original, headers))
-    except ApiError as exc:
-        return error_response(exc)
-    except DBAPIError as exc:
-        return error_response(state_unavailable(request, exc))
-    except Exception:  # the app's handler would answer too, but without the `message` these clients show
-        logger.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(ApiError(500, "internal_error", "the server failed unexpectedly"))
+    except Exception as exc:  # answered here, not by the app's handlers: these clients read a top-level `message`
+        known = api_error(request, exc)
+        if known is None:
+            logger.exception("unhandled error on %s %s", request.method, request.url.path)
+            known = ApiError(500, "internal_error", "the server failed unexpectedly")
+        return error_response(known)
     return JSONResponse(body)
 
 
 async def _create(context: AppContext, principal: Principal, original: OriginalRequest) -> SavedAnalysis:
-    saved, _ = await run_analysis(context, context.service.create, original.opportunity, created_by=principal.id)
+    saved, _ = await run_in_threadpool(context.service.create, original.opportunity, created_by=principal.id)
     return saved
 
 

@@ -8,7 +8,6 @@ from starlette.concurrency import run_in_threadpool
 
 from oppscope.access.tokens import Principal
 from oppscope.history.store import HistoryError
-from oppscope.web.api import run_analysis
 from oppscope.web.context import AppContext, Context
 from oppscope.web.pages.forms import CLOSE_DATE_MAX, CLOSE_DATE_MIN, GROUPS, choices, read_form
 from oppscope.web.pages.rendering import render
@@ -56,5 +55,5 @@ async def create_from_form(request: Request, context: Context, principal: PageWr
     submission = read_form(await checked_form(request))
     if submission.opportunity is None:
         return await run_in_threadpool(form_page, request, context, principal, submission.values, submission.errors)
-    saved, _ = await run_analysis(context, context.service.create, submission.opportunity, created_by=principal.id)
+    saved, _ = await run_in_threadpool(context.service.create, submission.opportunity, created_by=principal.id)
     return RedirectResponse(f"/analyses/{saved.id}", status_code=303)

@@ -8,10 +8,11 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from oppscope.analyses.service import AnalysisNotFoundError
 from oppscope.analyses.store import AnalysisQuery, SavedAnalysis
-from oppscope.web.api import links, run_analysis
+from oppscope.web.api import links
 from oppscope.web.context import AppContext, Context
 from oppscope.web.pages.charts import chart_data
 from oppscope.web.pages.rendering import render, report_values
@@ -82,5 +83,5 @@ def result_page(request: Request, analysis_id: AnalysisId, context: Context, pri
 @router.post("/analyses/{analysis_id}/rerun")
 async def rerun(request: Request, analysis_id: AnalysisId, context: Context, principal: PageWriter) -> Response:
     await checked_form(request)
-    saved, _ = await run_analysis(context, context.service.rerun, analysis_id, created_by=principal.id)
+    saved, _ = await run_in_threadpool(context.service.rerun, analysis_id, created_by=principal.id)
     return RedirectResponse(f"/analyses/{saved.id}", status_code=303)

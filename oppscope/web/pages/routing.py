@@ -12,13 +12,12 @@ from fastapi import Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
-from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from oppscope.access.scopes import Scope
 from oppscope.access.tokens import Principal
 from oppscope.web.context import Context
-from oppscope.web.errors import ApiError, state_unavailable
+from oppscope.web.errors import ApiError, api_error
 from oppscope.web.pages.rendering import render
 from oppscope.web.pages.security import NotSignedInError, PageError, page_principal
 
@@ -38,18 +37,16 @@ class PageRoute(APIRoute):
                 return RedirectResponse(login_url(request), status_code=303)
             except PageError as exc:
                 error = exc
-            except ApiError as exc:
-                error = PageError(exc.status, _title(exc.status), _capital(exc.message), exc.headers)
             except RequestValidationError:
                 error = PageError(422, _title(422), "The address has a value that is not valid; check the link.")
-            except DBAPIError as exc:
-                unavailable = state_unavailable(request, exc)
-                error = PageError(503, _title(503), _capital(unavailable.message), unavailable.headers)
             except StarletteHTTPException as exc:
                 error = PageError(exc.status_code, _title(exc.status_code), str(exc.detail), dict(exc.headers or {}))
-            except Exception:
-                logger.exception("unhandled error on page %s %s", request.method, request.url.path)
-                error = PageError(500, _title(500), "The server failed unexpectedly.")
+            except Exception as exc:
+                known = api_error(request, exc)
+                if known is None:
+                    logger.exception("unhandled error on page %s %s", request.method, request.url.path)
+                    known = ApiError(500, "internal_error", "the server failed unexpectedly")
+                error = PageError(known.status, _title(known.status), _capital(known.message), known.headers)
             return error_page(request, error)
 
         return page_handler
