@@ -16,6 +16,8 @@ from oppscope.errors import error_body
 _SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
+    # same-origin, not no-referrer: with no-referrer a browser sends "Origin: null" on our own form posts, which
+    # the CSRF origin check must refuse; other sites still receive nothing.
     (b"referrer-policy", b"same-origin"),
     (b"cross-origin-opener-policy", b"same-origin"),
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), payment=()"),
