@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from oppscope.analyses.store import SavedAnalysis
-from oppscope.analysis.narrative import money, money_range, months_range
+from oppscope.analysis.narrative import money, money_range, months, months_range
 
 
 def as_json(saved: SavedAnalysis) -> str:
@@ -80,7 +80,7 @@ def as_markdown(saved: SavedAnalysis) -> str:
         estimate = pred.get(name)
         if estimate:
             lines.append(
-                f"| {label} | {estimate['value']:.1f} months | {months_range(estimate['low'], estimate['high'])} |"
+                f"| {label} | {months(estimate['value'])} | {months_range(estimate['low'], estimate['high'])} |"
             )
     lines += [
         f"| Launch date | {pred.get('launch_date') or 'unknown'} | |",

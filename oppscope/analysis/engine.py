@@ -13,7 +13,7 @@ import json
 import math
 from collections import Counter
 from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from functools import cache, cached_property
 from pathlib import Path
 
@@ -38,7 +38,7 @@ from oppscope.analysis.models import (
 from oppscope.analysis.narrative import Facts, sections
 from oppscope.analysis.services import top_services
 from oppscope.analysis.similarity import Analogs, match_reasons
-from oppscope.history.schema import DAYS_PER_MONTH
+from oppscope.history.schema import add_months
 from oppscope.history.store import HistoryError
 
 ENGINE_VERSION = "1.0.0"
@@ -77,10 +77,6 @@ def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float | None:
     order = np.argsort(v)
     cum = np.cumsum(w[order])
     return float(v[order][np.searchsorted(cum, cum[-1] / 2)])
-
-
-def _add_months(day: date, months: float) -> date:
-    return day + timedelta(days=months * DAYS_PER_MONTH)
 
 
 def _split_arr(arr: float, upfront_share: float) -> tuple[float, float, float]:
@@ -253,7 +249,7 @@ class Engine:
             upfront_usd=upfront,
             time_to_launch_months=ttl,
             project_duration_months=duration,
-            launch_date=_add_months(opportunity.close_date, ttl.value).strftime("%Y-%m") if ttl else None,
+            launch_date=add_months(opportunity.close_date, ttl.value).strftime("%Y-%m") if ttl else None,
             interval_level=self.config.interval_level,
             stated_arr_median=round(stated, 2) if stated is not None else None,
         )

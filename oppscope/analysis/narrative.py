@@ -63,6 +63,10 @@ def money_range(low: float, high: float) -> str:
     return f"{money(low)}–{money(high)}"
 
 
+def months(value: float) -> str:
+    return f"{value:.1f} months"
+
+
 def months_range(low: float, high: float) -> str:
     return f"{low:.1f}–{high:.1f} months"
 
@@ -122,11 +126,11 @@ def sections(f: Facts) -> Sections:
     ttl, duration = p.time_to_launch_months, p.project_duration_months
     if ttl is not None:
         findings.append(
-            f"Launch expected {p.launch_date}, {ttl.value:.1f} months after close "
+            f"Launch expected {p.launch_date}, {months(ttl.value)} after close "
             f"({months_range(ttl.low, ttl.high)})."
         )
     if duration is not None:
-        findings.append(f"Typical delivery lasts {duration.value:.1f} months.")
+        findings.append(f"Typical delivery lasts {months(duration.value)}.")
     if f.services:
         findings.append("Largest services: " + ", ".join(f"{s.name} {money(s.monthly_usd)}/month"
                                                          for s in f.services[:3]) + ".")
@@ -147,7 +151,7 @@ def sections(f: Facts) -> Sections:
         "MRR": money(p.mrr.value),
         "LAUNCH_DATE": p.launch_date or "unknown",
         "PREDICTED_PROJECT_DURATION": f"{duration.value:.0f} months" if duration else "unknown",
-        "TIME_TO_LAUNCH": f"{ttl.value:.1f} months" if ttl else "unknown",
+        "TIME_TO_LAUNCH": months(ttl.value) if ttl else "unknown",
         "CONFIDENCE": c.level,
         "CONFIDENCE_SCORE": str(c.score),
     }

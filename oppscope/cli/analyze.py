@@ -340,8 +340,8 @@ def _show_analysis(out: Output, analysis: Analysis) -> None:
 
 
 def _months_row(label: str, estimate: Estimate | None) -> tuple[str, str, str]:
-    from oppscope.analysis.narrative import months_range
+    from oppscope.analysis.narrative import months, months_range
 
     if estimate is None:
         return (label, "not estimated", "")
-    return (label, f"{estimate.value:.1f} months", months_range(estimate.low, estimate.high))
+    return (label, months(estimate.value), months_range(estimate.low, estimate.high))

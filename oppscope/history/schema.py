@@ -6,7 +6,7 @@ an export of the original table imports unchanged and the original's Presto quer
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Final, Literal
 
 TABLE: Final = "parquet"
@@ -97,3 +97,8 @@ def column_list() -> str:
 def create_table_sql(table: str = TABLE) -> str:
     body = ",\n  ".join(f"{quote(n)} {t}" for n, t in COLUMNS)
     return f"CREATE TABLE {quote(table)} (\n  {body}\n)"
+
+
+def add_months(day: date, months: float) -> date:
+    """``months`` after ``day`` in the history's month length, as launch dates and timelines count them."""
+    return day + timedelta(days=months * DAYS_PER_MONTH)

@@ -7,12 +7,12 @@ The page embeds it as a JSON block (the Content-Security-Policy allows no inline
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from oppscope.analysis.models import Analysis
 from oppscope.analysis.narrative import money, money_range
-from oppscope.history.schema import DAYS_PER_MONTH
+from oppscope.history.schema import DAYS_PER_MONTH, add_months
 from oppscope.web.pages.formatting import month_name
 
 
@@ -35,11 +35,6 @@ class Timeline:
     end: str | None  # ISO date the delivery is expected to end
 
 
-def _after(start: date, months: float) -> date:
-    """The day ``months`` after ``start``, with the history's month length (as the engine dates a launch)."""
-    return start + timedelta(days=months * DAYS_PER_MONTH)
-
-
 def _next_month(day: date) -> date:
     return date(day.year + day.month // 12, day.month % 12 + 1, 1)
 
@@ -56,11 +51,11 @@ def timeline(analysis: Analysis) -> Timeline | None:
     if duration is not None:
         finish = ttl.value + duration.value
         phases.append(Phase("Delivery", (ttl.value, finish), (ttl.value + duration.low, ttl.value + duration.high)))
-        end = _after(close, finish).isoformat()
+        end = add_months(close, finish).isoformat()
     horizon = max(p.range[1] for p in phases) * 1.05
     ticks = []
     month = _next_month(close)
-    while month <= _after(close, horizon):
+    while month <= add_months(close, horizon):
         ticks.append({"value": round((month - close).days / DAYS_PER_MONTH, 3), "label": f"{month:%b %Y}"})
         month = _next_month(month)
     launch_text = f"Launch {month_name(predictions.launch_date)}"

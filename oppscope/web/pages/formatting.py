@@ -22,9 +22,5 @@ def timestamp(value: str) -> str:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def months(value: float) -> str:
-    return f"{value:.1f} months"
-
-
 def percent(share: float) -> str:
     return f"{share:.0%}"

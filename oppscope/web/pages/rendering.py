@@ -18,10 +18,10 @@ from oppscope.access.scopes import Scope
 from oppscope.access.tokens import ANONYMOUS, Principal
 from oppscope.analyses.store import SavedAnalysis
 from oppscope.analysis.models import Analysis
-from oppscope.analysis.narrative import money, money_range, months_range
+from oppscope.analysis.narrative import money, money_range, months, months_range
 from oppscope.web.app import STATIC_DIR
 from oppscope.web.context import AppContext
-from oppscope.web.pages.formatting import long_date, month_name, months, percent, timestamp
+from oppscope.web.pages.formatting import long_date, month_name, percent, timestamp
 from oppscope.web.pages.security import CSRF_FIELD, csrf_token, set_csrf_cookie
 
 
