@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Final
 
 from oppscope.analysis.models import (
     Architecture,
@@ -61,6 +62,10 @@ def money(value: float) -> str:
 
 def money_range(low: float, high: float) -> str:
     return f"{money(low)}–{money(high)}"
+
+
+# What summary_metrics says where the history holds no planned dates to learn a timing from.
+UNKNOWN: Final = "unknown"
 
 
 def months(value: float) -> str:
@@ -149,9 +154,9 @@ def sections(f: Facts) -> Sections:
     summary = {
         "PREDICTED_ARR": money(p.arr.value),
         "MRR": money(p.mrr.value),
-        "LAUNCH_DATE": p.launch_date or "unknown",
-        "PREDICTED_PROJECT_DURATION": f"{duration.value:.0f} months" if duration else "unknown",
-        "TIME_TO_LAUNCH": months(ttl.value) if ttl else "unknown",
+        "LAUNCH_DATE": p.launch_date or UNKNOWN,
+        "PREDICTED_PROJECT_DURATION": f"{duration.value:.0f} months" if duration else UNKNOWN,
+        "TIME_TO_LAUNCH": months(ttl.value) if ttl else UNKNOWN,
         "CONFIDENCE": c.level,
         "CONFIDENCE_SCORE": str(c.score),
     }

@@ -74,7 +74,7 @@ def authorize(request: Request, context: AppContext, scope: Scope, *, allow_cook
             f"this call needs the {scope.value!r} scope",
             {"required": scope.value, "granted": sorted(principal.scopes)},
         )
-    key = principal.id if principal is not ANONYMOUS else f"anonymous:{_client(request)}"
+    key = principal.id if principal is not ANONYMOUS else f"anonymous:{client_address(request)}"
     wait = context.limiter.acquire(key)
     if wait > 0:
         retry = RateLimiter.retry_after_header(wait)
@@ -88,7 +88,7 @@ def authorize(request: Request, context: AppContext, scope: Scope, *, allow_cook
     return principal
 
 
-def _client(request: Request) -> str:
+def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 

@@ -21,6 +21,7 @@ import pytest
 
 from oppscope.analyses.store import SavedAnalysis
 from oppscope.analysis.models import Analysis
+from oppscope.analysis.narrative import UNKNOWN
 from oppscope.config import load_settings
 from oppscope.history.factory import open_history_store
 from oppscope.web.app import create_app
@@ -564,6 +565,10 @@ def test_unknown_timing_and_missing_rows_are_written_as_the_original_accepts(
     """A history without planned dates (no launch date, no duration) and an analog query that failed."""
     data = json.loads(json.dumps(saved))
     data["predictions"].update(time_to_launch_months=None, project_duration_months=None, launch_date=None)
+    # as the engine writes a summary without timing
+    data["sections"]["summary_metrics"].update(
+        LAUNCH_DATE=UNKNOWN, PREDICTED_PROJECT_DURATION=UNKNOWN, TIME_TO_LAUNCH=UNKNOWN
+    )
     analysis = Analysis.model_validate(data)
     record = SavedAnalysis("x1", "2025-01-01T00:00:00Z", "t", None, json.dumps(data))
     request = OriginalRequest(opportunity=analysis.input, session_id="", analysis_id="", unused_keys=[])

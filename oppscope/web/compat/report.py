@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Final
 
-from oppscope.analysis.models import Analysis, Predictions, SimilarProject
-from oppscope.analysis.narrative import money
+from oppscope.analysis.models import Analysis, SimilarProject
+from oppscope.analysis.narrative import UNKNOWN, money
 from oppscope.history.schema import DAYS_PER_MONTH, OTHER_SERVICES, SERVICE_SLOTS, monthly_column, upfront_column
 
 NA: Final = "N/A"  # the original's own word for an unknown value, which its parsers pass through as text
@@ -74,10 +74,10 @@ def service_line(name: str, monthly: float, upfront: float) -> str:
     return f"{service_name(name)}|{monthly_cost(monthly)}|{upfront_cost(upfront)}"
 
 
-def duration_text(predictions: Predictions) -> str:
-    """``N months`` as the original wrote it (the same rounding as the analysis' summary); "" when unknown."""
-    duration = predictions.project_duration_months
-    return f"{duration.value:.0f} months" if duration else ""
+def summary_value(analysis: Analysis, key: str) -> str:
+    """A line of the analysis' own summary metrics (the figures the original's report lists); "" when unknown."""
+    value = analysis.sections.summary_metrics[key]
+    return "" if value == UNKNOWN else value
 
 
 @dataclass(frozen=True)
@@ -122,19 +122,19 @@ def _bullets(items: Sequence[str]) -> str:
 
 
 def _summary(analysis: Analysis) -> str:
-    p, c = analysis.predictions, analysis.confidence
     named = [s for s in analysis.top_services if s.name != OTHER_SERVICES]
     rest = [s for s in analysis.top_services if s.name == OTHER_SERVICES]
+
+    def line(key: str) -> str:
+        return f"{key}: {summary_value(analysis, key) or NA}"
+
     return "\n".join([
-        f"PREDICTED_ARR: {money(p.arr.value)}",
-        f"MRR: {money(p.mrr.value)}",
-        f"LAUNCH_DATE: {p.launch_date or NA}",
-        f"PREDICTED_PROJECT_DURATION: {duration_text(p) or NA}",
+        *(line(key) for key in ("PREDICTED_ARR", "MRR", "LAUNCH_DATE", "PREDICTED_PROJECT_DURATION")),
         "TOP_SERVICES:",
         *(service_line(s.name, s.monthly_usd, s.upfront_usd) for s in named),
         *(f"OTHER_SERVICES: {service_line('Combined', s.monthly_usd, s.upfront_usd)}" for s in rest),
-        f"CONFIDENCE: {c.level}",
-        f"CONFIDENCE_SCORE: {c.score}",
+        line("CONFIDENCE"),
+        line("CONFIDENCE_SCORE"),
     ])
 
 

@@ -21,7 +21,7 @@ from oppscope.analysis.narrative import money, money_range, months_range
 from oppscope.errors import error_body
 from oppscope.web.api import links
 from oppscope.web.compat.analogs import AnalogQuery
-from oppscope.web.compat.report import Report, duration_text, flat, monthly_cost, upfront_cost
+from oppscope.web.compat.report import Report, flat, monthly_cost, summary_value, upfront_cost
 from oppscope.web.compat.request import OriginalHeaders, OriginalRequest, original_errors
 from oppscope.web.errors import ApiError
 
@@ -64,7 +64,7 @@ def metrics(analysis: Analysis, report: Report) -> dict[str, Any]:
         "predictedMrr": money(p.mrr.value),
         "predictedUpfront": money(p.upfront_usd.value),
         "launchDate": p.launch_date or "",
-        "predictedProjectDuration": duration_text(p),
+        "predictedProjectDuration": summary_value(analysis, "PREDICTED_PROJECT_DURATION"),
         "timeToLaunch": f"{ttl.value:.0f}" if ttl else "",
         "confidence": c.level,
         "confidenceScore": c.score,

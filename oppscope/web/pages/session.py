@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from oppscope.access.ratelimit import RateLimiter
 from oppscope.access.tokens import TokenError
-from oppscope.web.context import SESSION_COOKIE, Context
+from oppscope.web.context import SESSION_COOKIE, Context, client_address
 from oppscope.web.pages.forms import text
 from oppscope.web.pages.rendering import render
 from oppscope.web.pages.routing import PageRoute
@@ -32,8 +32,7 @@ def login_page(request: Request, target: Annotated[str, Query(alias="next", max_
 async def login(request: Request, context: Context) -> Response:
     form = await checked_form(request)
     target, token = safe_next(text(form, "next")), text(form, "token").strip()
-    client = request.client.host if request.client else "unknown"
-    wait = context.limiter.acquire(f"login:{client}")
+    wait = context.limiter.acquire(f"login:{client_address(request)}")
     if wait > 0:
         raise PageError(
             429,
