@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import Engine, Row, and_, func, select, text
+from sqlalchemy import Engine, Row, and_, func, select, true
 from sqlalchemy.exc import IntegrityError
 
 from oppscope.analyses.store import (
@@ -26,7 +26,7 @@ from oppscope.analysis.models import Opportunity
 from oppscope.state.db import iso_utc, utc_now
 from oppscope.state.tables import analyses
 
-_FULL = (analyses.c.id, analyses.c.created_at, analyses.c.created_by, analyses.c.rerun_of, analyses.c.output_json)
+_FULL = (analyses.c.id, analyses.c.created_at, analyses.c.created_by, analyses.c.rerun_of, analyses.c.document)
 _SUMMARY = (
     analyses.c.id,
     analyses.c.created_at,
@@ -47,7 +47,7 @@ class SqlAnalysisStore:
 
     def save(self, new: NewAnalysis) -> tuple[SavedAnalysis, bool]:
         analysis = new.analysis
-        opportunity, predictions, provenance = analysis.input, analysis.predictions, analysis.provenance
+        opportunity, predictions = analysis.input, analysis.predictions
         document = analysis.model_dump_json()
         analysis_id, created_at = str(uuid.uuid4()), utc_now()
         row = {
@@ -62,11 +62,7 @@ class SqlAnalysisStore:
             "arr_usd": predictions.arr.value,
             "mrr_usd": predictions.mrr.value,
             "confidence": analysis.confidence.level,
-            "history_snapshot_id": provenance.history_snapshot_id,
-            "model_id": provenance.model_id,
-            "engine_version": provenance.engine_version,
-            "input_json": opportunity.model_dump_json(),
-            "output_json": document,
+            "document": document,
             "rerun_of": new.rerun_of,
             "created_by": new.created_by,
             "idempotency_key": new.idempotency_key,
@@ -111,7 +107,7 @@ class SqlAnalysisStore:
             conditions.append(analyses.c.created_at >= iso_utc(query.created_from))
         if query.created_to:
             conditions.append(analyses.c.created_at < iso_utc(query.created_to))
-        where = and_(*conditions) if conditions else text("1=1")
+        where = and_(true(), *conditions)
         page = (
             select(*_SUMMARY)
             .where(where)
@@ -130,7 +126,7 @@ class SqlAnalysisStore:
 
 
 def _saved(row: Row[*tuple[Any, ...]]) -> SavedAnalysis:
-    return SavedAnalysis(row.id, row.created_at, row.created_by, row.rerun_of, row.output_json)
+    return SavedAnalysis(row.id, row.created_at, row.created_by, row.rerun_of, row.document)
 
 
 def _search_text(opportunity: Opportunity) -> str:

@@ -25,11 +25,8 @@ analyses = Table(
     Column("arr_usd", Float, nullable=False),
     Column("mrr_usd", Float, nullable=False),
     Column("confidence", String(8), nullable=False),
-    Column("history_snapshot_id", Text, nullable=False),
-    Column("model_id", Text, nullable=False),
-    Column("engine_version", Text, nullable=False),
-    Column("input_json", Text, nullable=False),
-    Column("output_json", Text, nullable=False),
+    # The analysis JSON: its input, every output and its provenance; the columns above are what lists filter on.
+    Column("document", Text, nullable=False),
     Column("rerun_of", String(36), ForeignKey("analyses.id"), nullable=True),
     Column("created_by", Text, nullable=False),
     # NULL when no key was sent (NULLs never collide); a key is unique per caller, not across callers.
