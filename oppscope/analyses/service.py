@@ -44,8 +44,10 @@ class EngineHolder:
         """At start-up: load (or fit) the engine for the current history; a failure is kept for readiness."""
         self._follow_history(wait=True)
 
-    @property
-    def loaded(self) -> Engine | None:
+    def loaded(self) -> Engine:
+        """The engine as it is now, without looking at the history; its load failure if there is none."""
+        if self._engine is None:
+            raise self.error or HistoryError("not_ready", "the analysis engine is not loaded")
         return self._engine
 
     def current(self, *, refresh: bool = False) -> Engine:
@@ -59,9 +61,7 @@ class EngineHolder:
         elif time.monotonic() - self._checked >= self._settings.history_check_seconds and not self._lock.locked():
             self._checked = time.monotonic()
             threading.Thread(target=self._follow_history, kwargs={"wait": False}, daemon=True).start()
-        if self._engine is None:
-            raise self.error or HistoryError("not_ready", "the analysis engine is not loaded")
-        return self._engine
+        return self.loaded()
 
     def _follow_history(self, *, wait: bool) -> None:
         if not self._lock.acquire(blocking=wait):

@@ -17,12 +17,16 @@ from oppscope.web.context import AppContext, Context
 router = APIRouter(tags=["health"])
 
 
+def _error(exc: HistoryError) -> dict[str, str]:
+    return {"code": exc.code, "message": exc.message}
+
+
 def _timed(check: Any) -> dict[str, Any]:
     started = time.perf_counter()
     try:
         result: dict[str, Any] = check()
     except HistoryError as exc:
-        result = {"status": "error", "error": {"code": exc.code, "message": exc.message}}
+        result = {"status": "error", "error": _error(exc)}
     except Exception as exc:  # a health check reports any failure; it must never raise itself
         result = {"status": "error", "error": {"code": type(exc).__name__, "message": str(exc)[:300]}}
     result["latency_ms"] = round((time.perf_counter() - started) * 1000, 2)
@@ -39,16 +43,12 @@ def _history(context: AppContext) -> dict[str, Any]:
         if exc.code != "history_locked":
             raise
         # An import holds the file; analyses still answer from the engine in memory, so this is no outage.
-        return {"status": "busy", "error": {"code": exc.code, "message": exc.message}}
+        return {"status": "busy", "error": _error(exc)}
     return {"status": "ok" if rows > 0 else "empty", "rows": rows, "snapshot_id": snapshot}
 
 
 def _engine(context: AppContext) -> dict[str, Any]:
-    engine = context.engines.loaded
-    if engine is not None:
-        return {"status": "ok", "snapshot_id": engine.snapshot_id}
-    error = context.engines.error
-    return {"status": "error", "error": {"code": error.code, "message": error.message} if error else "not loaded"}
+    return {"status": "ok", "snapshot_id": context.engines.loaded().snapshot_id}
 
 
 def _state(context: AppContext) -> dict[str, Any]:
