@@ -519,7 +519,7 @@ def _original_page(answer: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
     """What ``original_client.mjs`` (the original pages' parsing, in Node) extracts from ``answer``."""
     node = shutil.which("node")
     if node is None:
-        pytest.skip("node is not installed")
+        pytest.fail("Node.js is not installed: `make test` installs Debian's nodejs package for this check")
     answer_file = tmp_path / "answer.json"
     answer_file.write_text(json.dumps(answer), encoding="utf-8")
     run = subprocess.run([node, str(HARNESS), str(answer_file)], capture_output=True, text=True, timeout=60)
