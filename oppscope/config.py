@@ -12,7 +12,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -60,6 +60,37 @@ class Settings(BaseSettings):
     allow_open_remote: bool = Field(
         False, description="Let a server without authentication bind to a non-loopback interface."
     )
+
+    # Alerts, at the seed guide's thresholds (ratios of requests, seconds, minutes). One rule model reads these for
+    # `oppscope alerts check`, the exported Prometheus rules and CloudWatch alarms, so they can never disagree.
+    alert_availability_min: float = Field(0.99, gt=0, lt=1)
+    alert_error_rate_critical: float = Field(0.05, gt=0, lt=1)
+    alert_error_rate_warning: float = Field(0.02, gt=0, lt=1)
+    alert_p95_critical_s: float = Field(30.0, gt=0, le=3600)
+    alert_p95_warning_s: float = Field(15.0, gt=0, le=3600)
+    alert_resource_warning: float = Field(0.80, gt=0, lt=1, description="CPU, memory or disk use, as a ratio.")
+    alert_critical_window_minutes: int = Field(5, ge=1, le=1440)
+    alert_warning_window_minutes: int = Field(10, ge=1, le=1440)
+    alert_resource_window_minutes: int = Field(15, ge=1, le=1440)
+    alert_webhook_url: str | None = Field(None, pattern=r"^https?://", max_length=2000)
+    alert_webhook_format: Literal["alertmanager", "slack"] = "alertmanager"
+    # The seed's performance baselines (`oppscope check performance`) and what `queries slow` calls slow.
+    baseline_p95_s: float = Field(10.0, gt=0, le=3600)
+    baseline_requests_per_minute: float = Field(100.0, gt=0)
+    baseline_error_rate: float = Field(0.01, ge=0, lt=1)
+    slow_request_s: float = Field(2.0, gt=0, le=3600)
+    # Where exported CloudWatch alarms and dashboards look for the service's metrics.
+    cloudwatch_namespace: str = Field("Oppscope", pattern=r"^[A-Za-z0-9_./#:-]{1,255}$")
+    cloudwatch_region: str = Field("us-east-1", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+
+    @model_validator(mode="after")
+    def _warnings_below_criticals(self) -> Settings:
+        """A warning threshold at or past its critical one would never warn first: refuse it when loading."""
+        if self.alert_error_rate_warning >= self.alert_error_rate_critical:
+            raise ValueError("alert_error_rate_warning must be below alert_error_rate_critical")
+        if self.alert_p95_warning_s >= self.alert_p95_critical_s:
+            raise ValueError("alert_p95_warning_s must be below alert_p95_critical_s")
+        return self
 
     @property
     def history_path(self) -> Path:

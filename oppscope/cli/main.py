@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from oppscope.cli import db, history, tokens
+from oppscope.cli import db, history, ops, tokens
 from oppscope.cli.analyze import analyze
 from oppscope.cli.backtest import backtest
 from oppscope.cli.context import CliState, DataDirOption, JsonOption, ProfileOption, command_state
@@ -52,3 +52,4 @@ app.command("analyze")(analyze)
 app.command("serve")(serve)
 app.command("backtest")(backtest)
 app.command("version")(version)
+ops.register(app)

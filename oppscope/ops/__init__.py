@@ -1,0 +1,2 @@
+"""Operations: telemetry (logs, metrics, the internal time series) and what reads it (alerts, dashboards,
+diagnostics, checks)."""
