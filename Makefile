@@ -30,9 +30,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-# Debian programs driven for real: Chromium (browser tests, through Playwright) and Node.js (the original
-# system's client rules) by the tests, wrk by the HTTP benchmark.
-TEST_PROGRAMS := chromium:chromium node:nodejs
+# Debian programs driven for real: Chromium (browser tests, through Playwright), Node.js (the original
+# system's client rules) and promtool (the exported alert rules and dashboard queries) by the tests, wrk by the
+# HTTP benchmark.
+TEST_PROGRAMS := chromium:chromium node:nodejs promtool:prometheus
 BENCH_PROGRAMS := wrk:wrk
 
 run: venv
