@@ -1,0 +1,1 @@
+"""What an operator sees: structured logs, Prometheus metrics and the internal per-minute time series."""
