@@ -1,2 +1,1 @@
-"""Operations: telemetry (logs, metrics, the internal time series) and what reads it (alerts, dashboards,
-diagnostics, checks)."""
+"""What an operator sees: structured logs, Prometheus metrics and the internal per-minute time series."""

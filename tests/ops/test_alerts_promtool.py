@@ -28,9 +28,8 @@ from oppscope.ops.alerts import (
     alert_rules,
     prometheus_rules,
 )
+from oppscope.ops.timeseries import BUCKETS_S
 from tests.ops.promtool import promtool, write_yaml
-
-BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30, 60)  # until telemetry's lands
 
 MINUTES = 20
 EVAL = "15m"
