@@ -36,11 +36,18 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=seconds)
 
 
+def window_start(minutes: int, now: datetime) -> datetime:
+    """Where the time series' window of ``minutes`` ending ``now`` starts: whole minutes, ``now``'s included."""
+    current = now.astimezone(UTC).replace(second=0, microsecond=0)
+    return current - timedelta(minutes=minutes - 1)
+
+
 def parse_since(text: str, now: datetime | None = None) -> datetime:
-    """A moment: a duration back from now (``1h``) or an ISO 8601 time (naive means UTC)."""
+    """A moment: a duration back from now (``1h``, rounded to the time series' minutes so the log and the series
+    cover the same window) or an ISO 8601 time (naive means UTC)."""
     now = now or datetime.now(UTC)
     try:
-        return now - parse_duration(text)
+        return window_start(window_minutes(text), now)
     except ValueError:
         pass
     try:
@@ -82,8 +89,14 @@ def summary(stats: WindowStats) -> dict[str, Any]:
     }
 
 
-def cache_summary(stats: WindowStats) -> dict[str, Any]:
-    return {"hits": stats.cache_hits, "misses": stats.cache_misses, "hit_rate": stats.cache_hit_rate}
+def cache_stats(settings: Settings, stats: WindowStats) -> dict[str, Any]:
+    """Look-ups of the analysis cache over the window (every worker's, from the time series)."""
+    return {
+        "enabled": settings.analysis_cache_enabled,
+        "hits": stats.cache_hits,
+        "misses": stats.cache_misses,
+        "hit_rate": stats.cache_hit_rate,
+    }
 
 
 def alert_states(settings: Settings, series: TimeSeries, now: datetime) -> list[AlertState]:
@@ -243,7 +256,7 @@ class OpsReport:
             "generated_at": _iso(self.now),
             "window": summary(self.stats),
             "errors": [g.as_dict() for g in self.errors],
-            "cache": cache_summary(self.stats),
+            "cache": cache_stats(self.settings, self.stats),
             "alerts": [s.as_dict() for s in self.alerts],
             "alerts_firing": [s.rule.name for s in firing],
             "last_backup": None,

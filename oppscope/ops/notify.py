@@ -17,7 +17,7 @@ from typing import Any, Literal
 import httpx
 from tenacity import RetryError, retry, retry_if_exception, stop_after_attempt, wait_exponential
 
-from oppscope.ops.alerts import AlertState
+from oppscope.ops.alerts import AlertState, Signal
 
 WebhookFormat = Literal["alertmanager", "slack"]
 _NEVER = "0001-01-01T00:00:00Z"  # Alertmanager's "no end yet"
@@ -58,7 +58,7 @@ def alertmanager_payload(states: Sequence[AlertState], external_url: str, now: d
                 {
                     "status": "firing" if state.firing else "resolved",
                     "labels": labels,
-                    "annotations": annotations | {"summary": summary, "value": _value_text(state)},
+                    "annotations": annotations | {"summary": summary, "value": value_text(state)},
                     "startsAt": _iso(now),
                     "endsAt": _NEVER if state.firing else _iso(now),
                     "generatorURL": external_url,
@@ -80,12 +80,13 @@ def alertmanager_payload(states: Sequence[AlertState], external_url: str, now: d
     }
 
 
-def _value_text(state: AlertState) -> str:
-    if state.backends:
-        return "down: " + ", ".join(state.backends)
+def value_text(state: AlertState) -> str:
+    """The measured value as the alert's reader wants it: a percentage, seconds, or which backends are down."""
+    if state.rule.signal is Signal.backend_down:
+        return "down: " + ", ".join(state.backends) if state.backends else "all up"
     if state.value is None:
         return "no data"
-    return f"{state.value:g} s" if state.rule.signal.value == "p95" else f"{state.value * 100:.2f}%"
+    return f"{state.value:.3f} s" if state.rule.signal is Signal.p95 else f"{state.value * 100:.2f}%"
 
 
 def slack_payload(states: Sequence[AlertState], external_url: str) -> dict[str, Any]:
@@ -96,7 +97,7 @@ def slack_payload(states: Sequence[AlertState], external_url: str) -> dict[str, 
         mark = ":red_circle:" if state.rule.severity.value == "critical" else ":large_orange_circle:"
         text = (
             f"{mark if state.firing else ':white_check_mark:'} *{state.rule.name}* ({state.rule.severity.value}): "
-            f"{state.rule.summary} — {state.rule.description}; now {_value_text(state)}"
+            f"{state.rule.summary} — {state.rule.description}; now {value_text(state)}"
         )
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text}})
     blocks.append(
