@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from oppscope.ops import alerts as a
+from oppscope.ops.timeseries import STAGES
 
 if TYPE_CHECKING:
     from oppscope.config import Settings
-    from oppscope.ops.timeseries import MinutePoint
+    from oppscope.ops.timeseries import MinutePoint, WindowStats
 
 WINDOWS = {"15m": 15, "1h": 60, "24h": 1440}
 RATE = "$__rate_interval"  # Grafana's own rate window: at least four scrape intervals
-STAGES = ("resolve", "retrieve", "estimate", "narrative", "store")
 Unit = Literal["reqpm", "s", "percentunit"]
 
 
@@ -339,3 +339,30 @@ def cloudwatch(settings: Settings) -> dict[str, Any]:
         }
     )
     return {"widgets": widgets}
+
+
+# --- the /ops page --------------------------------------------------------------------------------------------
+
+
+def charts(settings: Settings, stats: WindowStats) -> dict[str, Any]:
+    """The page's chart series: one value per minute of the window for each panel, and the stages' p95."""
+    points = stats.points
+    return {
+        "minutes": [p.minute.isoformat() for p in points],
+        "labels": [f"{p.minute:%H:%M}" for p in points],
+        "panels": [
+            {
+                "key": panel.key,
+                "title": panel.title,
+                "unit": panel.unit,
+                "series": [
+                    {"key": s.key, "label": s.label, "values": [s.minute(p) for p in points]} for s in panel.series
+                ],
+            }
+            for panel in panels(settings)
+        ],
+        "stages": {
+            "labels": [stage for stage in STAGES if stage in stats.stage_p95_s],
+            "values": [stats.stage_p95_s[stage] for stage in STAGES if stage in stats.stage_p95_s],
+        },
+    }

@@ -202,6 +202,14 @@ def _process(pid: int) -> dict[str, Any] | None:
         return None
 
 
+def window_max(stats: WindowStats) -> dict[str, float | None]:
+    return {
+        "cpu_percent": stats.cpu_percent,
+        "memory_percent": stats.memory_percent,
+        "disk_percent": stats.disk_percent,
+    }
+
+
 def resources(settings: Settings, stats: WindowStats, pids: Iterable[int]) -> dict[str, Any]:
     """The machine now, the window's highest readings, and each server process seen in the log (if alive)."""
     disk = psutil.disk_usage(str(settings.data_dir if settings.data_dir.exists() else "."))
@@ -216,11 +224,7 @@ def resources(settings: Settings, stats: WindowStats, pids: Iterable[int]) -> di
             "memory_total_bytes": memory.total,
             "disk_free_bytes": disk.free,
         },
-        "window_max": {
-            "cpu_percent": stats.cpu_percent,
-            "memory_percent": stats.memory_percent,
-            "disk_percent": stats.disk_percent,
-        },
+        "window_max": window_max(stats),
         "processes": processes,
     }
 
@@ -257,6 +261,7 @@ class OpsReport:
             "window": summary(self.stats),
             "errors": [g.as_dict() for g in self.errors],
             "cache": cache_stats(self.settings, self.stats),
+            "resources": {"window_max": window_max(self.stats)},
             "alerts": [s.as_dict() for s in self.alerts],
             "alerts_firing": [s.rule.name for s in firing],
             "last_backup": None,

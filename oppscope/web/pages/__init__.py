@@ -1,4 +1,4 @@
-"""The server-rendered pages: analyze, result, history and login, plus the printable export.
+"""The server-rendered pages: analyze, result, history, login and operations, plus the printable export.
 
 Every page route uses ``PageRoute`` so its errors are HTML pages; the JSON API keeps its own error shape.
 """
@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from oppscope.web.pages import analyze, results, session
+from oppscope.web.pages import analyze, ops, results, session
 from oppscope.web.pages.rendering import print_view
 
 router = APIRouter(include_in_schema=False)
-for _module in (analyze, results, session):
+for _module in (analyze, results, session, ops):
     router.include_router(_module.router)
 
 __all__ = ["print_view", "router"]
