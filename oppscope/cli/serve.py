@@ -54,6 +54,11 @@ def serve(
     # profile and data directory travel through the environment that create_app() reads.
     os.environ["OPPSCOPE_PROFILE"] = settings.profile.value
     os.environ["OPPSCOPE_DATA_DIR"] = str(settings.data_dir.resolve())
+    from oppscope.ops.logging import start_log_pruning
+    from oppscope.ops.multiproc import prepare_multiproc_dir
+
+    prepare_multiproc_dir(settings)  # before uvicorn imports the app, and with it prometheus-client
+    start_log_pruning(settings)
     import uvicorn
 
     uvicorn.run(
@@ -64,6 +69,8 @@ def serve(
         reload=reload,
         workers=None if reload else workers,
         log_level=settings.log_level,
+        log_config=None,  # each worker's create_app() configures logging (JSON), uvicorn's loggers included
+        access_log=False,  # replaced by the app's request log: route templates, no query strings
     )
 
 

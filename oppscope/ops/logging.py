@@ -26,7 +26,7 @@ from collections.abc import Iterator, MutableMapping
 from datetime import UTC, date, datetime, timedelta
 from io import TextIOWrapper
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO
 
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
@@ -163,7 +163,27 @@ def _point_current(directory: Path, day: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def configure_logging(settings: Settings, *, stream: TextIO | None = None, console: bool = False) -> None:
+class _StdStreamHandler(logging.StreamHandler[TextIO]):
+    """Writes to whatever ``sys.stdout`` or ``sys.stderr`` is at the time of each record, so a swapped stream
+    (a test runner's capture, a reopened terminal) is honoured."""
+
+    def __init__(self, name: Literal["stdout", "stderr"]) -> None:
+        self._stream_name = name
+        super().__init__()
+
+    @property
+    def stream(self) -> TextIO:
+        stream: TextIO = getattr(sys, self._stream_name)
+        return stream
+
+    @stream.setter
+    def stream(self, _: TextIO) -> None:
+        """Fixed by name."""
+
+
+def configure_logging(
+    settings: Settings, *, stream: Literal["stdout", "stderr"] = "stdout", console: bool = False
+) -> None:
     """Route structlog and the standard library (uvicorn included) to ``stream`` and the day's log file.
 
     Safe to call again (a worker after the CLI, a test after another): only the handlers installed here are
@@ -191,7 +211,7 @@ def configure_logging(settings: Settings, *, stream: TextIO | None = None, conso
                 structlog.dev.ConsoleRenderer(colors=False),
             ],
         )
-    to_stream = logging.StreamHandler(stream or sys.stdout)
+    to_stream = _StdStreamHandler(stream)
     to_stream.setFormatter(stream_formatter)
     to_file = DailyFileHandler(settings.log_path)
     to_file.setFormatter(json_formatter)

@@ -71,6 +71,13 @@ class MinutePoint:
 
 
 @dataclass(frozen=True)
+class ResourceSample:
+    cpu_percent: float  # of the whole machine, since this process' previous sample
+    memory_percent: float
+    disk_percent: float
+
+
+@dataclass(frozen=True)
 class RouteStats:
     requests: int
     p50_s: float | None
@@ -211,14 +218,20 @@ class TimeSeries:
             if error:
                 self._pending.counts[_minute(now), f"{_BACKEND_ERROR}{backend}"] += 1
 
-    def record_resources(self) -> None:
+    def record_resources(self) -> ResourceSample:
         """Sample this process' CPU (since the previous sample, as a share of the whole machine), its memory and
         the data directory's disk, now."""
-        cpu = self._process.cpu_percent(None) / self._cpus
-        memory = self._process.memory_percent()
-        disk = psutil.disk_usage(str(self._data_dir)).percent
+        sample = ResourceSample(
+            cpu_percent=self._process.cpu_percent(None) / self._cpus,
+            memory_percent=self._process.memory_percent(),
+            disk_percent=psutil.disk_usage(str(self._data_dir)).percent,
+        )
         with self._lock:
-            self._pending._add_resource((_minute(time.time()), os.getpid()), (cpu, memory, 1.0, disk))
+            self._pending._add_resource(
+                (_minute(time.time()), os.getpid()),
+                (sample.cpu_percent, sample.memory_percent, 1.0, sample.disk_percent),
+            )
+        return sample
 
     # --- storage --------------------------------------------------------------------------------------------
 

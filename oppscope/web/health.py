@@ -62,8 +62,16 @@ def readiness(context: AppContext) -> tuple[bool, dict[str, Any]]:
         "analysis_engine": _timed(lambda: _engine(context)),
         "state_database": _timed(lambda: _state(context)),
     }
-    usable = {"history": {"ok", "busy"}}
-    return all(c["status"] in usable.get(name, {"ok"}) for name, c in checks.items()), checks
+    return all(c["status"] in _USABLE.get(name, {"ok"}) for name, c in checks.items()), checks
+
+
+_USABLE = {"history": {"ok", "busy"}}  # states other than "ok" that still serve
+
+
+def backends_up(context: AppContext) -> dict[str, bool]:
+    """Each readiness check as up or down, for ``oppscope_backend_up`` (sampled by every worker)."""
+    _, checks = readiness(context)
+    return {name: check["status"] in _USABLE.get(name, {"ok"}) for name, check in checks.items()}
 
 
 # HEAD too (load balancers and uptime checks often probe with it), kept out of the schema as GET's twin.

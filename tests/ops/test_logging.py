@@ -21,7 +21,7 @@ from oppscope.ops.logging import LOG_NAME, DailyFileHandler, configure_logging, 
 @pytest.fixture
 def settings(tmp_path: Path) -> Iterator[Settings]:
     settings = load_settings(data_dir=tmp_path, log_level="info")
-    configure_logging(settings, stream=sys.stderr)
+    configure_logging(settings, stream="stderr")
     yield settings
     structlog.contextvars.clear_contextvars()
     root = logging.getLogger()
@@ -120,7 +120,7 @@ import sys, structlog
 from pathlib import Path
 from oppscope.config import load_settings
 from oppscope.ops.logging import configure_logging
-configure_logging(load_settings(data_dir=Path(sys.argv[1]), log_level="info"), stream=open("/dev/null", "w"))
+configure_logging(load_settings(data_dir=Path(sys.argv[1]), log_level="info"), stream="stderr")
 log = structlog.get_logger("writer")
 for i in range(400):
     log.info("line", i=i, padding="x" * 300)
@@ -128,7 +128,9 @@ for i in range(400):
 
 
 def test_several_processes_append_whole_lines_to_one_file(tmp_path: Path) -> None:
-    writers = [subprocess.Popen([sys.executable, "-c", _WRITER, str(tmp_path)]) for _ in range(4)]
+    writers = [
+        subprocess.Popen([sys.executable, "-c", _WRITER, str(tmp_path)], stderr=subprocess.DEVNULL) for _ in range(4)
+    ]
     assert [w.wait(timeout=120) for w in writers] == [0, 0, 0, 0]
     settings = load_settings(data_dir=tmp_path)
     raw = [line for _, path in log_files(settings) for line in path.read_text().splitlines()]
