@@ -24,7 +24,6 @@ DURATION_BUCKETS = "oppscope_http_request_duration_seconds_bucket"
 BACKEND_UP = "oppscope_backend_up"
 CACHE = "oppscope_cache_requests_total"
 STAGE_BUCKETS = "oppscope_analysis_stage_seconds_bucket"
-RESOURCE_USAGE = "oppscope_resource_usage_ratio"
 SERVICE_LABEL = "oppscope"
 
 
@@ -124,9 +123,17 @@ def signal_promql(signal: Signal, window_minutes: int) -> str:
     return resource_promql(signal, f"{window_minutes}m")
 
 
+# The resource gauges, in percent: CPU and memory summed over the live workers, disk of the data directory.
+RESOURCE_METRICS = {
+    "cpu": "oppscope_process_cpu_percent",
+    "memory": "oppscope_process_memory_percent",
+    "disk": "oppscope_disk_used_percent",
+}
+
+
 def resource_promql(resource: Signal, window: str) -> str:
-    """The highest share of a resource in use over the window, 0-1."""
-    return f'max(max_over_time({RESOURCE_USAGE}{{resource="{resource.value}"}}[{window}]))'
+    """The highest share of a resource in use over the window, 0-1 (the gauges are percentages)."""
+    return f"max(max_over_time({RESOURCE_METRICS[resource.value]}[{window}])) / 100"
 
 
 def alert_rules(settings: Settings) -> list[AlertRule]:

@@ -22,7 +22,7 @@ from oppscope.ops.alerts import (
     BACKEND_UP,
     DURATION_BUCKETS,
     REQUESTS,
-    RESOURCE_USAGE,
+    RESOURCE_METRICS,
     AlertRule,
     Signal,
     alert_rules,
@@ -82,9 +82,9 @@ def cases(rule: AlertRule) -> tuple[list[dict[str, str]], list[dict[str, str]], 
         down = gauge(BACKEND_UP, 'backend="history"', "1x10 0x10")
         recovered = gauge(BACKEND_UP, 'backend="history"', "0x10 1x10")
         return [up, down], [up, recovered], {"backend": "history"}
-    resource = f'resource="{rule.signal.value}"'
-    spike = gauge(RESOURCE_USAGE, resource, f"0.5x7 {t + 0.01:g} 0.5x12")
-    quiet = gauge(RESOURCE_USAGE, resource, f"0.5x7 {t - 0.01:g} 0.5x12")
+    metric = RESOURCE_METRICS[rule.signal.value]  # a percentage
+    spike = {"series": metric, "values": f"50x7 {t * 100 + 1:g} 50x12"}
+    quiet = {"series": metric, "values": f"50x7 {t * 100 - 1:g} 50x12"}
     return [spike], [quiet], {}
 
 
