@@ -421,6 +421,9 @@ def diagnose(
     ctx: typer.Context,
     full: Annotated[bool, typer.Option("--full", help="Add the infrastructure and permissions checks.")] = False,
     window: WindowOption = "15m",
+    service: Annotated[
+        bool, typer.Option("--service/--no-service", help="Also ask the running service for its readiness.")
+    ] = True,
     url: UrlOption = None,
     token: TokenOption = None,
     profile: ProfileOption = None,
@@ -438,8 +441,11 @@ def diagnose(
 
         settings = state.settings()
         report = _report(state, window)
-        with _client(settings, url, token) as client:
-            suites = [checks.connectivity(settings, client)]
+        if service:
+            with _client(settings, url, token) as client:
+                suites = [checks.connectivity(settings, client)]
+        else:
+            suites = [checks.connectivity(settings)]
         if full:
             suites += [checks.infrastructure(settings), checks.permissions(settings)]
         body = report.as_dict() | {

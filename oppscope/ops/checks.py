@@ -194,7 +194,11 @@ ENDPOINTS = (
     Endpoint("GET", "/api/v1/history/vocabulary", frozenset({200}), protected=True),
     Endpoint("GET", "/api/v1/analyses?limit=1", frozenset({200}), protected=True, check=_json_key("items")),
     Endpoint(
-        "GET", "/api/v1/analyses/no-such-analysis", frozenset({404}), protected=True, check=_error_code("not_found")
+        "GET",
+        "/api/v1/analyses/no-such-analysis",
+        frozenset({404}),
+        protected=True,
+        check=_error_code("analysis_not_found"),
     ),
     Endpoint("POST", "/api/v1/analyses", frozenset({422}), body={}, protected=True, check=_error_code("invalid_input")),
     Endpoint("GET", "/", PAGE),
