@@ -101,7 +101,13 @@ def _report(state: CliState, window: str) -> OpsReport:
 
 
 def _client(settings: Settings, url: str | None, token: str | None) -> httpx.Client:
+    import logging
+
     from oppscope.ops.checks import default_url, service_client
+
+    # every request is reported in the command's own output; httpx's per-request log lines would only repeat it
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
     try:
         return service_client(url or default_url(settings), token)
