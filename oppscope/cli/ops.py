@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
+from importlib import import_module
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -348,24 +351,34 @@ def _print_resources(state: CliState, found: dict[str, Any]) -> None:
 def cache_stats(
     ctx: typer.Context,
     window: WindowOption = "1h",
+    url: Annotated[
+        str | None, typer.Option("--url", help="Also ask this service for its worker's cache entries.")
+    ] = None,
+    token: TokenOption = None,
     profile: ProfileOption = None,
     data_dir: DataDirOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Cache hits, misses and hit rate over the window, from the time series."""
+    """Cache hits, misses and hit rate over the window (every worker's, from the time series); entries with --url."""
     state = command_state(ctx, profile, data_dir, json_output)
     with state.output.guard():
         from oppscope.ops.diagnostics import cache_stats as stats
 
         report = _report(state, window)
-        found = stats(state.settings(), report.stats)
+        found: dict[str, Any] = stats(state.settings(), report.stats)
+        if url:
+            with _client(state.settings(), url, token) as client:
+                answer = client.get("/ops/data", params={"window": "15m"})
+            if answer.status_code != 200:
+                raise CliError("service_error", f"{url}/ops/data answered HTTP {answer.status_code}", exit_code=1)
+            found["worker"] = answer.json()["worker"]
     if state.output.json_mode:
         state.output.json(found)
         return
-    state.output.key_values(
-        f"Analysis cache, last {report.stats.minutes} min",
-        [(k.replace("_", " "), _percent(v) if k == "hit_rate" else v) for k, v in found.items()],
-    )
+    rows = [(k.replace("_", " "), _percent(v) if k == "hit_rate" else v) for k, v in found.items() if k != "worker"]
+    if "worker" in found:
+        rows.append((f"entries (worker {found['worker']['pid']})", found["worker"]["cache_entries"]))
+    state.output.key_values(f"Analysis cache, last {report.stats.minutes} min", rows)
 
 
 @queries_app.command("slow")
@@ -594,68 +607,64 @@ def check_connectivity(
     _finish(state, suite)
 
 
-@check_app.command("endpoints")
-def check_endpoints(
-    ctx: typer.Context,
-    url: UrlOption = None,
-    token: TokenOption = None,
-    profile: ProfileOption = None,
-    data_dir: DataDirOption = None,
-    json_output: JsonOption = False,
-) -> None:
-    """Every public route of the running service answers as documented (creates nothing)."""
-    state = command_state(ctx, profile, data_dir, json_output)
-    with state.output.guard():
-        from oppscope.ops import checks
+def _local_check(name: str, summary: str, build: Callable[[ModuleType, Settings], Suite]) -> None:
+    """A ``check`` command over the data directory alone."""
 
-        with _client(state.settings(), url, token) as client:
-            suite = checks.endpoints(client, token is not None)
-    _finish(state, suite)
+    def command(
+        ctx: typer.Context,
+        profile: ProfileOption = None,
+        data_dir: DataDirOption = None,
+        json_output: JsonOption = False,
+    ) -> None:
+        state = command_state(ctx, profile, data_dir, json_output)
+        with state.output.guard():
+            suite = build(import_module("oppscope.ops.checks"), state.settings())
+        _finish(state, suite)
 
-
-@check_app.command("permissions")
-def check_permissions(
-    ctx: typer.Context, profile: ProfileOption = None, data_dir: DataDirOption = None, json_output: JsonOption = False
-) -> None:
-    """Data, log, ops and backup directories writable; the state database private; token scopes sane."""
-    state = command_state(ctx, profile, data_dir, json_output)
-    with state.output.guard():
-        from oppscope.ops import checks
-
-        suite = checks.permissions(state.settings())
-    _finish(state, suite)
+    command.__doc__ = summary
+    check_app.command(name)(command)
 
 
-@check_app.command("infrastructure")
-def check_infrastructure(
-    ctx: typer.Context, profile: ProfileOption = None, data_dir: DataDirOption = None, json_output: JsonOption = False
-) -> None:
-    """Schema revision, disk, data files, model cache and the service port."""
-    state = command_state(ctx, profile, data_dir, json_output)
-    with state.output.guard():
-        from oppscope.ops import checks
+def _service_check(name: str, summary: str, build: Callable[[ModuleType, httpx.Client, str | None], Suite]) -> None:
+    """A ``check`` command against the running service."""
 
-        suite = checks.infrastructure(state.settings())
-    _finish(state, suite)
+    def command(
+        ctx: typer.Context,
+        url: UrlOption = None,
+        token: TokenOption = None,
+        profile: ProfileOption = None,
+        data_dir: DataDirOption = None,
+        json_output: JsonOption = False,
+    ) -> None:
+        state = command_state(ctx, profile, data_dir, json_output)
+        with state.output.guard(), _client(state.settings(), url, token) as client:
+            suite = build(import_module("oppscope.ops.checks"), client, token)
+        _finish(state, suite)
+
+    command.__doc__ = summary
+    check_app.command(name)(command)
 
 
-@check_app.command("e2e")
-def check_e2e(
-    ctx: typer.Context,
-    url: UrlOption = None,
-    token: TokenOption = None,
-    profile: ProfileOption = None,
-    data_dir: DataDirOption = None,
-    json_output: JsonOption = False,
-) -> None:
-    """A real analysis through the running service: POST it, GET it back (saved as customer "oppscope check")."""
-    state = command_state(ctx, profile, data_dir, json_output)
-    with state.output.guard():
-        from oppscope.ops import checks
-
-        with _client(state.settings(), url, token) as client:
-            suite = checks.e2e(client)
-    _finish(state, suite)
+_service_check(
+    "endpoints",
+    "Every public route of the running service answers as documented (creates nothing).",
+    lambda checks, client, token: checks.endpoints(client, token is not None),
+)
+_local_check(
+    "permissions",
+    "Data, log, ops and backup directories writable; the state database private; token scopes sane.",
+    lambda checks, settings: checks.permissions(settings),
+)
+_local_check(
+    "infrastructure",
+    "Schema revision, disk, data files, model cache and the service port.",
+    lambda checks, settings: checks.infrastructure(settings),
+)
+_service_check(
+    "e2e",
+    'A real analysis through the running service: POST it, GET it back (saved as customer "oppscope check").',
+    lambda checks, client, _: checks.e2e(client),
+)
 
 
 @check_app.command("performance")

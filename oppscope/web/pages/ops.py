@@ -7,6 +7,7 @@ every page there); the data answers JSON errors, the page HTML ones.
 
 from __future__ import annotations
 
+import os
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -15,10 +16,9 @@ from starlette.concurrency import run_in_threadpool
 
 from oppscope.access.scopes import Scope
 from oppscope.access.tokens import Principal
-from oppscope.config import Settings
 from oppscope.ops import dashboard
 from oppscope.ops.diagnostics import ops_report
-from oppscope.web.context import Context, requires
+from oppscope.web.context import AppContext, Context, requires
 from oppscope.web.pages.rendering import render
 from oppscope.web.pages.routing import PageRoute
 from oppscope.web.pages.security import page_principal
@@ -35,9 +35,17 @@ def _page_ops(request: Request, context: Context) -> Principal:
     return page_principal(request, context, Scope.ops)
 
 
-def data(settings: Settings, window: WindowName) -> dict[str, Any]:
-    report = ops_report(settings, dashboard.WINDOWS[window])
-    return {"window_name": window, **report.as_dict(), "charts": dashboard.charts(settings, report.stats)}
+def data(context: AppContext, window: WindowName) -> dict[str, Any]:
+    """The shared report, the charts, and what only this worker knows: its cache's entries (caches are per
+    worker, so the time series can count look-ups but not entries)."""
+    report = ops_report(context.settings, dashboard.WINDOWS[window])
+    cache = context.service.cache.stats()
+    return {
+        "window_name": window,
+        **report.as_dict(),
+        "charts": dashboard.charts(context.settings, report.stats),
+        "worker": {"pid": os.getpid(), "cache_entries": cache.entries, "cache_max_entries": cache.max_entries},
+    }
 
 
 @pages.get("/ops", response_class=HTMLResponse)
@@ -47,7 +55,7 @@ async def ops_page(
     principal: Annotated[Principal, Depends(_page_ops)],
     window: WindowQuery = "1h",
 ) -> HTMLResponse:
-    values = await run_in_threadpool(data, context.settings, window)
+    values = await run_in_threadpool(data, context, window)
     return render(
         request,
         "ops.html",
@@ -61,7 +69,7 @@ async def ops_page(
 
 @router.get("/ops/data")
 async def ops_data(context: Context, _: OpsReader, window: WindowQuery = "1h") -> JSONResponse:
-    body = await run_in_threadpool(data, context.settings, window)
+    body = await run_in_threadpool(data, context, window)
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
 
