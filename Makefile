@@ -30,9 +30,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-# Debian programs driven for real: Chromium (browser tests, through Playwright) and Node.js (the original
-# system's client rules) by the tests, wrk by the HTTP benchmark.
-TEST_PROGRAMS := chromium:chromium node:nodejs
+# Debian programs driven for real: Chromium (browser tests, through Playwright), Node.js (the original
+# system's client rules) and promtool (checks of the /metrics scrape) by the tests, wrk by the HTTP benchmark.
+TEST_PROGRAMS := chromium:chromium node:nodejs promtool:prometheus
 BENCH_PROGRAMS := wrk:wrk
 
 run: venv
