@@ -31,6 +31,8 @@ log = structlog.get_logger("oppscope.web.request")
 REQUEST_ID_HEADER = "x-request-id"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@/+=-]{0,127}$")
 _MAX_ERROR_BODY = 65_536
+# Any token is a valid HTTP method; labels take the known ones, so a client cannot grow the label set.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # Probes and scrapes arrive every few seconds: logged at debug, so the info log is the traffic people send.
 _QUIET_PREFIXES = ("/health", "/metrics", "/static/", "/favicon")
 
@@ -127,7 +129,8 @@ class TelemetryMiddleware:
     def _report(
         self, scope: Scope, root_path: str, status: int, duration: float, failed: bool, error_body: bytearray | None
     ) -> None:
-        method, route = scope["method"], route_template(scope, root_path)
+        method = scope["method"] if scope["method"] in _METHODS else "OTHER"
+        route = route_template(scope, root_path)
         if self.telemetry is not None:
             self.telemetry.request(method, route, status, duration)
         fields: dict[str, Any] = {

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -34,7 +35,10 @@ DESCRIPTION = "Migrate the xylophone-cluster of 240 servers"
 
 
 def _promtool() -> str:
-    return os.environ.get("PROMTOOL", "/usr/bin/promtool")
+    found = shutil.which("promtool")
+    if found is None:
+        pytest.fail("promtool is missing: `make test` installs Debian's prometheus package")
+    return found
 
 
 @pytest.fixture
