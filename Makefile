@@ -31,8 +31,8 @@ $(STAMP): pyproject.toml
 	touch $@
 
 # Debian programs driven for real: Chromium (browser tests, through Playwright), Node.js (the original
-# system's client rules) and promtool (the exported alert rules and dashboard queries) by the tests, wrk by the
-# HTTP benchmark.
+# system's client rules) and promtool (the /metrics scrape, the exported alert rules and dashboard queries) by
+# the tests, wrk by the HTTP benchmark.
 TEST_PROGRAMS := chromium:chromium node:nodejs promtool:prometheus
 BENCH_PROGRAMS := wrk:wrk
 

@@ -13,11 +13,12 @@ import json
 import re
 import time
 import uuid
+from collections.abc import Iterable, Iterator
 from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, Response
-from starlette.routing import Match, Mount
+from starlette.routing import BaseRoute, Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from oppscope.access.scopes import Scope as TokenScope
@@ -30,6 +31,8 @@ log = structlog.get_logger("oppscope.web.request")
 REQUEST_ID_HEADER = "x-request-id"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@/+=-]{0,127}$")
 _MAX_ERROR_BODY = 65_536
+# Any token is a valid HTTP method; labels take the known ones, so a client cannot grow the label set.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # Probes and scrapes arrive every few seconds: logged at debug, so the info log is the traffic people send.
 _QUIET_PREFIXES = ("/health", "/metrics", "/static/", "/favicon")
 
@@ -44,15 +47,27 @@ def _request_id(scope: Scope) -> str:
     return uuid.uuid4().hex
 
 
-def route_template(scope: Scope) -> str:
-    """The template of the route that answered; for answers given before routing (a refused body), the route
-    the path would have matched."""
+def _leaf_routes(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
+    """The app's routes one by one. FastAPI keeps an included router as a single entry that matches without
+    naming its route (``original_router``); its routes carry their full path already."""
+    for route in routes:
+        nested = getattr(route, "original_router", None)
+        if nested is not None:
+            yield from _leaf_routes(nested.routes)
+        else:
+            yield route
+
+
+def route_template(scope: Scope, root_path: str) -> str:
+    """The template of the route that answered; for answers given before routing (a refused body) or by a
+    mounted app (static files), the route the path matches. ``root_path`` is the one the request came with: a
+    mount changes the scope's."""
     route = scope.get("route")
     if route is None:
+        probe = {"type": "http", "path": scope["path"], "root_path": root_path, "method": scope["method"]}
         app = scope.get("app")
-        for candidate in getattr(getattr(app, "router", None), "routes", ()):
-            match, _ = candidate.matches(scope)
-            if match is not Match.NONE:
+        for candidate in _leaf_routes(getattr(getattr(app, "router", None), "routes", ())):
+            if candidate.matches(probe)[0] is not Match.NONE:
                 route = candidate
                 break
     if isinstance(route, Mount):
@@ -80,6 +95,7 @@ class TelemetryMiddleware:
             await self.app(scope, receive, send)
             return
         request_id = _request_id(scope)
+        root_path = scope.get("root_path", "")
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
@@ -108,10 +124,13 @@ class TelemetryMiddleware:
             raise
         finally:
             duration = time.perf_counter() - started
-            self._report(scope, 500 if status is None else status, duration, failed, error_body)
+            self._report(scope, root_path, 500 if status is None else status, duration, failed, error_body)
 
-    def _report(self, scope: Scope, status: int, duration: float, failed: bool, error_body: bytearray | None) -> None:
-        method, route = scope["method"], route_template(scope)
+    def _report(
+        self, scope: Scope, root_path: str, status: int, duration: float, failed: bool, error_body: bytearray | None
+    ) -> None:
+        method = scope["method"] if scope["method"] in _METHODS else "OTHER"
+        route = route_template(scope, root_path)
         if self.telemetry is not None:
             self.telemetry.request(method, route, status, duration)
         fields: dict[str, Any] = {

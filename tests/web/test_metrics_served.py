@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -34,7 +35,10 @@ DESCRIPTION = "Migrate the xylophone-cluster of 240 servers"
 
 
 def _promtool() -> str:
-    return os.environ.get("PROMTOOL", "/usr/bin/promtool")
+    found = shutil.which("promtool")
+    if found is None:
+        pytest.fail("promtool is missing: `make test` installs Debian's prometheus package")
+    return found
 
 
 @pytest.fixture
@@ -187,3 +191,23 @@ def test_a_request_id_is_kept_when_well_formed_and_made_otherwise(served: tuple[
     made = httpx.get(f"{url}/health/live", headers={"X-Request-ID": "bad id\twith <markup>"})
     assert re.fullmatch(r"[0-9a-f]{32}", made.headers["x-request-id"])
     assert re.fullmatch(r"[0-9a-f]{32}", httpx.get(f"{url}/health/live").headers["x-request-id"])
+
+
+def test_a_killed_worker_is_marked_dead_and_its_counts_kept(served: tuple[str, Settings]) -> None:
+    url, settings = served
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda _: httpx.get(f"{url}/api/v1/analyses/none", timeout=30).status_code, range(10)))
+    records = [r for r in iter_log_records(settings) if r.get("event") == "request"]
+    victim = int(records[-1]["pid"])
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while True:  # uvicorn's supervisor starts a new worker in the dead one's place
+        ready = {int(r["pid"]) for r in iter_log_records(settings) if r["event"] == "Application startup complete."}
+        if len(ready) == 3 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert len(ready) == 3 and victim in ready, ready
+    scrape = httpx.get(f"{url}/metrics", timeout=30).text
+    assert _samples(scrape, "oppscope_workers ") == {"oppscope_workers": 2}  # the dead one no longer counts
+    missing = 'oppscope_http_requests_total{method="GET",route="/api/v1/analyses/{analysis_id}",status="404"}'
+    assert _samples(scrape, missing) == {missing: 10}  # the dead worker's counts stay in the totals
