@@ -466,7 +466,7 @@ def diagnose(
         else:
             suites = [checks.connectivity(settings)]
         if full:
-            suites += [checks.infrastructure(settings), checks.permissions(settings)]
+            suites += [checks.infrastructure(settings), checks.permissions(settings, lambda: _token_counts(settings))]
         body = report.as_dict() | {
             "health": {
                 "status": "ok" if all(s.ok for s in suites) else "fail",
@@ -650,10 +650,25 @@ _service_check(
     "Every public route of the running service answers as documented (creates nothing).",
     lambda checks, client, token: checks.endpoints(client, token is not None),
 )
+
+
+def _token_counts(settings: Settings) -> tuple[int, dict[str, int]]:
+    """How many tokens are active, and how many of them hold each scope."""
+    from oppscope.access.scopes import Scope
+    from oppscope.access.tokens import TokenStore
+    from oppscope.state.db import state_engine
+
+    if settings.state_url is None and not settings.state_path.exists():
+        raise CliError("state_missing", f"no state database at {settings.state_path}, so no tokens")
+    with state_engine(settings) as engine:
+        active = [t for t in TokenStore(engine).list() if t.active]
+    return len(active), {scope.value: sum(scope in t.scopes for t in active) for scope in Scope}
+
+
 _local_check(
     "permissions",
     "Data, log, ops and backup directories writable; the state database private; token scopes sane.",
-    lambda checks, settings: checks.permissions(settings),
+    lambda checks, settings: checks.permissions(settings, lambda: _token_counts(settings)),
 )
 _local_check(
     "infrastructure",
