@@ -129,6 +129,14 @@ def _write(state: CliState, text: str, output: Path | None) -> None:
     state.output.notice(f"wrote {output}")
 
 
+def _table(state: CliState, title: str, columns: tuple[str, ...], rows: list[Any], **kwargs: Any) -> None:
+    """A table, or one line saying there is nothing to list."""
+    if rows:
+        state.output.table(title, columns, rows, **kwargs)
+    else:
+        typer.echo(f"{title}: none")
+
+
 def _percent(value: float | None) -> str:
     return "-" if value is None else f"{value:.2%}"
 
@@ -281,7 +289,8 @@ def logs_errors(
             {"since": start.isoformat(), "total": sum(g.count for g in groups), "groups": [g.as_dict() for g in groups]}
         )
         return
-    state.output.table(
+    _table(
+        state,
         f"Errors since {start:%Y-%m-%d %H:%M} UTC",
         ("code", "count", "statuses", "latest", "route", "request id"),
         [
@@ -415,7 +424,8 @@ def queries_slow(
 
 
 def _print_slow(state: CliState, found: dict[str, Any]) -> None:
-    state.output.table(
+    _table(
+        state,
         f"{found['slow']} of {found['requests']} requests took {found['threshold_s']:g} s or more",
         ("time", "request", "status", "ms", "stages (ms)", "cache"),
         [
@@ -499,7 +509,8 @@ def _print_diagnosis(state: CliState, report: OpsReport, body: dict[str, Any], s
             ("cache hit rate", _percent(body["cache"]["hit_rate"])),
         ],
     )
-    state.output.table(
+    _table(
+        state,
         "Errors by code",
         ("code", "count", "latest", "route"),
         [(g["code"], g["count"], str(g["latest"]["timestamp"])[:19], g["latest"]["route"]) for g in body["errors"]],
