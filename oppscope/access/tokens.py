@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import Engine, select, update
 
 from oppscope.access.scopes import Scope
+from oppscope.errors import ErrorKind, OppscopeError
 from oppscope.state.db import iso_utc, utc_now
 from oppscope.state.tables import api_tokens
 
@@ -47,10 +48,10 @@ class Principal:
 ANONYMOUS = Principal("anonymous", frozenset(Scope))
 
 
-class TokenError(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        self.code, self.message = code, message
-        super().__init__(message)
+class TokenError(OppscopeError):
+    """A token that cannot be used as asked; the kind is the caller's to pass (not found, conflict...)."""
+
+    default_kind = ErrorKind.unauthorized
 
 
 def _digest(secret: str) -> str:
@@ -64,7 +65,7 @@ class TokenStore:
     def create(self, name: str, scopes: set[Scope], expires_at: datetime | None = None) -> tuple[str, TokenInfo]:
         """A new token; the plain text is returned once and never stored."""
         if not scopes:
-            raise TokenError("no_scopes", "a token needs at least one scope")
+            raise TokenError("no_scopes", "a token needs at least one scope", kind=ErrorKind.invalid)
         token_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
         row = {
             "id": token_id,
@@ -99,9 +100,13 @@ class TokenStore:
             )
         info = self.get(token_id)
         if info is None:
-            raise TokenError("token_not_found", f"no token with id {token_id!r}")
+            raise TokenError("token_not_found", f"no token with id {token_id!r}", kind=ErrorKind.not_found)
         if done.rowcount == 0:
-            raise TokenError("token_already_revoked", f"token {token_id!r} was revoked at {info.revoked_at}")
+            raise TokenError(
+                "token_already_revoked",
+                f"token {token_id!r} was revoked at {info.revoked_at}",
+                kind=ErrorKind.conflict,
+            )
         return info
 
     def authenticate(self, token: str) -> Principal:

@@ -18,6 +18,7 @@ import structlog
 from oppscope.analyses.store import AnalysisStore, IdempotencyConflictError, NewAnalysis, SavedAnalysis
 from oppscope.analysis.models import Opportunity
 from oppscope.config import Settings
+from oppscope.errors import ErrorKind, OppscopeError
 from oppscope.history.store import HistoryError
 
 if TYPE_CHECKING:
@@ -26,10 +27,12 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 
-class AnalysisNotFoundError(Exception):
+class AnalysisNotFoundError(OppscopeError):
+    default_kind = ErrorKind.not_found
+
     def __init__(self, analysis_id: str) -> None:
         self.analysis_id = analysis_id
-        super().__init__(f"no analysis with id {analysis_id!r}")
+        super().__init__("analysis_not_found", f"no analysis with id {analysis_id!r}", {"id": analysis_id})
 
 
 class EngineHolder:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from oppscope.cli.context import DataDirOption, JsonOption, ProfileOption, command_state
-from oppscope.cli.output import EXIT_BAD_INPUT, EXIT_FAILURE, CliError, Output
+from oppscope.cli.output import EXIT_FAILURE, CliError, Output
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -126,9 +126,9 @@ def sample(
     out = state.output
     with out.guard():
         if rows is not None and rows < 1:
-            raise CliError("invalid_input", "--rows must be at least 1", {"rows": rows}, EXIT_BAD_INPUT)
+            raise CliError("invalid_input", "--rows must be at least 1", {"rows": rows})
         if export is not None and replace:
-            raise CliError("invalid_input", "--replace only applies when loading into the store", {}, EXIT_BAD_INPUT)
+            raise CliError("invalid_input", "--replace only applies when loading into the store")
         export_format = None if export is None else _format_from_extension(export)
         settings = state.settings()
         count, chosen_seed = rows or settings.sample_rows, settings.sample_seed if seed is None else seed
@@ -164,7 +164,7 @@ def _format_from_extension(path: Path) -> ImportFormat:
 
     fmt = format_for_path(path)
     if not path.parent.is_dir():
-        raise CliError("directory_not_found", f"no such directory: {path.parent}", {"path": str(path)}, EXIT_BAD_INPUT)
+        raise CliError("directory_not_found", f"no such directory: {path.parent}", {"path": str(path)})
     return fmt
 
 

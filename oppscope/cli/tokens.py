@@ -61,9 +61,9 @@ def create(
     state = command_state(ctx, profile, data_dir, json_output)
     with state.output.guard():
         if not name.strip() or len(name) > 200:
-            from oppscope.cli.output import EXIT_BAD_INPUT, CliError
+            from oppscope.cli.output import CliError
 
-            raise CliError("invalid_input", "--name must be 1 to 200 characters", exit_code=EXIT_BAD_INPUT)
+            raise CliError("invalid_input", "--name must be 1 to 200 characters")
         scopes = set(scope or [Scope.read, Scope.write])
         expires = datetime.now(UTC) + timedelta(days=expires_in_days) if expires_in_days else None
         with _tokens(state) as store:

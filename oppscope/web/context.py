@@ -44,24 +44,21 @@ def _presented_token(request: Request, *, allow_cookie: bool) -> str | None:
     if header is not None:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise ApiError(401, "invalid_token", "use `Authorization: Bearer <token>`", headers=_CHALLENGE)
+            raise ApiError(401, "invalid_token", "use `Authorization: Bearer <token>`")
         return token.strip()
     return request.cookies.get(SESSION_COOKIE) if allow_cookie else None
-
-
-_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="oppscope"'}
 
 
 def authenticate(request: Request, context: AppContext, *, allow_cookie: bool) -> Principal:
     token = _presented_token(request, allow_cookie=allow_cookie)
     if token is None:
         if context.settings.require_auth:
-            raise ApiError(401, "unauthorized", "this call needs a bearer token", headers=_CHALLENGE)
+            raise ApiError(401, "unauthorized", "this call needs a bearer token")
         return ANONYMOUS
     try:
         return context.tokens.authenticate(token)
     except TokenError as exc:
-        raise ApiError(401, exc.code, exc.message, headers=_CHALLENGE) from None
+        raise ApiError(401, exc.code, exc.message) from None
 
 
 def authorize(request: Request, context: AppContext, scope: Scope, *, allow_cookie: bool) -> Principal:
