@@ -87,9 +87,9 @@ def stats(
     out = state.output
     with out.guard():
         settings = state.settings()
-        from oppscope.history.factory import open_history_store
+        from oppscope.wiring import open_services
 
-        with open_history_store(settings, read_only=True) as store:
+        with open_services(settings) as services, services.history.reader() as store:
             summary = store.stats()
     if out.json_mode:
         out.model(summary)
@@ -152,9 +152,9 @@ def _export_rows(out: Output, rows: Sequence[Mapping[str, Any]], path: Path, fmt
 
 def _load_sample(out: Output, settings: Settings, rows: int, seed: int, *, replace: bool) -> None:
     from oppscope.analysis.runtime import load_sample
-    from oppscope.history.factory import open_history_store
+    from oppscope.wiring import open_services
 
-    with open_history_store(settings) as store:
+    with open_services(settings) as services, services.history.writer() as store:
         report = load_sample(store, settings, rows, seed, replace=replace)
     _show_report(out, report)
 

@@ -79,8 +79,7 @@ def _refuse_open_remote(settings: Settings, host: str) -> None:
 
 
 def _require_migrated(settings: Settings) -> None:
-    from oppscope.state.db import state_engine
-    from oppscope.state.migrate import require_current
+    from oppscope.wiring import open_services
 
-    with state_engine(settings) as engine:
-        require_current(engine)
+    with open_services(settings) as services:
+        services.require_migrated()

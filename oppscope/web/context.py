@@ -12,23 +12,43 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from oppscope.access.interfaces import ANONYMOUS, Principal, TokenError, TokenStore
 from oppscope.access.ratelimit import RateLimiter
 from oppscope.access.scopes import Scope
-from oppscope.access.tokens import ANONYMOUS, Principal, TokenError, TokenStore
 from oppscope.analyses.service import AnalysisService, EngineHolder
 from oppscope.config import Settings
 from oppscope.web.errors import ApiError
+from oppscope.wiring import HistoryAccess, Services
 
 SESSION_COOKIE = "oppscope_session"
 
 
 @dataclass
 class AppContext:
-    settings: Settings
-    engines: EngineHolder
-    service: AnalysisService
-    tokens: TokenStore
+    """The process' backends (from the wiring) and the per-process rate limiter."""
+
+    services: Services
     limiter: RateLimiter
+
+    @property
+    def settings(self) -> Settings:
+        return self.services.settings
+
+    @property
+    def history(self) -> HistoryAccess:
+        return self.services.history
+
+    @property
+    def engines(self) -> EngineHolder:
+        return self.services.engines
+
+    @property
+    def service(self) -> AnalysisService:
+        return self.services.analyses
+
+    @property
+    def tokens(self) -> TokenStore:
+        return self.services.tokens
 
 
 def app_context(request: Request) -> AppContext:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from oppscope.access.tokens import TokenError, TokenStore
+from oppscope.access.interfaces import TokenError, TokenStore
 from oppscope.cli.main import app
 from oppscope.config import load_settings
 from oppscope.state.db import state_engine

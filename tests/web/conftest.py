@@ -106,8 +106,8 @@ def client(module_server: str) -> Iterator[httpx.Client]:
 
 def create_token(settings: Settings, *scopes: str, name: str = "test") -> str:
     """A real token, made the way `oppscope tokens create` makes one."""
+    from oppscope.access.interfaces import TokenStore
     from oppscope.access.scopes import Scope
-    from oppscope.access.tokens import TokenStore
     from oppscope.state.db import state_engine
 
     with state_engine(settings) as engine:

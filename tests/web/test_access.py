@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from oppscope.access.tokens import TokenStore
+from oppscope.access.interfaces import TokenStore
 from oppscope.config import Settings
 from oppscope.state.db import state_engine
 from oppscope.web.app import create_app

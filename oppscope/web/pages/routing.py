@@ -14,8 +14,8 @@ from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from oppscope.access.interfaces import Principal
 from oppscope.access.scopes import Scope
-from oppscope.access.tokens import Principal
 from oppscope.web.context import Context
 from oppscope.web.errors import api_error
 from oppscope.web.pages.rendering import render

@@ -18,8 +18,8 @@ from fastapi import Request
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
+from oppscope.access.interfaces import Principal
 from oppscope.access.scopes import Scope
-from oppscope.access.tokens import Principal
 from oppscope.errors import ErrorKind, OppscopeError
 from oppscope.web.context import AppContext, authorize
 from oppscope.web.errors import ApiError

@@ -1,7 +1,7 @@
-"""Bearer tokens, stored as SHA-256 digests so a copy of the database reveals none of them.
+"""Tokens in the state database, stored as SHA-256 digests so a copy of the database reveals none of them.
 
-A token reads ``ops_<id>_<secret>``: the id finds the row in one indexed lookup, the secret (256 random bits,
-so a plain digest is enough; no password-stretching needed) is compared in constant time.
+The id finds the row in one indexed lookup; the secret (256 random bits, so a plain digest is enough; no
+password-stretching needed) is compared in constant time.
 """
 
 from __future__ import annotations
@@ -9,60 +9,27 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
+from collections.abc import Set
 from datetime import datetime
 
 from sqlalchemy import Engine, select, update
 
+from oppscope.access.interfaces import PREFIX, Principal, TokenError, TokenInfo
 from oppscope.access.scopes import Scope
-from oppscope.errors import ErrorKind, OppscopeError
+from oppscope.errors import ErrorKind
 from oppscope.state.db import iso_utc, utc_now
 from oppscope.state.tables import api_tokens
-
-PREFIX = "ops"
-
-
-@dataclass(frozen=True)
-class TokenInfo:
-    id: str
-    name: str
-    scopes: frozenset[Scope]
-    created_at: str
-    expires_at: str | None
-    revoked_at: str | None
-    last_used_at: str | None
-
-    @property
-    def active(self) -> bool:
-        return self.revoked_at is None and (self.expires_at is None or self.expires_at > utc_now())
-
-
-@dataclass(frozen=True)
-class Principal:
-    """The caller a request acts for: a token, or ``anonymous`` where the profile leaves the API open."""
-
-    id: str
-    scopes: frozenset[Scope]
-
-
-ANONYMOUS = Principal("anonymous", frozenset(Scope))
-
-
-class TokenError(OppscopeError):
-    """A token that cannot be used as asked; the kind is the caller's to pass (not found, conflict...)."""
-
-    default_kind = ErrorKind.unauthorized
 
 
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-class TokenStore:
+class SqlTokenStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def create(self, name: str, scopes: set[Scope], expires_at: datetime | None = None) -> tuple[str, TokenInfo]:
+    def create(self, name: str, scopes: Set[Scope], expires_at: datetime | None = None) -> tuple[str, TokenInfo]:
         """A new token; the plain text is returned once and never stored."""
         if not scopes:
             raise TokenError("no_scopes", "a token needs at least one scope", kind=ErrorKind.invalid)
