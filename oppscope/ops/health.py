@@ -96,11 +96,11 @@ def engine_check(engines: _EngineSource) -> Check:
 
 
 def state_check(state: Engine, ping: Callable[[], None]) -> Check:
-    """The analysis store answers (``ping``) and its database's schema is at this code's revision."""
+    """The analysis store's database is at this code's schema revision and the store answers (``ping``)."""
 
     def probe() -> Result:
-        ping()
         require_current(state)
+        ping()
         return {"status": "ok"}
 
     return Check("state_database", probe)

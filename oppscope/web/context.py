@@ -81,6 +81,14 @@ def authenticate(request: Request, context: AppContext, *, allow_cookie: bool) -
         raise ApiError(401, exc.code, exc.message) from None
 
 
+def presented_principal(request: Request, context: AppContext) -> Principal | None:
+    """The caller if a token or session was presented (checked: a wrong one is still a 401), else None; for
+    the few answers that are open to anyone but say more to a caller with the right scope."""
+    if _presented_token(request, allow_cookie=True) is None:
+        return None
+    return authenticate(request, context, allow_cookie=True)
+
+
 def authorize(request: Request, context: AppContext, scope: Scope, *, allow_cookie: bool) -> Principal:
     """Authenticate, check the scope, then spend one request of the caller's rate limit."""
     principal = authenticate(request, context, allow_cookie=allow_cookie)

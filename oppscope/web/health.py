@@ -15,10 +15,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from oppscope import __version__
-from oppscope.access.interfaces import ANONYMOUS
 from oppscope.access.scopes import Scope
 from oppscope.ops.health import Readiness, run_checks
-from oppscope.web.context import AppContext, Context, authenticate
+from oppscope.web.context import AppContext, Context, presented_principal
 
 router = APIRouter(tags=["health"])
 
@@ -32,8 +31,8 @@ def _may_see_details(request: Request, context: AppContext) -> bool:
     still gets the bare status; a token that is sent and wrong is a 401, as everywhere."""
     if not context.settings.require_auth:
         return True
-    principal = authenticate(request, context, allow_cookie=True)
-    return principal is not ANONYMOUS and Scope.ops in principal.scopes
+    principal = presented_principal(request, context)
+    return principal is not None and Scope.ops in principal.scopes
 
 
 # HEAD too (load balancers and uptime checks often probe with it), kept out of the schema as GET's twin.
