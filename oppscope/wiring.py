@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy import Engine
 
@@ -64,8 +63,8 @@ class Services:
     tokens: TokenStore
     engines: EngineHolder
     analyses: AnalysisService
-    metrics: Any = None
-    events: Any = None
+    metrics: object | None = None
+    events: object | None = None
     checks: list[Check] = field(default_factory=list)
 
     def require_migrated(self) -> None:
