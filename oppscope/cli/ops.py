@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from oppscope.cli.context import CliState, DataDirOption, JsonOption, ProfileOption, command_state
-from oppscope.cli.output import EXIT_BAD_INPUT, EXIT_FAILURE, CliError
+from oppscope.cli.output import EXIT_FAILURE, CliError
+from oppscope.errors import ErrorKind, OppscopeError
 
 if TYPE_CHECKING:
     import httpx
@@ -82,7 +83,7 @@ TokenOption = Annotated[
 
 
 def _bad_input(exc: ValueError) -> CliError:
-    return CliError("invalid_input", str(exc), exit_code=EXIT_BAD_INPUT)
+    return CliError("invalid_input", str(exc))
 
 
 def _minutes(text: str) -> int:
@@ -93,7 +94,7 @@ def _minutes(text: str) -> int:
     except ValueError as exc:
         raise _bad_input(exc) from exc
     if minutes > 24 * 60 * 90:
-        raise CliError("invalid_input", "a window is at most 90 days", exit_code=EXIT_BAD_INPUT)
+        raise CliError("invalid_input", "a window is at most 90 days")
     return minutes
 
 
@@ -125,7 +126,7 @@ def _write(state: CliState, text: str, output: Path | None) -> None:
     try:
         output.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
     except OSError as exc:
-        raise CliError("unwritable_output", f"cannot write {output}: {exc.strerror}", exit_code=EXIT_BAD_INPUT) from exc
+        raise CliError("unwritable_output", f"cannot write {output}: {exc.strerror}") from exc
     state.output.notice(f"wrote {output}")
 
 
@@ -379,7 +380,12 @@ def cache_stats(
             with _client(state.settings(), url, token) as client:
                 answer = client.get("/ops/data", params={"window": "15m"})
             if answer.status_code != 200:
-                raise CliError("service_error", f"{url}/ops/data answered HTTP {answer.status_code}", exit_code=1)
+                raise OppscopeError(
+                    "service_error",
+                    f"{url}/ops/data answered HTTP {answer.status_code}",
+                    {"status": answer.status_code},
+                    kind=ErrorKind.unavailable,
+                )
             found["worker"] = answer.json()["worker"]
     if state.output.json_mode:
         state.output.json(found)
@@ -467,14 +473,17 @@ def diagnose(
         from oppscope.ops import checks
         from oppscope.ops.alerts import critical_firing
         from oppscope.ops.diagnostics import resources
+        from oppscope.wiring import open_services
 
         settings = state.settings()
         report = _report(state, window)
-        if service:
-            with _client(settings, url, token) as client:
-                suites = [checks.connectivity(settings, client)]
-        else:
-            suites = [checks.connectivity(settings)]
+        with open_services(settings) as services:
+            probes = [probe for probe in services.checks if not probe.slow]
+            if service:
+                with _client(settings, url, token) as client:
+                    suites = [checks.connectivity(settings, probes, client)]
+            else:
+                suites = [checks.connectivity(settings, probes)]
         if full:
             suites += [checks.infrastructure(settings), checks.permissions(settings, lambda: _token_counts(settings))]
         body = report.as_dict() | {
@@ -608,13 +617,16 @@ def check_connectivity(
     state = command_state(ctx, profile, data_dir, json_output)
     with state.output.guard():
         from oppscope.ops import checks
+        from oppscope.wiring import open_services
 
         settings = state.settings()
-        if url:
-            with _client(settings, url, token) as client:
-                suite = checks.connectivity(settings, client)
-        else:
-            suite = checks.connectivity(settings)
+        with open_services(settings) as services:
+            probes = [probe for probe in services.checks if not probe.slow]  # the engine is no backend
+            if url:
+                with _client(settings, url, token) as client:
+                    suite = checks.connectivity(settings, probes, client)
+            else:
+                suite = checks.connectivity(settings, probes)
     _finish(state, suite)
 
 
@@ -666,13 +678,14 @@ _service_check(
 def _token_counts(settings: Settings) -> tuple[int, dict[str, int]]:
     """How many tokens are active, and how many of them hold each scope."""
     from oppscope.access.scopes import Scope
-    from oppscope.access.tokens import TokenStore
-    from oppscope.state.db import state_engine
+    from oppscope.wiring import open_services
 
     if settings.state_url is None and not settings.state_path.exists():
-        raise CliError("state_missing", f"no state database at {settings.state_path}, so no tokens")
-    with state_engine(settings) as engine:
-        active = [t for t in TokenStore(engine).list() if t.active]
+        raise OppscopeError(
+            "state_missing", f"no state database at {settings.state_path}, so no tokens", kind=ErrorKind.unavailable
+        )
+    with open_services(settings) as services:
+        active = [t for t in services.tokens.list() if t.active]
     return len(active), {scope.value: sum(scope in t.scopes for t in active) for scope in Scope}
 
 
@@ -718,7 +731,7 @@ def check_performance(
         except ValueError as exc:
             raise _bad_input(exc) from exc
         if seconds > 600:
-            raise CliError("invalid_input", "--duration is at most 10m", exit_code=EXIT_BAD_INPUT)
+            raise CliError("invalid_input", "--duration is at most 10m")
         _client(settings, url, token).close()  # validates the URL before the load starts
         suite = checks.performance(settings, lambda: _client(settings, url, token), seconds, concurrency, max_requests)
     _finish(state, suite)

@@ -1,1 +1,2 @@
-"""What an operator sees: structured logs, Prometheus metrics and the internal per-minute time series."""
+"""Operating oppscope: health checks, structured logs, Prometheus metrics and the internal per-minute time
+series; alerts and diagnostics build on them."""

@@ -16,7 +16,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
@@ -28,6 +28,7 @@ import httpx
 import psutil
 
 from oppscope.config import Profile, Settings
+from oppscope.ops import health
 
 # The backends the service reports on (``oppscope_backend_up{backend}``), in the order checks probe them.
 BACKENDS = ("history", "state_database", "analysis_engine")
@@ -87,22 +88,19 @@ def timed(name: str, probe: Probe) -> Check:
 # --- connectivity -------------------------------------------------------------------------------------------
 
 
-def _history(settings: Settings) -> tuple[Status, str, dict[str, Any]]:
-    from oppscope.history.factory import open_history_store
-    from oppscope.history.store import HistoryError
-
-    if not settings.history_path.exists():
-        return "fail", f"no history at {settings.history_path}", {}
-    try:
-        with open_history_store(settings, read_only=True) as store:
-            rows, snapshot = store.row_count(), store.snapshot_id()
-    except HistoryError as exc:
-        if exc.code == "history_locked":
-            return "warn", "busy: an import holds the file (analyses still answer from memory)", {}
-        raise
-    if rows == 0:
-        return "fail", "the history is empty", {"rows": 0}
-    return "ok", f"{rows} projects", {"rows": rows, "snapshot_id": snapshot}
+def backend_checks(probes: Sequence[health.Check]) -> list[Check]:
+    """The wiring's readiness checks (the ones ``/health/ready`` runs) as check results: a usable state other
+    than ``ok`` (a busy history) is a warning."""
+    readiness = health.run_checks(probes)
+    found = []
+    for probe in probes:
+        result = dict(readiness.checks[probe.name])
+        state, latency = result.pop("status"), result.pop("latency_ms", None)
+        status: Status = "ok" if state == "ok" else "warn" if state in probe.usable else "fail"
+        error = result.get("error")
+        detail = error["message"] if isinstance(error, dict) else ", ".join(f"{k} {v}" for k, v in result.items())
+        found.append(Check(probe.name, status, detail or state, result, latency))
+    return found
 
 
 def _state(settings: Settings) -> tuple[Status, str, dict[str, Any]]:
@@ -129,19 +127,16 @@ def _model_cache(settings: Settings) -> tuple[Status, str, dict[str, Any]]:
 def _service_ready(client: httpx.Client) -> tuple[Status, str, dict[str, Any]]:
     response = client.get("/health/ready")
     body = response.json()
-    failing = [name for name, check in body.get("checks", {}).items() if check.get("status") not in ("ok", "busy")]
+    failing = body.get("failing") or [n for n, c in body.get("checks", {}).items() if c.get("status") != "ok"]
     if response.status_code != 200:
         return "fail", f"not ready (HTTP {response.status_code}): {', '.join(failing) or body.get('status')}", body
     return "ok", "ready", body
 
 
-def connectivity(settings: Settings, client: httpx.Client | None = None) -> Suite:
-    """Each backend reachable from here and, given a service, the service's own view of them."""
-    checks = [
-        timed("history", lambda: _history(settings)),
-        timed("state_database", lambda: _state(settings)),
-        timed("model_cache", lambda: _model_cache(settings)),
-    ]
+def connectivity(settings: Settings, probes: Sequence[health.Check], client: httpx.Client | None = None) -> Suite:
+    """Each backend reachable from here (the wiring's readiness ``probes``), the model cache, and, given a service,
+    the service's own view of them."""
+    checks = [*backend_checks(probes), timed("model_cache", lambda: _model_cache(settings))]
     if client is not None:
         checks.append(timed("service", lambda: _service_ready(client)))
     return Suite("connectivity", checks)
@@ -185,7 +180,7 @@ def _contains(text: str) -> Callable[[httpx.Response], str | None]:
 PAGE = frozenset({200, 303})  # a page, or the way to /login where pages need a session
 ENDPOINTS = (
     Endpoint("GET", "/health/live", frozenset({200}), check=_json_key("status")),
-    Endpoint("GET", "/health/ready", frozenset({200}), check=_json_key("checks")),
+    Endpoint("GET", "/health/ready", frozenset({200}), check=_json_key("status")),  # details need the ops scope
     Endpoint("GET", "/health", frozenset({200}), check=_json_key("status")),
     Endpoint("GET", "/metrics", frozenset({200}), protected=True, check=_contains("oppscope_http_requests_total")),
     Endpoint("GET", "/openapi.json", frozenset({200, 404}), protected=True),

@@ -163,22 +163,17 @@ def _point_current(directory: Path, day: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
-class _StdStreamHandler(logging.StreamHandler[TextIO]):
-    """Writes to whatever ``sys.stdout`` or ``sys.stderr`` is at the time of each record, so a swapped stream
-    (a test runner's capture, a reopened terminal) is honoured."""
-
-    def __init__(self, name: Literal["stdout", "stderr"]) -> None:
-        self._stream_name = name
-        super().__init__()
+class _StderrHandler(logging.StreamHandler[TextIO]):
+    """Writes to whatever ``sys.stderr`` is at the time of each record: a CLI run inside a test runner (or any
+    caller that swaps the stream per command) gets its records where it reads them."""
 
     @property
     def stream(self) -> TextIO:
-        stream: TextIO = getattr(sys, self._stream_name)
-        return stream
+        return sys.stderr
 
     @stream.setter
     def stream(self, _: TextIO) -> None:
-        """Fixed by name."""
+        """Always the current ``sys.stderr``."""
 
 
 def configure_logging(
@@ -211,7 +206,9 @@ def configure_logging(
                 structlog.dev.ConsoleRenderer(colors=False),
             ],
         )
-    to_stream = _StdStreamHandler(stream)
+    # The server's stdout is the one it has when it configures (a server thread in a test keeps it while commands
+    # swap theirs); the CLI's stderr is looked up per record.
+    to_stream = _StderrHandler() if stream == "stderr" else logging.StreamHandler(sys.stdout)
     to_stream.setFormatter(stream_formatter)
     to_file = DailyFileHandler(settings.log_path)
     to_file.setFormatter(json_formatter)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Sequence
 from pathlib import Path
 
 import psutil
@@ -30,6 +30,7 @@ from prometheus_client import (
 )
 
 from oppscope.config import Settings
+from oppscope.ops.health import Check, run_checks
 from oppscope.ops.multiproc import MULTIPROC_ENV, dead_pids
 from oppscope.ops.timeseries import BUCKETS_S, TimeSeries, open_timeseries
 
@@ -98,9 +99,6 @@ def render_metrics() -> tuple[bytes, str]:
     return generate_latest(registry), CONTENT_TYPE_LATEST
 
 
-BackendProbe = Callable[[], Mapping[str, bool]]
-
-
 class Telemetry:
     """Each event is reported once here and lands in Prometheus and in the time series alike, so ``/metrics``,
     ``/ops`` and the commands that read the time series count the same requests.
@@ -112,7 +110,7 @@ class Telemetry:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.series: TimeSeries | None = None
-        self._probe: BackendProbe | None = None
+        self._checks: Sequence[Check] = ()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._process = psutil.Process()
@@ -145,9 +143,11 @@ class Telemetry:
 
     # --- the worker's background sampling -------------------------------------------------------------------
 
-    def start(self, probe: BackendProbe | None = None) -> None:
+    def start(self, checks: Sequence[Check] = ()) -> None:
+        """Open the time series and sample every few seconds; ``checks`` are the readiness checks, whose
+        results become ``oppscope_backend_up`` and ``oppscope_backend_errors_total``."""
         self.series = open_timeseries(self.settings)
-        self._probe = probe
+        self._checks = checks
         WORKERS.set(1)
         self.sample()
         self._thread = threading.Thread(target=self._run, name="oppscope-telemetry", daemon=True)
@@ -164,7 +164,7 @@ class Telemetry:
             multiprocess.mark_process_dead(os.getpid(), directory)
 
     def sample(self) -> None:
-        """Resources now (time series and gauges) and, given a probe, each backend's state."""
+        """Resources now (time series and gauges) and each checked backend's state."""
         assert self.series is not None, "started"
         usage = self.series.record_resources()
         seconds = self._cpu_time()
@@ -174,8 +174,10 @@ class Telemetry:
         PROCESS_MEMORY_PERCENT.set(usage.memory_percent)
         PROCESS_MEMORY_BYTES.set(self._process.memory_info().rss)
         DISK_USED_PERCENT.set(usage.disk_percent)
-        if self._probe is not None:
-            for backend, up in self._probe().items():
+        if self._checks:
+            readiness = run_checks(self._checks)
+            for backend in readiness.checks:
+                up = backend not in readiness.failing
                 self.backend(backend, up, error=not up)
 
     def _cpu_time(self) -> float:

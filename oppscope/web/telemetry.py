@@ -21,8 +21,8 @@ from fastapi import APIRouter, Response
 from starlette.routing import BaseRoute, Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from oppscope.access.interfaces import Principal
 from oppscope.access.scopes import Scope as TokenScope
-from oppscope.access.tokens import Principal
 from oppscope.ops.metrics import UNMATCHED_ROUTE, Telemetry, render_metrics
 from oppscope.web.context import requires
 
@@ -86,9 +86,15 @@ def _error_code(body: bytes) -> str | None:
     return code if isinstance(code, str) else None
 
 
+def _telemetry(scope: Scope) -> Telemetry | None:
+    """The app's telemetry, built with its services in the lifespan (None before it, or with metrics off)."""
+    context = getattr(scope["app"].state, "context", None)
+    return None if context is None else context.services.metrics
+
+
 class TelemetryMiddleware:
-    def __init__(self, app: ASGIApp, telemetry: Telemetry | None) -> None:
-        self.app, self.telemetry = app, telemetry
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -131,8 +137,9 @@ class TelemetryMiddleware:
     ) -> None:
         method = scope["method"] if scope["method"] in _METHODS else "OTHER"
         route = route_template(scope, root_path)
-        if self.telemetry is not None:
-            self.telemetry.request(method, route, status, duration)
+        telemetry = _telemetry(scope)
+        if telemetry is not None:
+            telemetry.request(method, route, status, duration)
         fields: dict[str, Any] = {
             "method": method,
             "route": route,

@@ -14,8 +14,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from oppscope.access.interfaces import Principal
 from oppscope.access.scopes import Scope
-from oppscope.access.tokens import Principal
 from oppscope.ops import dashboard
 from oppscope.ops.diagnostics import ops_report
 from oppscope.web.context import AppContext, Context, requires
@@ -38,7 +38,9 @@ def _page_ops(request: Request, context: Context) -> Principal:
 def data(context: AppContext, window: WindowName) -> dict[str, Any]:
     """The shared report, the charts, and what only this worker knows: its cache's entries (caches are per
     worker, so the time series can count look-ups but not entries)."""
-    report = ops_report(context.settings, dashboard.WINDOWS[window])
+    telemetry = context.services.metrics  # this worker's series: it adds what it has not flushed yet
+    series = telemetry.series if telemetry is not None else None
+    report = ops_report(context.settings, dashboard.WINDOWS[window], series=series)
     cache = context.service.cache.stats()
     return {
         "window_name": window,
