@@ -52,3 +52,10 @@ def test_each_rule_becomes_an_alarm_at_its_threshold_and_period(tmp_path: Path) 
     assert resources["OppscopeLatencyCritical"]["Properties"]["ExtendedStatistic"] == "p95"
     assert resources["OppscopeLatencyHigh"]["Properties"]["Period"] == 600
     assert resources["OppscopeDiskHigh"]["Properties"]["Period"] == 900
+
+
+def test_the_exported_backends_are_the_ones_the_service_reports(tmp_path: Path) -> None:
+    from oppscope.wiring import open_services
+
+    with open_services(load_settings(data_dir=tmp_path)) as services:
+        assert tuple(check.name for check in services.checks) == BACKENDS
