@@ -22,7 +22,8 @@ from oppscope.analysis.dataset import history_from_columns
 from oppscope.analysis.engine import Engine, EngineConfig, model_id
 from oppscope.config import Settings
 from oppscope.history.factory import open_history_store
-from oppscope.history.store import HistoryError, HistoryStore, ImportFormat, ImportReport, OnError
+from oppscope.history.interfaces import HistoryStore
+from oppscope.history.store import HistoryError, ImportFormat, ImportReport, OnError
 
 log = structlog.get_logger(__name__)
 
