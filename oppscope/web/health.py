@@ -11,6 +11,8 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from oppscope import __version__
+from oppscope.history.factory import open_history_reader
+from oppscope.history.interfaces import HISTORY_BUSY
 from oppscope.history.store import HistoryError
 from oppscope.web.context import AppContext, Context
 
@@ -34,15 +36,13 @@ def _timed(check: Any) -> dict[str, Any]:
 
 
 def _history(context: AppContext) -> dict[str, Any]:
-    from oppscope.history.factory import open_history_store
-
     try:
-        with open_history_store(context.settings, read_only=True) as store:
-            rows, snapshot = store.row_count(), store.snapshot_id()
+        with open_history_reader(context.settings) as reader:
+            rows, snapshot = reader.row_count(), reader.snapshot_id()
     except HistoryError as exc:
-        if exc.code != "history_locked":
+        if exc.code != HISTORY_BUSY:
             raise
-        # An import holds the file; analyses still answer from the engine in memory, so this is no outage.
+        # Another process holds the history for a moment; analyses still answer from the engine in memory.
         return {"status": "busy", "error": _error(exc)}
     return {"status": "ok" if rows > 0 else "empty", "rows": rows, "snapshot_id": snapshot}
 
