@@ -156,6 +156,8 @@ class SnapshotFiles:
             name = path.name.split(".duckdb", 1)[0]
             if name.startswith(".build-") or name not in kept:
                 path.unlink(missing_ok=True)
+        for leftover in (*self.dir.glob(".link-*"), *self.dir.glob(".log-*.tmp")):
+            leftover.unlink(missing_ok=True)
         self._write_log(entries[-self.keep :])
 
     def _adopt_legacy(self) -> None:
@@ -467,49 +469,23 @@ class DuckDBHistoryWriter:
             con.close()
 
 
-class DuckDBHistoryStore(DuckDBHistoryReader):
+class DuckDBHistoryStore(DuckDBHistoryReader, DuckDBHistoryWriter):
     """Reader and writer together: reads follow the snapshot this store's own writes made current."""
 
     def __init__(self, path: Path, read_only: bool = False, *, keep: int = KEEP_SNAPSHOTS) -> None:
-        super().__init__(path, missing_ok=not read_only)
+        DuckDBHistoryReader.__init__(self, path, missing_ok=not read_only)
+        DuckDBHistoryWriter.__init__(self, path, keep=keep)
         self.read_only = read_only
-        self._writer = DuckDBHistoryWriter(path, keep=keep)
-
-    def import_file(
-        self,
-        path: Path,
-        *,
-        replace: bool = False,
-        on_error: OnError = "reject",
-        fmt: ImportFormat | None = None,
-        dedupe: bool = False,
-    ) -> ImportReport:
-        self._check_writable()
-        return self._reopened(
-            self._writer.import_file(path, replace=replace, on_error=on_error, fmt=fmt, dedupe=dedupe)
-        )
-
-    def insert_rows(
-        self,
-        rows: Sequence[Mapping[str, Any]],
-        *,
-        replace: bool = False,
-        on_error: OnError = "reject",
-        dedupe: bool = False,
-    ) -> ImportReport:
-        self._check_writable()
-        return self._reopened(self._writer.insert_rows(rows, replace=replace, on_error=on_error, dedupe=dedupe))
-
-    def snapshots(self) -> list[str]:
-        return self._writer.snapshots()
 
     def rollback(self) -> str:
         self._check_writable()
-        snapshot = self._writer.rollback()
+        snapshot = super().rollback()
         self._repin()
         return snapshot
 
-    def _reopened(self, report: ImportReport) -> ImportReport:
+    def _write(self, stage: _Stage, *, replace: bool, on_error: OnError, dedupe: bool) -> ImportReport:
+        self._check_writable()
+        report = super()._write(stage, replace=replace, on_error=on_error, dedupe=dedupe)
         if report.committed:
             self._repin()
         return report
