@@ -74,12 +74,15 @@ def _one_read(http: httpx.Client, reads: Reads) -> None:
 def _paced_reads(url: str, stop: threading.Event, reads: Reads, rate: float) -> None:
     """Open loop: a read starts every 1/rate s whether or not the earlier ones have been answered."""
     limits = httpx.Limits(max_connections=16, max_keepalive_connections=16)
-    with httpx.Client(base_url=url, timeout=30, limits=limits) as http, ThreadPoolExecutor(16) as pool:
+    with httpx.Client(base_url=url, timeout=30, limits=limits) as http:
+        pool = ThreadPoolExecutor(16)
         next_at = time.monotonic()
         while not stop.is_set():
             pool.submit(_one_read, http, reads)
             next_at += 1 / rate
             time.sleep(max(0.0, next_at - time.monotonic()))
+        # Reads the server had no time for yet are not sent once the imports are done.
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _greedy_reads(url: str, stop: threading.Event, reads: Reads) -> None:
