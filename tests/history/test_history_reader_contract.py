@@ -3,10 +3,6 @@ protocol's methods are checked to exist on each backend, then each behaviour run
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -14,20 +10,14 @@ from oppscope.history import schema
 from oppscope.history.interfaces import READER_ERROR_CODES, HistoryReader
 from oppscope.history.sql import ID_COLUMN, ROW_COLUMNS, rows_by_id_sql
 from oppscope.history.store import HistoryError
-from tests.history.backends import BACKENDS, Backend
-from tests.history.conftest import make_row
+from tests.contract import verify_class
+from tests.history.conftest import Backend, make_row
 
 ROWS = [
     make_row(0, industry="Retail", customer_segment="SMB", country="Germany"),
     make_row(1, industry="Retail", customer_segment="Enterprise", country="France"),
     make_row(2, industry="Healthcare", customer_segment="Enterprise", country="Germany", customer_name="Customer 0"),
 ]
-
-
-@pytest.fixture(params=sorted(BACKENDS))
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    factory: Callable[[Path], Backend] = BACKENDS[request.param]
-    return factory(tmp_path)
 
 
 @pytest.fixture
@@ -38,13 +28,7 @@ def loaded(backend: Backend) -> Backend:
 
 def test_the_backend_implements_every_method_of_the_protocol(loaded: Backend) -> None:
     with loaded.open_reader() as reader:
-        for name, member in inspect.getmembers(HistoryReader, inspect.isfunction):
-            if name.startswith("_") and name not in {"__enter__", "__exit__"}:
-                continue
-            implemented = getattr(type(reader), name, None)
-            assert callable(implemented), name
-            wanted = [p for p in inspect.signature(member).parameters if p != "self"]
-            assert [p for p in inspect.signature(implemented).parameters if p != "self"] == wanted, name
+        verify_class(HistoryReader, type(reader))
 
 
 def test_an_empty_history_is_missing(backend: Backend) -> None:

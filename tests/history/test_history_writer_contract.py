@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -11,14 +9,8 @@ import pytest
 from oppscope.history.export import write_rows
 from oppscope.history.interfaces import HistoryWriter
 from oppscope.history.store import HistoryError
-from tests.history.backends import BACKENDS, Backend
-from tests.history.conftest import make_row
-
-
-@pytest.fixture(params=sorted(BACKENDS))
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    factory: Callable[[Path], Backend] = BACKENDS[request.param]
-    return factory(tmp_path)
+from tests.contract import verify_class
+from tests.history.conftest import Backend, make_row
 
 
 def _state(backend: Backend) -> tuple[str, int]:
@@ -27,13 +19,7 @@ def _state(backend: Backend) -> tuple[str, int]:
 
 
 def test_the_backend_implements_every_method_of_the_protocol(backend: Backend) -> None:
-    for name, member in inspect.getmembers(HistoryWriter, inspect.isfunction):
-        if name.startswith("_"):
-            continue
-        implemented = getattr(type(backend.writer), name, None)
-        assert callable(implemented), name
-        wanted = [p for p in inspect.signature(member).parameters if p != "self"]
-        assert [p for p in inspect.signature(implemented).parameters if p != "self"] == wanted, name
+    verify_class(HistoryWriter, type(backend.writer))
 
 
 def test_a_file_with_a_bad_row_is_refused_and_changes_nothing(backend: Backend, tmp_path: Path) -> None:

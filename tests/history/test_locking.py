@@ -38,11 +38,10 @@ def history_file(tmp_path: Path) -> Path:
 def test_an_import_does_not_wait_for_a_long_read(history_file: Path) -> None:
     holder = hold_in_another_process(history_file, 30, read_only=True)
     try:
-        started = time.monotonic()
+        # A writer that needed the reader's file would give up after LOCK_WAIT_SECONDS with history_locked.
         with DuckDBHistoryStore(history_file) as store:
             assert store.insert_rows([make_row(1)]).committed
             assert store.row_count() == 2
-        assert time.monotonic() - started < LOCK_WAIT_SECONDS
         assert holder.poll() is None  # the reader still holds the previous snapshot, undisturbed
     finally:
         holder.kill()

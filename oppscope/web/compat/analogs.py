@@ -8,12 +8,11 @@ here). The rows fill the fields of the report's SIMILAR PROJECTS blocks that the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from oppscope.config import Settings
-from oppscope.history.factory import open_history_reader
+from oppscope.history.interfaces import HistoryReader
 from oppscope.history.sql import ID_COLUMN, rows_by_id_sql
 from oppscope.history.store import HistoryError
 
@@ -28,11 +27,11 @@ class AnalogQuery:
         return {str(row[ID_COLUMN]): row for row in self.rows}
 
 
-def run_analog_query(settings: Settings, ids: Sequence[str], row_limit: int) -> AnalogQuery:
+def run_analog_query(open_reader: Callable[[], HistoryReader], ids: Sequence[str], row_limit: int) -> AnalogQuery:
     """The statement and its rows; a history that fails here leaves the rows out rather than the answer."""
     sql = rows_by_id_sql(ids, row_limit)
     try:
-        with open_history_reader(settings) as reader:
+        with open_reader() as reader:
             rows = reader.rows_by_id(ids, row_limit)
     except HistoryError as exc:
         return AnalogQuery(sql, [], exc.message)
