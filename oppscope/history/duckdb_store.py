@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import os
 import shutil
@@ -23,11 +24,11 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final, ParamSpec, Self, TypeVar
 
 import duckdb
 import numpy as np
-from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
+from tenacity import retry, retry_if_exception, stop_after_delay, wait_exponential
 
 from oppscope.history import duckdb_import as imp
 from oppscope.history import schema
@@ -50,6 +51,8 @@ from oppscope.history.store import (
 LOCK_WAIT_SECONDS: Final = 2.0
 KEEP_SNAPSHOTS: Final = 3
 _Stage = Callable[[duckdb.DuckDBPyConnection], "imp.Staged"]
+P = ParamSpec("P")
+R = TypeVar("R")
 _TOP_SERVICES: Final = 20
 _VOCABULARY: Final[dict[str, str]] = {
     "industries": "industry",
@@ -62,8 +65,17 @@ _VOCABULARY: Final[dict[str, str]] = {
 }
 
 
+def _is_lock_conflict(exc: BaseException) -> bool:
+    """DuckDB reports another process' lock as an IO error whose text names the lock; nothing else says so."""
+    return isinstance(exc, duckdb.IOException | duckdb.ConnectionException) and "lock" in str(exc).lower()
+
+
+def _reason(exc: duckdb.Error) -> str:
+    return str(exc).split("\nLINE ", 1)[0].strip()
+
+
 @retry(
-    retry=retry_if_exception_type((duckdb.IOException, duckdb.ConnectionException)),
+    retry=retry_if_exception(_is_lock_conflict),
     stop=stop_after_delay(LOCK_WAIT_SECONDS),
     wait=wait_exponential(multiplier=0.02, max=0.5),
     reraise=True,
@@ -76,18 +88,31 @@ def _open(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
     """A connection, with DuckDB's failures turned into our codes (callers never see DuckDB's errors)."""
     try:
         return _connect(path, read_only)
-    except (duckdb.IOException, duckdb.ConnectionException) as exc:
-        if not path.exists():
-            raise HistoryError(HISTORY_MISSING, f"No history database at {path}", {"path": str(path)}) from exc
-        raise HistoryError(
-            HISTORY_BUSY,
-            f"The history database {path} is held by another process; try again shortly",
-            {"path": str(path), "reason": str(exc)},
-        ) from exc
     except duckdb.Error as exc:
+        if read_only and not path.exists():
+            raise HistoryError(HISTORY_MISSING, f"No history database at {path}", {"path": str(path)}) from exc
+        if _is_lock_conflict(exc):
+            raise HistoryError(
+                HISTORY_BUSY,
+                f"The history database {path} is held by another process; try again shortly",
+                {"path": str(path), "reason": _reason(exc)},
+            ) from exc
         raise HistoryError(
-            HISTORY_UNAVAILABLE, f"Cannot open history database {path}: {exc}", {"path": str(path)}
+            HISTORY_UNAVAILABLE, f"Cannot open history database {path}: {_reason(exc)}", {"path": str(path)}
         ) from exc
+
+
+def _reading(method: Callable[P, R]) -> Callable[P, R]:
+    """A read that fails inside DuckDB (a damaged or vanished file) is ``history_unavailable``, not DuckDB's."""
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except duckdb.Error as exc:
+            raise HistoryError(HISTORY_UNAVAILABLE, f"Cannot read the history: {_reason(exc)}") from exc
+
+    return wrapper
 
 
 class SnapshotFiles:
@@ -215,6 +240,7 @@ class DuckDBHistoryReader:
     ) -> None:
         self.close()
 
+    @_reading
     def snapshot_id(self) -> str:
         if imp.table_exists(self._con, META_TABLE):
             row = self._con.execute(f"SELECT value FROM {META_TABLE} WHERE key = 'snapshot_id'").fetchone()
@@ -223,10 +249,12 @@ class DuckDBHistoryReader:
         # A table filled by something other than oppscope gets its content-derived id instead of none.
         return imp.content_snapshot_id(self._con)
 
+    @_reading
     def row_count(self) -> int:
         (n,) = self._one(f"SELECT count(*) FROM {quote(schema.TABLE)}")
         return int(n)
 
+    @_reading
     def fetch_columns(self, columns: Sequence[str] | None = None) -> dict[str, np.ndarray]:
         names = list(schema.COLUMN_NAMES if columns is None else columns)
         unknown = [c for c in names if c not in schema.COLUMN_TYPES]
@@ -245,9 +273,9 @@ class DuckDBHistoryReader:
         try:
             return [tuple(r) for r in self._con.execute(sql, list(params)).fetchall()]
         except duckdb.Error as exc:
-            reason = str(exc).split("\nLINE ", 1)[0]
-            raise HistoryError("query_failed", f"History query failed: {reason}", {"sql": sql}) from exc
+            raise HistoryError("query_failed", f"History query failed: {_reason(exc)}", {"sql": sql}) from exc
 
+    @_reading
     def stats(self) -> HistoryStats:
         table = quote(schema.TABLE)
         rows, customers, cmin, cmax, amin, amed, amax = self._one(
@@ -278,6 +306,7 @@ class DuckDBHistoryReader:
             top_services={str(s): int(n) for s, n in services},
         )
 
+    @_reading
     def vocabulary(self) -> dict[str, list[str]]:
         table = quote(schema.TABLE)
         out: dict[str, list[str]] = {}

@@ -86,3 +86,13 @@ def test_only_the_last_snapshots_are_kept(tmp_path: Path) -> None:
     files = SnapshotFiles(tmp_path / "history.duckdb")
     assert writer.snapshots() == ids[-3:]
     assert sorted(p.stem for p in files.dir.glob("*.duckdb")) == sorted(ids[-3:])
+
+
+def test_a_damaged_snapshot_is_unavailable_not_busy(tmp_path: Path) -> None:
+    writer = DuckDBHistoryWriter(tmp_path / "history.duckdb")
+    snapshot = writer.insert_rows([make_row(0)]).snapshot_id
+    SnapshotFiles(tmp_path / "history.duckdb").file_for(snapshot).write_bytes(b"not a database" * 1000)
+    with pytest.raises(HistoryError) as err:
+        DuckDBHistoryReader(tmp_path / "history.duckdb")
+    assert err.value.code == "history_unavailable"
+    assert "_oppscope" not in err.value.message
