@@ -177,6 +177,9 @@ class SnapshotFiles:
         """Keep the last ``keep`` snapshots; drop the rest and any build a crashed import left behind."""
         entries = self.log()
         kept = set(entries[-self.keep :])
+        current = self.current()
+        if current is not None:  # whatever the log says, the file the link names is never deleted
+            kept.add(current.name.split(".duckdb", 1)[0])
         for path in self.dir.glob("*.duckdb*"):
             name = path.name.split(".duckdb", 1)[0]
             if name.startswith(".build-") or name not in kept:

@@ -96,3 +96,13 @@ def test_a_damaged_snapshot_is_unavailable_not_busy(tmp_path: Path) -> None:
         DuckDBHistoryReader(tmp_path / "history.duckdb")
     assert err.value.code == "history_unavailable"
     assert "_oppscope" not in err.value.message
+
+
+def test_a_lost_log_never_costs_the_current_snapshot(tmp_path: Path) -> None:
+    writer = DuckDBHistoryWriter(tmp_path / "history.duckdb")
+    writer.insert_rows([make_row(0)])
+    files = SnapshotFiles(tmp_path / "history.duckdb")
+    (files.dir / "snapshots.json").unlink()
+    files.prune()
+    with DuckDBHistoryReader(tmp_path / "history.duckdb") as reader:
+        assert reader.row_count() == 1
