@@ -89,17 +89,60 @@ def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     return bool(row and row[0])
 
 
-def content_snapshot_id(con: duckdb.DuckDBPyConnection) -> str:
-    """The snapshot id as a function of the table's rows alone: the same content always gets the same id."""
-    values = ", ".join(quote(c) for c in schema.COLUMN_NAMES)
+@dataclass(frozen=True)
+class Content:
+    """A digest of the table's rows as a multiset: each row's md5 split in two 64-bit halves, summed.
+
+    Sums add up, so an append costs the new rows only (re-hashing a million rows took half a minute), and the
+    id depends on the rows alone, not on their order or on how they arrived (CSV or Parquet, one file or two).
+    """
+
+    rows: int = 0
+    upper: int = 0
+    lower: int = 0
+
+    def __add__(self, other: Content) -> Content:
+        return Content(self.rows + other.rows, self.upper + other.upper, self.lower + other.lower)
+
+    def __sub__(self, other: Content) -> Content:
+        return Content(self.rows - other.rows, self.upper - other.upper, self.lower - other.lower)
+
+    def encode(self) -> str:
+        return f"{self.rows}:{self.upper}:{self.lower}"
+
+    @classmethod
+    def decode(cls, text: str) -> Content:
+        rows, upper, lower = (int(part) for part in text.split(":"))
+        return cls(rows, upper, lower)
+
+    def snapshot_id(self) -> str:
+        if not self.rows:
+            return EMPTY_SNAPSHOT
+        return hashlib.sha256(f"history-v2:{self.encode()}".encode()).hexdigest()[:16]
+
+
+def content_of(con: duckdb.DuckDBPyConnection, source: str, values: Sequence[str], where: str = "true") -> Content:
+    """The digest of the rows of ``source`` matching ``where``; ``values`` name its columns in schema order
+    (the table's own, or the checked table's ``v{i}``, which have the same types and so the same JSON text)."""
     row = con.execute(
-        f"SELECT count(*), sha256(string_agg(h, '' ORDER BY close_date, oid, h)) FROM ("
-        f"SELECT close_date, {quote(ID_COLUMN)} AS oid, md5(CAST(json_array({values}) AS VARCHAR)) AS h "
-        f"FROM {quote(schema.TABLE)})"
+        "SELECT count(*), coalesce(sum(CAST(m >> 64 AS UBIGINT)::HUGEINT), 0), "
+        "coalesce(sum(CAST(m & 18446744073709551615 AS UBIGINT)::HUGEINT), 0) "
+        f"FROM (SELECT md5_number(CAST(json_array({', '.join(values)}) AS VARCHAR)) AS m FROM {source} WHERE {where})"
     ).fetchone()
-    if row is None or not row[0]:
-        return EMPTY_SNAPSHOT
-    return hashlib.sha256(f"history-v2:{row[1]}".encode()).hexdigest()[:16]
+    return Content() if row is None else Content(int(row[0]), int(row[1]), int(row[2]))
+
+
+def table_content(con: duckdb.DuckDBPyConnection, where: str = "true") -> Content:
+    return content_of(con, quote(schema.TABLE), [quote(c) for c in schema.COLUMN_NAMES], where)
+
+
+def stored_content(con: duckdb.DuckDBPyConnection) -> Content:
+    """The digest kept in the metadata, or computed once for a table written before it was kept."""
+    if table_exists(con, META_TABLE):
+        row = con.execute(f"SELECT value FROM {META_TABLE} WHERE key = 'content'").fetchone()
+        if row is not None:
+            return Content.decode(str(row[0]))
+    return table_content(con)
 
 
 # -- staging -------------------------------------------------------------------------------------------
@@ -290,21 +333,25 @@ def check(con: duckdb.DuckDBPyConnection, staged: Staged, *, appending: bool, de
     )
 
 
-def commit_checked(con: duckdb.DuckDBPyConnection, *, replace: bool, dedupe: bool) -> None:
-    """Write the good rows into the table (in the new snapshot's file, so nobody reads it half done)."""
+def commit_checked(con: duckdb.DuckDBPyConnection, *, replace: bool, dedupe: bool) -> Content:
+    """Write the good rows into the table (in the new snapshot's file, so nobody reads it half done) and
+    return the digest of the table's content afterwards."""
     table = quote(schema.TABLE)
+    content = Content() if replace else stored_content(con)
     if replace:
         con.execute(f"DELETE FROM {table}")
     elif dedupe:
-        con.execute(
-            f"DELETE FROM {table} WHERE {quote(ID_COLUMN)} IN "
-            f"(SELECT v{_ID_INDEX} FROM {_CHECKED} WHERE ok AND v{_ID_INDEX} IS NOT NULL)"
-        )
-    values = ", ".join(f"v{i}" for i in range(len(schema.COLUMN_NAMES)))
+        new_ids = f"SELECT v{_ID_INDEX} FROM {_CHECKED} WHERE ok AND v{_ID_INDEX} IS NOT NULL"
+        superseded = f"{quote(ID_COLUMN)} IN ({new_ids})"
+        content -= table_content(con, superseded)
+        con.execute(f"DELETE FROM {table} WHERE {superseded}")
+    values = [f"v{i}" for i in range(len(schema.COLUMN_NAMES))]
+    content += content_of(con, _CHECKED, values, "ok AND NOT superseded")
     con.execute(
-        f"INSERT INTO {table} ({schema.column_list()}) SELECT {values} FROM {_CHECKED} "
+        f"INSERT INTO {table} ({schema.column_list()}) SELECT {', '.join(values)} FROM {_CHECKED} "
         "WHERE ok AND NOT superseded ORDER BY __row"
     )
+    return content
 
 
 def _checked_sql(present: Mapping[str, str], *, appending: bool, dedupe: bool) -> str:

@@ -250,7 +250,7 @@ class DuckDBHistoryReader:
             if row is not None:
                 return str(row[0])
         # A table filled by something other than oppscope gets its content-derived id instead of none.
-        return imp.content_snapshot_id(self._con)
+        return imp.table_content(self._con).snapshot_id()
 
     @_reading
     def row_count(self) -> int:
@@ -480,10 +480,11 @@ class DuckDBHistoryWriter:
                     snapshot_id=previous,
                     message=_nothing_imported(checked, refused),
                 ), None
-            imp.commit_checked(con, replace=replace, dedupe=dedupe)
+            content = imp.commit_checked(con, replace=replace, dedupe=dedupe)
             imp.drop_temp(con)
-            snapshot = imp.content_snapshot_id(con)
+            snapshot = content.snapshot_id()
             con.execute(f"INSERT OR REPLACE INTO {META_TABLE} VALUES ('snapshot_id', ?)", [snapshot])
+            con.execute(f"INSERT OR REPLACE INTO {META_TABLE} VALUES ('content', ?)", [content.encode()])
             con.execute(f"INSERT OR REPLACE INTO {META_TABLE} VALUES ('created_at', ?)", [_now()])
             con.execute("CHECKPOINT")
             return ImportReport(

@@ -72,6 +72,14 @@ def test_the_snapshot_id_is_a_function_of_the_content(backend: Backend, tmp_path
     assert first == again == as_csv == _state(backend)[0]
 
 
+def test_appending_gives_the_id_of_the_same_rows_imported_at_once(backend: Backend, tmp_path: Path) -> None:
+    write_rows([make_row(i) for i in range(6)], tmp_path / "all.parquet", "parquet")
+    backend.writer.insert_rows([make_row(i) for i in range(4)])
+    backend.writer.insert_rows([make_row(4), make_row(3, customer_name="Changed")], dedupe=True)
+    appended = backend.writer.insert_rows([make_row(5), make_row(3)], dedupe=True).snapshot_id
+    assert backend.writer.import_file(tmp_path / "all.parquet", replace=True).snapshot_id == appended
+
+
 def test_duplicate_ids_are_refused_within_a_file_and_against_the_history(backend: Backend) -> None:
     report = backend.writer.insert_rows([make_row(0), make_row(1), make_row(0, customer_name="Again")])
     assert not report.committed
