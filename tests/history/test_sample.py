@@ -57,7 +57,8 @@ def test_same_arguments_give_identical_rows_and_truth() -> None:
 
 
 def test_the_default_sample_is_unchanged_by_its_catalogue_living_in_data(tmp_path: Path) -> None:
-    """Digests taken before the catalogue moved from sample.py into data/sample_catalogue.json."""
+    """The rows' digest was taken before the catalogue moved from sample.py into data/sample_catalogue.json; the
+    snapshot id pins the history's content digest of those same rows."""
     generated = generate_sample(5000, 20240601)
     rows = hashlib.sha256(json.dumps(generated.rows, sort_keys=True, default=str).encode()).hexdigest()
     assert rows == "d54b2df9d836f1047a96d6dc48899cffbc17c4d68a8910409aa5ca5e447f824a"
