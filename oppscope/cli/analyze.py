@@ -228,6 +228,8 @@ def _analyze_line(line: bytes, analyze_one: Callable[[Opportunity], Analysis]) -
     input_id = raw_id if isinstance(raw_id, str | int) and not isinstance(raw_id, bool) else None
     unknown = sorted(key for key in data if key not in Opportunity.model_fields)
     fields = {key: value for key, value in data.items() if key in Opportunity.model_fields}
+    if isinstance(raw_id, int) and not isinstance(raw_id, bool):
+        fields["id"] = str(raw_id)  # batch files often number their lines; the model itself takes text only
     try:
         opportunity = Opportunity.model_validate(fields)
     except ValidationError as exc:

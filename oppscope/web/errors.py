@@ -90,6 +90,9 @@ def api_error(request: Request, exc: Exception) -> ApiError | None:
     the original's endpoint and the pages all use, so a failure answers alike wherever it surfaces."""
     if isinstance(exc, ApiError):
         return exc
+    if isinstance(exc, StarletteHTTPException):  # e.g. the body limit, crossed while a route reads the body
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        return ApiError(exc.status_code, code, str(exc.detail), headers=dict(exc.headers or {}))
     if isinstance(exc, HistoryError):
         return ApiError(503, exc.code, exc.message, exc.details, {"Retry-After": "30"})
     if isinstance(exc, AnalysisNotFoundError):

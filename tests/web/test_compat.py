@@ -391,7 +391,35 @@ def test_headers_are_read_leniently(
     assert sent["sqlQueryLimit"] == headers.get("X-SQL-Query-Limit", "")
 
 
+@pytest.mark.parametrize("name", ["X-SQL-Query-Limit", "X-Truncation-Limit", "X-Analysis-Timeout"])
+def test_a_header_number_past_pythons_digit_limit_is_capped_not_a_500(client: httpx.Client, name: str) -> None:
+    response = _analyze(client, **{name: "9" * 4_301})
+    assert response.status_code == 200, response.text[:300]
+    query = response.json()["query"]
+    used = {"X-SQL-Query-Limit": "rowLimit", "X-Truncation-Limit": "truncationLimit", "X-Analysis-Timeout":
+            "analysisTimeout"}[name]
+    assert query[used] == {"rowLimit": 100_000, "truncationLimit": 100_000_000, "analysisTimeout": 3_600}[used]
+
+
+def test_js_parse_int_caps_huge_numbers_in_both_bases() -> None:
+    assert js_parse_int("9" * 5_000) == js_parse_int("0x" + "f" * 5_000) == 10**18
+    assert js_parse_int("-" + "9" * 5_000) == -(10**18)
+    assert js_parse_int("0" * 5_000 + "12") == 12
+
+
 # -- errors ------------------------------------------------------------------------------------------
+
+
+def test_a_chunked_body_over_the_limit_is_a_413(client: httpx.Client) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b'{"CustomerName": "'
+        for _ in range(80):
+            yield b"x" * 1_024
+        yield b'"}'
+
+    response = client.post("/api/analyze", content=chunks(), headers={"Content-Type": "application/json"})
+    assert "content-length" not in response.request.headers
+    _assert_error(response, 413, "payload_too_large")
 
 
 def _assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:

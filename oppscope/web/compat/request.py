@@ -47,13 +47,24 @@ _ORIGINAL_ERROR_TYPES: Final = {"missing": "required", "string_too_long": "lengt
 HEADER_NAMES: Final = ("X-SQL-Query-Limit", "X-Truncation-Limit", "X-Enable-Truncation", "X-Analysis-Timeout")
 
 
+# Beyond any limit a header can set; a longer number is read as this, never converted (Python refuses to turn
+# more than 4,300 decimal digits into an int, and no caller needs their value).
+_HUGE: Final = 10**18
+_HUGE_DIGITS: Final = len(str(_HUGE))
+
+
 def js_parse_int(text: str | None) -> int | None:
-    """JavaScript's ``parseInt(text)``: leading digits (or ``0x`` hex) after optional space and sign; None is NaN."""
+    """JavaScript's ``parseInt(text)``: leading digits (or ``0x`` hex) after optional space and sign; None is NaN.
+
+    Magnitudes past ``_HUGE`` come back as ``±_HUGE``, as JavaScript's own Number loses them to rounding.
+    """
     match = _JS_INT.match((text or "").lstrip())
     if match is None:
         return None
     sign, hexadecimal, decimal = match.groups()
-    value = int(hexadecimal, 16) if hexadecimal else int(decimal)
+    digits, base, width = (hexadecimal, 16, 15) if hexadecimal else (decimal, 10, _HUGE_DIGITS)
+    significant = digits.lstrip("0")
+    value = min(int(significant or "0", base), _HUGE) if len(significant) <= width else _HUGE
     return -value if sign == "-" else value
 
 
