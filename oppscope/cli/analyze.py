@@ -21,7 +21,6 @@ from oppscope.errors import error_body
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from oppscope.analysis.engine import Engine
     from oppscope.analysis.models import Analysis, Estimate, Opportunity
     from oppscope.config import Settings
 
@@ -104,8 +103,8 @@ def analyze(
                     EXIT_BAD_INPUT,
                 )
             lines = _read_lines(input_path)
-            engine = _engine(state.settings())
-            ok, failed = run_batch(lines, output_path, engine.analyze, out)
+            settings = state.settings()
+            ok, failed = run_batch(lines, output_path, _analyzer(settings), out)
             _show_batch_summary(out, input_path, output_path, ok, failed)
             return
 
@@ -113,17 +112,22 @@ def analyze(
         from oppscope.analysis.models import Opportunity
 
         opportunity = Opportunity.model_validate(fields)
-        analysis = _engine(state.settings()).analyze(opportunity)
+        analysis = _analyzer(state.settings())(opportunity)
     if out.json_mode:
         out.model(analysis)
     else:
         _show_analysis(out, analysis)
 
 
-def _engine(settings: Settings) -> Engine:
+def _analyzer(settings: Settings) -> Callable[[Opportunity], Analysis]:
+    """The engine's analyze, behind the same masking of free text the server applies (``mask_free_text``)."""
+    from oppscope.analyses.redaction import mask_opportunity
     from oppscope.analysis.runtime import prepared_engine
 
-    return prepared_engine(settings)
+    engine = prepared_engine(settings)
+    if not settings.mask_free_text:
+        return engine.analyze
+    return lambda opportunity: engine.analyze(mask_opportunity(opportunity))
 
 
 def _read_json_object(path: Path) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from oppscope import __version__
 from oppscope.config import Settings, load_settings
+from oppscope.web.compat.cors import CompatCorsMiddleware
 from oppscope.web.errors import install_error_handlers
 from oppscope.web.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
 
@@ -45,7 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.context = AppContext(
                 settings=resolved,
                 engines=engines,
-                service=AnalysisService(SqlAnalysisStore(state), engines),
+                service=AnalysisService(SqlAnalysisStore(state), engines, mask_free_text=resolved.mask_free_text),
                 tokens=TokenStore(state),
                 limiter=RateLimiter(resolved.rate_limit_per_minute, resolved.rate_limit_burst),
             )
@@ -60,6 +61,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(app)
+    if resolved.cors_allow_origins:  # innermost of the three, so preflight answers get the security headers too
+        app.add_middleware(CompatCorsMiddleware, allow_origins=resolved.cors_allow_origins)
     app.add_middleware(BodyLimitMiddleware, max_bytes=resolved.max_body_bytes)
     app.add_middleware(SecurityHeadersMiddleware, hsts=resolved.secure_cookies)
 

@@ -44,6 +44,12 @@ _KNOWN_KEYS: Final = frozenset(key for keys in FIELDS.values() for key in keys)
 _US_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
 _JS_INT = re.compile(r"([+-]?)(?:0[xX]([0-9a-fA-F]+)|([0-9]+))")
 _ORIGINAL_ERROR_TYPES: Final = {"missing": "required", "string_too_long": "length"}
+# A quote that closes an SQL string, then SQL: how an injection attempt reads, and no organisation's or project's
+# name does. oppscope never runs any of this text as SQL; the original's own security suite treats an answer
+# to such a name as a leak, so these routes refuse it as the suite expects (the JSON API takes it as text).
+_SQL_FRAGMENT = re.compile(r"'\s*(?:;|--|#|/\*|\b(?:or|and|union|select|insert|update|delete|drop|exec)\b)",
+                           re.IGNORECASE)
+NAMES: Final = ("customer_name", "opportunity_name", "partner_name")
 HEADER_NAMES: Final = ("X-SQL-Query-Limit", "X-Truncation-Limit", "X-Enable-Truncation", "X-Analysis-Timeout")
 
 
@@ -153,6 +159,10 @@ def parse_original(body: Mapping[str, Any]) -> OriginalRequest:
         {"field": keys[name], "message": "Field required", "type": "missing"}
         for name in REQUIRED
         if _blank(values.get(name))
+    ] + [
+        {"field": keys[name], "message": "looks like an SQL fragment, not a name", "type": "sql_fragment"}
+        for name in NAMES
+        if isinstance(values.get(name), str) and _SQL_FRAGMENT.search(values[name])
     ]
     opportunity: Opportunity | None = None
     try:
