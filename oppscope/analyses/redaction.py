@@ -49,9 +49,12 @@ _KNOWN_KEYS = re.compile(
     r"|eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,})"  # JSON Web Tokens
 )
 _LONG_HEX = re.compile(r"\b[0-9a-fA-F]{32,}\b")
-# 40 or more base64 characters with letters and digits both, as AWS secret keys and most random tokens have.
-_B64 = "A-Za-z0-9+/_-"
-_LONG_BASE64 = re.compile(rf"(?<![{_B64}])(?=[{_B64}]*\d)(?=[{_B64}]*[A-Za-z])[{_B64}]{{40,}}=*")
+# 40 or more base64 characters with upper and lower case letters and digits, as AWS secret keys and most random
+# tokens have; without "-", so hyphenated words and ids with a UUID in them are not taken for one.
+_B64 = "A-Za-z0-9+/_"
+_LONG_BASE64 = re.compile(
+    rf"(?<![{_B64}-])(?=[{_B64}]*\d)(?=[{_B64}]*[a-z])(?=[{_B64}]*[A-Z])[{_B64}]{{40,}}=*(?![{_B64}-])"
+)
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 _SSN = re.compile(r"\b\d{3}-\d{2}-\d{4}\b")
 # 13 to 19 digits, single spaces or dashes allowed between them; masked only when the Luhn check passes.

@@ -36,6 +36,8 @@ def test_each_shape_is_masked(text: str, masked: str) -> None:
         "Migrate 240 servers and 30 Oracle databases (500TB, $1.2M) by 2025-03-31",
         "Tokens: 2M per month through Bedrock; risk-adjusted plan; phone +49 30 1234567",
         "O'Reilly Media, ticket CS-1234-56, version 10.2.3, id 006Ab00000XyZ12AAB",
+        "key race-3f2a1b4c-9d8e-4f7a-8b6c-5d4e3f2a1b0c, state-of-the-art-cloud-migration-programme-2024-wave-2",
+        "table customer_name_2024_migration_of_legacy_applications_v2",
     ],
 )
 def test_ordinary_text_is_left_alone(text: str) -> None:

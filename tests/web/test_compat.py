@@ -287,6 +287,11 @@ def test_cors_is_open_for_the_original_routes_in_development(client: httpx.Clien
     assert "x-sql-query-limit" in preflight.headers["access-control-allow-headers"].lower()
     simple = client.post("/api/analyze", json=ORIGINAL, headers={"Origin": "https://crm.example"})
     assert simple.headers["access-control-allow-origin"] == "*"
+    # Without an Origin (a script, not a browser) the answer is Express' cors(): any OPTIONS is a 204.
+    bare = client.options("/api/analyze")
+    assert bare.status_code == 204 and bare.headers["access-control-allow-origin"] == "*"
+    assert "X-Analysis-Timeout" in bare.headers["access-control-allow-headers"]
+    assert client.get("/api/health").headers["access-control-allow-origin"] == "*"
     # The JSON API and the pages stay same-origin.
     assert "access-control-allow-origin" not in _preflight(client, "/api/v1/analyses").headers
     assert "access-control-allow-origin" not in client.get("/", headers={"Origin": "https://crm.example"}).headers
@@ -299,6 +304,7 @@ def test_cors_is_closed_in_production_unless_listed(web_settings: WebSettings) -
     for settings, allowed in ((closed, None), (listed, "https://crm.example")):
         with serving(create_app(settings)) as url, httpx.Client(base_url=url, timeout=60) as http:
             assert _preflight(http, "/api/analyze").headers.get("access-control-allow-origin") == allowed
+            assert "access-control-allow-origin" not in http.options("/api/analyze").headers
 
 
 # -- the report --------------------------------------------------------------------------------------
