@@ -44,6 +44,7 @@ run: venv
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: lint test-programs $(NODE_MODULES)
 	$(BIN)/pytest -q

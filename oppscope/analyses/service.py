@@ -11,6 +11,7 @@ import hashlib
 import json
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import structlog
@@ -19,7 +20,8 @@ from oppscope.analyses.redaction import mask_opportunity
 from oppscope.analyses.store import AnalysisStore, IdempotencyConflictError, NewAnalysis, SavedAnalysis
 from oppscope.analysis.models import Opportunity
 from oppscope.config import Settings
-from oppscope.history.store import HistoryError
+from oppscope.errors import ErrorKind, OppscopeError
+from oppscope.history.store import HistoryError, HistoryStore
 
 if TYPE_CHECKING:
     from oppscope.analysis.engine import Engine
@@ -27,15 +29,20 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 
-class AnalysisNotFoundError(Exception):
+class AnalysisNotFoundError(OppscopeError):
+    default_kind = ErrorKind.not_found
+
     def __init__(self, analysis_id: str) -> None:
         self.analysis_id = analysis_id
-        super().__init__(f"no analysis with id {analysis_id!r}")
+        super().__init__("analysis_not_found", f"no analysis with id {analysis_id!r}", {"id": analysis_id})
 
 
 class EngineHolder:
-    def __init__(self, settings: Settings) -> None:
+    """The engine for the current history; ``open_reader`` opens the history to read its snapshot id."""
+
+    def __init__(self, settings: Settings, open_reader: Callable[[], HistoryStore]) -> None:
         self._settings = settings
+        self._open_reader = open_reader
         self._engine: Engine | None = None
         self.error: HistoryError | None = None
         self._checked = 0.0
@@ -81,9 +88,7 @@ class EngineHolder:
             self._lock.release()
 
     def _snapshot(self) -> str | None:
-        from oppscope.history.factory import open_history_store
-
-        with open_history_store(self._settings, read_only=True) as store:
+        with self._open_reader() as store:
             return store.snapshot_id() if store.row_count() else None
 
 

@@ -26,7 +26,6 @@ from oppscope.analyses.store import SavedAnalysis
 from oppscope.analysis.models import Analysis, FollowOnOpportunity, FundingRecommendation
 from oppscope.analysis.narrative import money, money_range, months_range
 from oppscope.errors import error_body
-from oppscope.web.api import links
 from oppscope.web.compat.analogs import AnalogQuery
 from oppscope.web.compat.report import (
     Report,
@@ -40,6 +39,7 @@ from oppscope.web.compat.report import (
 )
 from oppscope.web.compat.request import OriginalHeaders, OriginalRequest, original_errors
 from oppscope.web.errors import ApiError
+from oppscope.web.links import links
 
 CONTRACT_VERSION: Final = "1.0"
 
