@@ -88,7 +88,7 @@ def build_services(settings: Settings) -> Services:
         analysis_store=analysis_store,
         tokens=_TOKEN_STORES[settings.token_backend](state),
         engines=engines,
-        analyses=AnalysisService(analysis_store, engines),
+        analyses=AnalysisService(analysis_store, engines, mask_free_text=settings.mask_free_text),
     )
     services.checks = [
         history_check(history.reader),
