@@ -22,8 +22,8 @@ from oppscope.analyses.service import AnalysisService, EngineHolder
 from oppscope.analyses.sql_store import SqlAnalysisStore
 from oppscope.analyses.store import AnalysisStore
 from oppscope.config import Settings
-from oppscope.history.factory import open_history_store
-from oppscope.history.store import HistoryStore
+from oppscope.history.factory import open_history_reader, open_history_store
+from oppscope.history.interfaces import HistoryReader, HistoryStore
 from oppscope.ops.health import Check, disk_check, engine_check, history_check, state_check
 from oppscope.ops.metrics import Telemetry
 from oppscope.state.db import open_state
@@ -38,8 +38,8 @@ class HistoryAccess:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
 
-    def reader(self) -> HistoryStore:
-        return open_history_store(self._settings, read_only=True)
+    def reader(self) -> HistoryReader:
+        return open_history_reader(self._settings)
 
     def writer(self) -> HistoryStore:
         return open_history_store(self._settings)
@@ -51,6 +51,7 @@ _TOKEN_STORES: dict[str, Callable[[Engine], TokenStore]] = {"sql": SqlTokenStore
 
 # The names each setting accepts, for the contract tests that run every backend.
 TOKEN_BACKENDS = tuple(_TOKEN_STORES)
+HISTORY_BACKENDS = tuple(_HISTORY_BACKENDS)
 
 
 @dataclass
@@ -91,7 +92,13 @@ def build_services(settings: Settings) -> Services:
         analysis_store=analysis_store,
         tokens=_TOKEN_STORES[settings.token_backend](state),
         engines=engines,
-        analyses=AnalysisService(analysis_store, engines, AnalysisCache.from_settings(settings), telemetry),
+        analyses=AnalysisService(
+            analysis_store,
+            engines,
+            AnalysisCache.from_settings(settings),
+            telemetry,
+            mask_free_text=settings.mask_free_text,
+        ),
         metrics=telemetry,
     )
     services.checks = [

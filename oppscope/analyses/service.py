@@ -18,11 +18,13 @@ import structlog
 
 from oppscope.analyses.cache import AnalysisCache
 from oppscope.analyses.instrument import AnalysisObserver, AnalysisRun
+from oppscope.analyses.redaction import mask_opportunity
 from oppscope.analyses.store import AnalysisStore, IdempotencyConflictError, NewAnalysis, SavedAnalysis
 from oppscope.analysis.models import Opportunity
 from oppscope.config import Settings
 from oppscope.errors import ErrorKind, OppscopeError
-from oppscope.history.store import HistoryError, HistoryStore
+from oppscope.history.interfaces import HistoryReader
+from oppscope.history.store import HistoryError
 
 if TYPE_CHECKING:
     from oppscope.analysis.engine import Engine
@@ -41,7 +43,7 @@ class AnalysisNotFoundError(OppscopeError):
 class EngineHolder:
     """The engine for the current history; ``open_reader`` opens the history to read its snapshot id."""
 
-    def __init__(self, settings: Settings, open_reader: Callable[[], HistoryStore]) -> None:
+    def __init__(self, settings: Settings, open_reader: Callable[[], HistoryReader]) -> None:
         self._settings = settings
         self._open_reader = open_reader
         self._engine: Engine | None = None
@@ -108,11 +110,19 @@ class AnalysisService:
         engines: EngineHolder,
         cache: AnalysisCache | None = None,
         observer: AnalysisObserver | None = None,
+        *,
+        mask_free_text: bool = True,
     ) -> None:
         self.store = store
         self.engines = engines
         self.cache = cache or AnalysisCache(enabled=False)
         self.observer = observer
+        self.mask_free_text = mask_free_text
+
+    def accept(self, opportunity: Opportunity) -> Opportunity:
+        """The opportunity as the service keeps it: its free text masked (``mask_free_text``), so nothing
+        stored, answered, exported or rerun carries the secrets and identifiers it was sent with."""
+        return mask_opportunity(opportunity) if self.mask_free_text else opportunity
 
     def create(
         self,
@@ -123,6 +133,7 @@ class AnalysisService:
         rerun_of: str | None = None,
     ) -> tuple[SavedAnalysis, bool]:
         """Analyse and save; returns ``(saved, created)`` where ``created`` is False for a replayed key."""
+        opportunity = self.accept(opportunity)
         digest = request_digest(opportunity, rerun_of)
         if idempotency_key is not None:
             earlier = self.store.find_by_idempotency_key(created_by, idempotency_key)

@@ -39,11 +39,11 @@ def serve(
     state = command_state(ctx, profile, data_dir, json_output)
     with state.output.guard():
         settings = state.settings()
+        bind = host or settings.host
+        _refuse_open_remote(settings, bind)
         from oppscope.ops.multiproc import prepare_multiproc_dir
 
         prepare_multiproc_dir(settings)  # before anything imports prometheus-client (the wiring does)
-        bind = host or settings.host
-        _refuse_open_remote(settings, bind)
         _require_migrated(settings)
         from oppscope.analysis.runtime import load_engine, prepare_history
         from oppscope.history.store import HistoryError

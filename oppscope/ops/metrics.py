@@ -27,6 +27,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
     multiprocess,
+    values,
 )
 
 from oppscope.config import Settings
@@ -37,6 +38,10 @@ from oppscope.ops.timeseries import BUCKETS_S, TimeSeries, open_timeseries
 log = structlog.get_logger(__name__)
 
 UNMATCHED_ROUTE = "unmatched"
+
+# Multiprocess or not is decided once, as prometheus-client decides it: by the environment when it was imported
+# (a variable set later in this process, by a command run inside a test, changes nothing).
+MULTIPROC_DIR = os.environ.get(MULTIPROC_ENV) if values.ValueClass is not values.MutexValue else None
 
 HTTP_REQUESTS = Counter(
     "oppscope_http_requests_total",
@@ -89,13 +94,12 @@ WORKERS = Gauge("oppscope_workers", "Live server worker processes.", multiproces
 
 def render_metrics() -> tuple[bytes, str]:
     """The scrape: every worker's values in multiprocess mode, after forgetting the live gauges of dead ones."""
-    directory = os.environ.get(MULTIPROC_ENV)
-    if not directory:
+    if not MULTIPROC_DIR:
         return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
-    for pid in dead_pids(Path(directory)):
-        multiprocess.mark_process_dead(pid, directory)
+    for pid in dead_pids(Path(MULTIPROC_DIR)):
+        multiprocess.mark_process_dead(pid, MULTIPROC_DIR)
     registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry, path=directory)
+    multiprocess.MultiProcessCollector(registry, path=MULTIPROC_DIR)
     return generate_latest(registry), CONTENT_TYPE_LATEST
 
 
@@ -159,9 +163,8 @@ class Telemetry:
             self._thread.join(timeout=10)
         if self.series is not None:
             self.series.flush()
-        directory = os.environ.get(MULTIPROC_ENV)
-        if directory:
-            multiprocess.mark_process_dead(os.getpid(), directory)
+        if MULTIPROC_DIR:
+            multiprocess.mark_process_dead(os.getpid(), MULTIPROC_DIR)
 
     def sample(self) -> None:
         """Resources now (time series and gauges) and each checked backend's state."""

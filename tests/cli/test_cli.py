@@ -157,16 +157,24 @@ def test_import_skips_bad_rows_and_reports_them(tmp_path: Path) -> None:
     rows = [project_row(0), project_row(1, close_date="yesterday"), project_row(2)]
     source = write_csv(tmp_path / "projects.csv", rows)
 
-    result = invoke("--data-dir", tmp_path / "data", "history", "import", source, "--json")
+    result = invoke("--data-dir", tmp_path / "data", "history", "import", source, "--json", "--skip-bad-rows")
     assert result.exit_code == 0, result.output
     report = stdout_json(result)
     assert (report["rows_imported"], report["rows_rejected"]) == (2, 1)
     assert report["errors"][0]["row"] == 2
     assert report["errors"][0]["column"] == "close_date"
 
-    readable = invoke("--data-dir", tmp_path / "data2", "history", "import", source)
+    readable = invoke("--data-dir", tmp_path / "data2", "history", "import", source, "--skip-bad-rows")
     assert readable.exit_code == 0
     assert "close_date" in readable.stdout
+
+
+def test_import_refuses_a_file_with_bad_rows_by_default(tmp_path: Path) -> None:
+    source = write_csv(tmp_path / "projects.csv", [project_row(0), project_row(1, close_date="yesterday")])
+
+    result = invoke("--data-dir", tmp_path / "data", "history", "import", source)
+    assert result.exit_code == 1
+    assert "close_date" in result.stdout and "--skip-bad-rows" in result.stderr
 
 
 def test_import_rejecting_all_commits_nothing_and_fails(tmp_path: Path) -> None:
@@ -313,3 +321,16 @@ def test_engine_backtest(engine_data_dir: Path) -> None:
     # The sample was loaded by `history sample`, so the generator's truth is known and reported.
     assert report["best_achievable"]["arr_mdape"] > 0
     assert invoke("--data-dir", engine_data_dir, "backtest", "--test-fraction", "1.5").exit_code == 2
+
+
+def test_analyze_masks_secrets_in_free_text(engine_data_dir: Path, tmp_path: Path) -> None:
+    noted = {**OPPORTUNITY, "description": "Call cfo@acme.example, password: hunter2"}
+    single = invoke("--data-dir", engine_data_dir, "--json", "analyze", *(
+        arg for key, value in noted.items() for arg in (f"--{key.replace('_', '-')}", str(value))))
+    assert single.exit_code == 0, single.output
+    assert stdout_json(single)["input"]["description"] == "Call [email], password: [secret]"
+    source, target = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    source.write_text(json.dumps(noted) + "\n", encoding="utf-8")
+    batch = invoke("--data-dir", engine_data_dir, "--json", "analyze", "--input", source, "--output", target)
+    assert batch.exit_code == 0, batch.output
+    assert "cfo@acme.example" not in target.read_text(encoding="utf-8")

@@ -23,7 +23,7 @@ from oppscope.config import Settings
 from oppscope.ops.logging import iter_log_records
 from oppscope.ops.timeseries import open_timeseries
 from tests.examples import OPPORTUNITY
-from tests.web.conftest import WebSettings, free_port
+from tests.web.conftest import WebSettings, free_port, wait_until_answering
 
 GOOD = 12  # 201
 INVALID = 7  # 422: a required field missing
@@ -58,20 +58,20 @@ def served(web_settings: WebSettings, tmp_path: Path) -> Iterator[tuple[str, Set
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{url}/health/live", timeout=5).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert server.poll() is None and time.monotonic() < deadline, "the server did not start"
+        wait_until_answering(server, f"{url}/health/live")
+        deadline = time.monotonic() + 60
+        while len(_started_workers(settings)) < 2:  # one worker may answer before the other has started
+            assert time.monotonic() < deadline, "the second worker did not start"
             time.sleep(0.2)
         yield url, settings
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
         stdout.close()
+
+
+def _started_workers(settings: Settings) -> set[int]:
+    return {int(r["pid"]) for r in iter_log_records(settings) if r["event"] == "Application startup complete."}
 
 
 def _samples(scrape: str, name: str) -> dict[str, float]:
@@ -202,7 +202,7 @@ def test_a_killed_worker_is_marked_dead_and_its_counts_kept(served: tuple[str, S
     os.kill(victim, signal.SIGKILL)
     deadline = time.monotonic() + 60
     while True:  # uvicorn's supervisor starts a new worker in the dead one's place
-        ready = {int(r["pid"]) for r in iter_log_records(settings) if r["event"] == "Application startup complete."}
+        ready = _started_workers(settings)
         if len(ready) == 3 or time.monotonic() > deadline:
             break
         time.sleep(0.5)
