@@ -135,6 +135,7 @@ def fit_versus_reference(rows: int, workdir: Path) -> dict[str, Any]:
     gc.collect()
     before = _rss_mb()
     engine, fit_s, fit_mb = _peak_during(lambda: Engine.fit(history, "bench", EngineConfig()))
+    print(f"fit {fit_s:.1f} s, peak +{fit_mb:.0f} MB above {before:.0f} MB", file=sys.stderr, flush=True)
     del engine
     gc.collect()
     opportunities = [history_row_as_opportunity(history, i) for i in range(history.n)]
@@ -145,6 +146,7 @@ def fit_versus_reference(rows: int, workdir: Path) -> dict[str, Any]:
         return reference_predict(reference_inputs(opportunities), *outcomes, test, intervals=intervals)
 
     _, plain_s, _ = _peak_during(lambda: reference(False))
+    print(f"reference features + fits {plain_s:.1f} s", file=sys.stderr, flush=True)
     _, full_s, _ = _peak_during(lambda: reference(True))
     return {
         "history_rows": rows,
@@ -163,7 +165,7 @@ def _fit_versus_reference_main(sizes: list[int], as_json: bool) -> None:
     results = []
     for size in sizes:
         child = subprocess.run(
-            [sys.executable, __file__, "--fit-vs-reference-child", str(size)], check=True, capture_output=True,
+            [sys.executable, __file__, "--fit-vs-reference-child", str(size)], check=True, stdout=subprocess.PIPE,
             text=True,
         )
         result = json.loads(child.stdout)

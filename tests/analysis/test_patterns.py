@@ -23,10 +23,9 @@ def test_an_input_is_served_by_the_richest_pattern_whose_usual_fields_it_states(
     # The migration phase is not a usual field of the history (empty for projects that are no migration).
     assert pattern_for(profile, everything - {"migration_phase"}).name == "profile"
     assert pattern_for(profile | {"activity_focus", "partner_name"}, everything - {"migration_phase"}).name == "full"
-    # A history without business descriptions does not ask for one.
-    assert pattern_for(frozenset({"industry", "customer_segment"}), everything - {"business_description"}).name == (
-        "profile"
-    )
+    # A history without business descriptions (nor phases) does not ask for one.
+    usual = everything - {"business_description", "migration_phase"}
+    assert pattern_for(frozenset({"industry", "customer_segment"}), usual).name == "profile"
 
 
 def test_restating_keeps_only_the_patterns_fields() -> None:
