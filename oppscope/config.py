@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     sample_rows: int = Field(5000, ge=100, le=1_000_000)
     sample_seed: int = 20240601
 
+    # Backends, each chosen here and built in one place (``oppscope.wiring``); an unknown name is refused now,
+    # not at the first request.
+    history_backend: Literal["duckdb"] = "duckdb"
+    analysis_store_backend: Literal["sql"] = "sql"
+    token_backend: Literal["sql"] = "sql"
+
     # State: saved analyses and API tokens. Without a URL, a SQLite file in the data directory.
     state_url: str | None = None
     sqlite_synchronous: Literal["NORMAL", "FULL"] = "FULL"
@@ -57,9 +63,19 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(600, ge=1, le=1_000_000)
     rate_limit_burst: int = Field(60, ge=1, le=100_000)
     history_check_seconds: float = Field(10.0, ge=0, le=86_400)
+    # Origins a browser page may call the original-compatible routes from (CORS); "*" is any. Open in the
+    # development profile, as the original's cors() was; closed unless listed elsewhere.
+    cors_allow_origins: list[str] = Field(default_factory=list)
+    mask_free_text: bool = Field(
+        True, description="Mask secrets and personal identifiers in an opportunity's free text before it is kept."
+    )
     allow_open_remote: bool = Field(
         False, description="Let a server without authentication bind to a non-loopback interface."
     )
+    api_docs_public: bool = Field(True, description="Serve /docs and /openapi.json without a token.")
+
+    # Health: /health/ready fails when the data directory's disk has less free space than this.
+    disk_free_min_percent: float = Field(10.0, ge=0, le=100)
 
     @property
     def history_path(self) -> Path:

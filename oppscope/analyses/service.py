@@ -11,14 +11,17 @@ import hashlib
 import json
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import structlog
 
+from oppscope.analyses.redaction import mask_opportunity
 from oppscope.analyses.store import AnalysisStore, IdempotencyConflictError, NewAnalysis, SavedAnalysis
 from oppscope.analysis.models import Opportunity
 from oppscope.config import Settings
-from oppscope.history.store import HistoryError
+from oppscope.errors import ErrorKind, OppscopeError
+from oppscope.history.store import HistoryError, HistoryStore
 
 if TYPE_CHECKING:
     from oppscope.analysis.engine import Engine
@@ -26,15 +29,20 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 
-class AnalysisNotFoundError(Exception):
+class AnalysisNotFoundError(OppscopeError):
+    default_kind = ErrorKind.not_found
+
     def __init__(self, analysis_id: str) -> None:
         self.analysis_id = analysis_id
-        super().__init__(f"no analysis with id {analysis_id!r}")
+        super().__init__("analysis_not_found", f"no analysis with id {analysis_id!r}", {"id": analysis_id})
 
 
 class EngineHolder:
-    def __init__(self, settings: Settings) -> None:
+    """The engine for the current history; ``open_reader`` opens the history to read its snapshot id."""
+
+    def __init__(self, settings: Settings, open_reader: Callable[[], HistoryStore]) -> None:
         self._settings = settings
+        self._open_reader = open_reader
         self._engine: Engine | None = None
         self.error: HistoryError | None = None
         self._checked = 0.0
@@ -80,9 +88,7 @@ class EngineHolder:
             self._lock.release()
 
     def _snapshot(self) -> str | None:
-        from oppscope.history.factory import open_history_store
-
-        with open_history_store(self._settings, read_only=True) as store:
+        with self._open_reader() as store:
             return store.snapshot_id() if store.row_count() else None
 
 
@@ -95,9 +101,15 @@ def request_digest(opportunity: Opportunity, rerun_of: str | None) -> str:
 
 
 class AnalysisService:
-    def __init__(self, store: AnalysisStore, engines: EngineHolder) -> None:
+    def __init__(self, store: AnalysisStore, engines: EngineHolder, *, mask_free_text: bool = True) -> None:
         self.store = store
         self.engines = engines
+        self.mask_free_text = mask_free_text
+
+    def accept(self, opportunity: Opportunity) -> Opportunity:
+        """The opportunity as the service keeps it: its free text masked (``mask_free_text``), so nothing
+        stored, answered, exported or rerun carries the secrets and identifiers it was sent with."""
+        return mask_opportunity(opportunity) if self.mask_free_text else opportunity
 
     def create(
         self,
@@ -108,6 +120,7 @@ class AnalysisService:
         rerun_of: str | None = None,
     ) -> tuple[SavedAnalysis, bool]:
         """Analyse and save; returns ``(saved, created)`` where ``created`` is False for a replayed key."""
+        opportunity = self.accept(opportunity)
         digest = request_digest(opportunity, rerun_of)
         if idempotency_key is not None:
             earlier = self.store.find_by_idempotency_key(created_by, idempotency_key)

@@ -15,13 +15,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from oppscope.cli.context import DataDirOption, JsonOption, ProfileOption, command_state
-from oppscope.cli.output import EXIT_BAD_INPUT, CliError, Output, invalid_input
+from oppscope.cli.output import CliError, Output, invalid_input
 from oppscope.errors import error_body
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from oppscope.analysis.engine import Engine
     from oppscope.analysis.models import Analysis, Estimate, Opportunity
     from oppscope.config import Settings
 
@@ -95,17 +94,16 @@ def analyze(
     with out.guard():
         if input_path is not None or output_path is not None:
             if input_path is None or output_path is None:
-                raise CliError("invalid_input", "batch mode needs both --input and --output", {}, EXIT_BAD_INPUT)
+                raise CliError("invalid_input", "batch mode needs both --input and --output")
             if given or json_file is not None:
                 raise CliError(
                     "invalid_input",
                     "batch mode reads opportunities from --input only; drop the single-opportunity flags",
                     {"flags": sorted(given) + (["json_file"] if json_file is not None else [])},
-                    EXIT_BAD_INPUT,
                 )
             lines = _read_lines(input_path)
-            engine = _engine(state.settings())
-            ok, failed = run_batch(lines, output_path, engine.analyze, out)
+            settings = state.settings()
+            ok, failed = run_batch(lines, output_path, _analyzer(settings), out)
             _show_batch_summary(out, input_path, output_path, ok, failed)
             return
 
@@ -113,35 +111,39 @@ def analyze(
         from oppscope.analysis.models import Opportunity
 
         opportunity = Opportunity.model_validate(fields)
-        analysis = _engine(state.settings()).analyze(opportunity)
+        analysis = _analyzer(state.settings())(opportunity)
     if out.json_mode:
         out.model(analysis)
     else:
         _show_analysis(out, analysis)
 
 
-def _engine(settings: Settings) -> Engine:
+def _analyzer(settings: Settings) -> Callable[[Opportunity], Analysis]:
+    """The engine's analyze, behind the same masking of free text the server applies (``mask_free_text``)."""
+    from oppscope.analyses.redaction import mask_opportunity
     from oppscope.analysis.runtime import prepared_engine
 
-    return prepared_engine(settings)
+    engine = prepared_engine(settings)
+    if not settings.mask_free_text:
+        return engine.analyze
+    return lambda opportunity: engine.analyze(mask_opportunity(opportunity))
 
 
 def _read_json_object(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
-        raise CliError("file_not_found", f"no such file: {path}", {"path": str(path)}, EXIT_BAD_INPUT) from exc
+        raise CliError("file_not_found", f"no such file: {path}", {"path": str(path)}) from exc
     except (OSError, UnicodeDecodeError) as exc:
-        raise CliError("unreadable_input", f"cannot read {path}: {exc}", {"path": str(path)}, EXIT_BAD_INPUT) from exc
+        raise CliError("unreadable_input", f"cannot read {path}: {exc}", {"path": str(path)}) from exc
     except json.JSONDecodeError as exc:
         raise CliError(
             "invalid_json",
             f"{path} is not valid JSON: {exc.msg}",
             {"line": exc.lineno, "column": exc.colno},
-            EXIT_BAD_INPUT,
         ) from exc
     if not isinstance(data, dict):
-        raise CliError("invalid_input", f"{path} must hold one JSON object", {"path": str(path)}, EXIT_BAD_INPUT)
+        raise CliError("invalid_input", f"{path} must hold one JSON object", {"path": str(path)})
     return data
 
 
@@ -154,9 +156,9 @@ def _read_lines(path: Path) -> list[bytes]:
     try:
         raw = path.read_bytes()
     except FileNotFoundError as exc:
-        raise CliError("file_not_found", f"no such file: {path}", {"path": str(path)}, EXIT_BAD_INPUT) from exc
+        raise CliError("file_not_found", f"no such file: {path}", {"path": str(path)}) from exc
     except OSError as exc:
-        raise CliError("unreadable_input", f"cannot read {path}: {exc}", {"path": str(path)}, EXIT_BAD_INPUT) from exc
+        raise CliError("unreadable_input", f"cannot read {path}: {exc}", {"path": str(path)}) from exc
     lines = raw.splitlines()
     while lines and not lines[-1].strip():
         lines.pop()
@@ -175,7 +177,6 @@ def run_batch(
             "directory_not_found",
             f"no such directory: {directory}",
             {"path": str(output_path)},
-            EXIT_BAD_INPUT,
         )
     ok = failed = 0
     handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below, before the rename
@@ -228,6 +229,8 @@ def _analyze_line(line: bytes, analyze_one: Callable[[Opportunity], Analysis]) -
     input_id = raw_id if isinstance(raw_id, str | int) and not isinstance(raw_id, bool) else None
     unknown = sorted(key for key in data if key not in Opportunity.model_fields)
     fields = {key: value for key, value in data.items() if key in Opportunity.model_fields}
+    if isinstance(raw_id, int) and not isinstance(raw_id, bool):
+        fields["id"] = str(raw_id)  # batch files often number their lines; the model itself takes text only
     try:
         opportunity = Opportunity.model_validate(fields)
     except ValidationError as exc:

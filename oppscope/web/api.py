@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 from datetime import date, datetime, time, timedelta
-from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
@@ -19,8 +18,10 @@ from oppscope.analysis.models import Analysis, Opportunity
 from oppscope.history.store import HistoryStats
 from oppscope.web.context import Context, Reader, Writer
 from oppscope.web.errors import responses
+from oppscope.web.links import API_PREFIX, ExportFormat, links
+from oppscope.web.rendering import print_view
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix=API_PREFIX)
 
 _IDEMPOTENCY_KEY = r"^[\x21-\x7e]{1,200}$"
 IdempotencyKey = Annotated[
@@ -70,23 +71,6 @@ class Vocabulary(BaseModel):
     migration_phases: list[str]
 
 
-class ExportFormat(StrEnum):
-    json = "json"
-    csv = "csv"
-    md = "md"
-    html = "html"
-
-
-def links(analysis_id: str) -> dict[str, Any]:
-    base = f"/api/v1/analyses/{analysis_id}"
-    return {
-        "self": base,
-        "page": f"/analyses/{analysis_id}",
-        "rerun": f"{base}/rerun",
-        "export": {f.value: f"{base}/export?format={f.value}" for f in ExportFormat},
-    }
-
-
 def saved_response(saved: SavedAnalysis, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     """The saved analysis with its identity and links, spliced around the stored JSON text.
 
@@ -96,6 +80,15 @@ def saved_response(saved: SavedAnalysis, status: int = 200, headers: dict[str, s
     tail = json.dumps({"links": links(saved.id)})[1:]
     body = f"{head},{saved.document[1:-1]},{tail}"
     return Response(body, status_code=status, headers=headers, media_type="application/json")
+
+
+# A retried create or rerun with the same Idempotency-Key answers 200 (and `Idempotent-Replayed: true`), not 201.
+_REPLAYED: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "A replayed request: the analysis the first request with this Idempotency-Key created.",
+        "model": SavedAnalysisOut,
+    }
+}
 
 
 def _created(saved: SavedAnalysis, created: bool) -> Response:
@@ -110,8 +103,7 @@ def _created(saved: SavedAnalysis, created: bool) -> Response:
     tags=["analyses"],
     status_code=201,
     response_model=SavedAnalysisOut,
-    responses=responses(400, 401, 403, 409, 413, 422, 429, 503)
-    | {200: {"description": "A replayed request: the analysis the first request with this key created."}},
+    responses=responses(400, 401, 403, 409, 413, 422, 429, 503) | _REPLAYED,
     summary="Analyse an opportunity and save the result",
 )
 async def create_analysis(
@@ -230,12 +222,7 @@ def export_analysis(
     format: ExportFormat = ExportFormat.json,
 ) -> Response:
     saved = context.service.get(analysis_id)
-    if format is ExportFormat.html:
-        from oppscope.web.pages import print_view
-
-        body = print_view(saved)
-    else:
-        body = _WRITERS[format](saved)
+    body = print_view(saved) if format is ExportFormat.html else _WRITERS[format](saved)
     filename = f"oppscope-{saved.id}.{format.value}"
     return Response(
         body, media_type=_MEDIA[format], headers={"Content-Disposition": f'attachment; filename="{filename}"'}
@@ -247,7 +234,7 @@ def export_analysis(
     tags=["analyses"],
     status_code=201,
     response_model=SavedAnalysisOut,
-    responses=responses(400, 401, 403, 404, 409, 429, 503),
+    responses=responses(400, 401, 403, 404, 409, 429, 503) | _REPLAYED,
     summary="Analyse a saved analysis' input again, against the current history",
 )
 async def rerun_analysis(
@@ -264,9 +251,7 @@ async def rerun_analysis(
 
 @router.get("/history/stats", tags=["history"], response_model=HistoryStats, responses=responses(401, 403, 429, 503))
 def history_stats(context: Context, _: Reader) -> HistoryStats:
-    from oppscope.history.factory import open_history_store
-
-    with open_history_store(context.settings, read_only=True) as store:
+    with context.history.reader() as store:
         return store.stats()
 
 
