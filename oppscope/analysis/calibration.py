@@ -38,7 +38,7 @@ from oppscope.analysis.resolve import history_row_as_opportunity
 
 MIN_ROWS_TO_CALIBRATE = 150
 VALIDATION_FRACTION = 0.2
-MAX_VALIDATION_QUERIES = 1200  # per pattern
+MAX_VALIDATION_QUERIES = 800  # per pattern
 MIN_GROUP_SIZE = 40
 DEFAULT_ALPHA = 3.0
 # A level is only given where the validation projects tell it apart: its median ARR error at most this
