@@ -17,13 +17,15 @@ from sqlalchemy import Engine
 
 from oppscope.access.interfaces import TokenStore
 from oppscope.access.sql_tokens import SqlTokenStore
+from oppscope.analyses.cache import AnalysisCache
 from oppscope.analyses.service import AnalysisService, EngineHolder
 from oppscope.analyses.sql_store import SqlAnalysisStore
 from oppscope.analyses.store import AnalysisStore
 from oppscope.config import Settings
-from oppscope.history.factory import open_history_store
-from oppscope.history.store import HistoryStore
+from oppscope.history.factory import open_history_reader, open_history_store
+from oppscope.history.interfaces import HistoryReader, HistoryStore
 from oppscope.ops.health import Check, disk_check, engine_check, history_check, state_check
+from oppscope.ops.metrics import Telemetry
 from oppscope.state.db import open_state
 from oppscope.state.migrate import require_current
 
@@ -36,8 +38,8 @@ class HistoryAccess:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
 
-    def reader(self) -> HistoryStore:
-        return open_history_store(self._settings, read_only=True)
+    def reader(self) -> HistoryReader:
+        return open_history_reader(self._settings)
 
     def writer(self) -> HistoryStore:
         return open_history_store(self._settings)
@@ -49,12 +51,14 @@ _TOKEN_STORES: dict[str, Callable[[Engine], TokenStore]] = {"sql": SqlTokenStore
 
 # The names each setting accepts, for the contract tests that run every backend.
 TOKEN_BACKENDS = tuple(_TOKEN_STORES)
+HISTORY_BACKENDS = tuple(_HISTORY_BACKENDS)
 
 
 @dataclass
 class Services:
-    """The process' backends. ``metrics`` and ``events`` are slots for the metrics registry and the event sink
-    (None until those exist); ``checks`` are what readiness probes, one per dependency."""
+    """The process' backends. ``metrics`` is the telemetry (Prometheus and the time series; None with
+    ``metrics_enabled`` off), ``events`` a slot for the event sink (None until it exists); ``checks`` are what
+    readiness probes, one per dependency."""
 
     settings: Settings
     history: HistoryAccess
@@ -63,7 +67,7 @@ class Services:
     tokens: TokenStore
     engines: EngineHolder
     analyses: AnalysisService
-    metrics: object | None = None
+    metrics: Telemetry | None = None
     events: object | None = None
     checks: list[Check] = field(default_factory=list)
 
@@ -80,6 +84,7 @@ def build_services(settings: Settings) -> Services:
     history = _HISTORY_BACKENDS[settings.history_backend](settings)
     analysis_store = _ANALYSIS_STORES[settings.analysis_store_backend](state)
     engines = EngineHolder(settings, history.reader)
+    telemetry = Telemetry(settings) if settings.metrics_enabled else None
     services = Services(
         settings=settings,
         history=history,
@@ -87,7 +92,14 @@ def build_services(settings: Settings) -> Services:
         analysis_store=analysis_store,
         tokens=_TOKEN_STORES[settings.token_backend](state),
         engines=engines,
-        analyses=AnalysisService(analysis_store, engines, mask_free_text=settings.mask_free_text),
+        analyses=AnalysisService(
+            analysis_store,
+            engines,
+            AnalysisCache.from_settings(settings),
+            telemetry,
+            mask_free_text=settings.mask_free_text,
+        ),
+        metrics=telemetry,
     )
     services.checks = [
         history_check(history.reader),

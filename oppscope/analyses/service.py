@@ -16,12 +16,15 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from oppscope.analyses.cache import AnalysisCache
+from oppscope.analyses.instrument import AnalysisObserver, AnalysisRun
 from oppscope.analyses.redaction import mask_opportunity
 from oppscope.analyses.store import AnalysisStore, IdempotencyConflictError, NewAnalysis, SavedAnalysis
 from oppscope.analysis.models import Opportunity
 from oppscope.config import Settings
 from oppscope.errors import ErrorKind, OppscopeError
-from oppscope.history.store import HistoryError, HistoryStore
+from oppscope.history.interfaces import HistoryReader
+from oppscope.history.store import HistoryError
 
 if TYPE_CHECKING:
     from oppscope.analysis.engine import Engine
@@ -40,7 +43,7 @@ class AnalysisNotFoundError(OppscopeError):
 class EngineHolder:
     """The engine for the current history; ``open_reader`` opens the history to read its snapshot id."""
 
-    def __init__(self, settings: Settings, open_reader: Callable[[], HistoryStore]) -> None:
+    def __init__(self, settings: Settings, open_reader: Callable[[], HistoryReader]) -> None:
         self._settings = settings
         self._open_reader = open_reader
         self._engine: Engine | None = None
@@ -101,9 +104,19 @@ def request_digest(opportunity: Opportunity, rerun_of: str | None) -> str:
 
 
 class AnalysisService:
-    def __init__(self, store: AnalysisStore, engines: EngineHolder, *, mask_free_text: bool = True) -> None:
+    def __init__(
+        self,
+        store: AnalysisStore,
+        engines: EngineHolder,
+        cache: AnalysisCache | None = None,
+        observer: AnalysisObserver | None = None,
+        *,
+        mask_free_text: bool = True,
+    ) -> None:
         self.store = store
         self.engines = engines
+        self.cache = cache or AnalysisCache(enabled=False)
+        self.observer = observer
         self.mask_free_text = mask_free_text
 
     def accept(self, opportunity: Opportunity) -> Opportunity:
@@ -129,16 +142,20 @@ class AnalysisService:
                 if earlier_digest != digest:
                     raise IdempotencyConflictError(idempotency_key, saved.id)
                 return saved, False
-        analysis = self.engines.current(refresh=rerun_of is not None).analyze(opportunity)
-        return self.store.save(
-            NewAnalysis(
-                analysis=analysis,
-                created_by=created_by,
-                rerun_of=rerun_of,
-                idempotency_key=idempotency_key,
-                request_sha256=digest,
+        run = AnalysisRun(self.observer)
+        analysis = self.cache.analyze(self.engines.current(refresh=rerun_of is not None), opportunity, run)
+        with run.timed("store"):
+            saved, created = self.store.save(
+                NewAnalysis(
+                    analysis=analysis,
+                    created_by=created_by,
+                    rerun_of=rerun_of,
+                    idempotency_key=idempotency_key,
+                    request_sha256=digest,
+                )
             )
-        )
+        run.log(saved.id, analysis, rerun_of)
+        return saved, created
 
     def get(self, analysis_id: str) -> SavedAnalysis:
         saved = self.store.get(analysis_id)

@@ -22,7 +22,8 @@ from oppscope.analysis.dataset import history_from_columns
 from oppscope.analysis.engine import Engine, EngineConfig, model_id
 from oppscope.config import Settings
 from oppscope.history.factory import open_history_store
-from oppscope.history.store import HistoryError, HistoryStore, ImportFormat, ImportReport, OnError
+from oppscope.history.interfaces import HistoryStore
+from oppscope.history.store import HistoryError, ImportFormat, ImportReport, OnError
 
 log = structlog.get_logger(__name__)
 
@@ -58,13 +59,19 @@ def sample_marker(settings: Settings) -> dict[str, int | str] | None:
 
 
 def import_history(
-    settings: Settings, path: Path, *, replace: bool, on_error: OnError, fmt: ImportFormat | None
+    settings: Settings,
+    path: Path,
+    *,
+    replace: bool,
+    on_error: OnError,
+    fmt: ImportFormat | None,
+    dedupe: bool = False,
 ) -> ImportReport:
     """Import a file. The auto-loaded sample is placeholder data: a first real import replaces it."""
     with open_history_store(settings) as store:
         marker = sample_marker(settings)
         only_sample = marker is not None and marker.get("snapshot_id") == store.snapshot_id()
-        report = store.import_file(path, replace=replace or only_sample, on_error=on_error, fmt=fmt)
+        report = store.import_file(path, replace=replace or only_sample, on_error=on_error, fmt=fmt, dedupe=dedupe)
         if only_sample and report.committed:
             (settings.data_dir / SAMPLE_MARKER).unlink(missing_ok=True)
         return report
