@@ -2,7 +2,9 @@
 
 The split is by close date, as in real use. The engine under test is fitted on the older part only (and
 calibrates itself inside that part), then every held-out project is restated as the opportunity a seller
-would have typed and analyzed through the public ``Engine.analyze`` path.
+would have typed, once per input pattern (only the required fields; the customer's profile; everything),
+and analyzed through the public ``Engine.analyze`` path. Every pattern is scored against simple baselines,
+the original system's retrieval and a plain scikit-learn reference fitted on the same rows.
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ from pydantic import BaseModel
 
 from oppscope.analysis.dataset import History, normalize
 from oppscope.analysis.engine import Engine, EngineConfig
+from oppscope.analysis.models import Opportunity
 from oppscope.analysis.original_sql import relevance_sql_duckdb
+from oppscope.analysis.patterns import PATTERNS, restate
+from oppscope.analysis.reference import reference_inputs, reference_predict
 from oppscope.analysis.resolve import history_row_as_opportunity
 from oppscope.history.schema import OTHER_SERVICES
 from oppscope.history.store import HistoryError
@@ -24,7 +29,7 @@ from oppscope.history.store import HistoryError
 MAX_QUERIES = 1500
 MIN_TEST_FRACTION, MAX_TEST_FRACTION = 0.05, 0.5
 MIN_TRAIN_ROWS, MIN_TEST_ROWS = 50, 10
-MAX_SQL_QUERIES = 400
+MAX_SQL_QUERIES = 150  # per pattern
 MIN_SEGMENT_ROWS = 5
 
 
@@ -45,6 +50,16 @@ class LevelScore(BaseModel):
     count: int
     arr_mdape: float | None
     ttl_mae_months: float | None
+    arr_interval_coverage: float | None = None
+
+
+class PatternReport(BaseModel):
+    """Every method's scores on the held-out projects restated in one input pattern."""
+
+    pattern: str
+    fields: list[str]  # the optional fields this pattern states
+    methods: list[MethodScore]
+    by_confidence: list[LevelScore]
 
 
 class BacktestReport(BaseModel):
@@ -53,30 +68,46 @@ class BacktestReport(BaseModel):
     evaluated: int
     split_close_date: str
     interval_level: float
-    methods: list[MethodScore]
+    methods: list[MethodScore]  # the fully stated pattern's (as before patterns were reported)
     by_confidence: list[LevelScore]
     best_achievable: MethodScore | None
+    patterns: list[PatternReport] = []
+    usual_fields: list[str] = []  # optional fields the training history states for most projects
+    pattern_counts: dict[str, int] | None = None  # saved analyses' inputs per pattern, when there are any
 
     def render_text(self) -> str:
         lines = [
             f"Backtest: trained on {self.train_rows} projects closed before {self.split_close_date}, "
-            f"tested on {self.evaluated} of the {self.test_rows} later ones.",
-            "",
-            f"{'method':<34}{'ARR MdAPE':>10}{'MRR MdAPE':>10}{'TTL MAE':>9}{'DUR MAE':>9}{'ARR cov':>9}"
-            f"{'TTL cov':>9}{'svc prec':>9}{'n':>6}",
+            f"tested on {self.evaluated} of the {self.test_rows} later ones, each restated in every input pattern.",
         ]
-        rows = [*self.methods, *([self.best_achievable] if self.best_achievable else [])]
-        for m in rows:
-            lines.append(
-                f"{m.method:<34}{_pct(m.arr_mdape):>10}{_pct(m.mrr_mdape):>10}{_num(m.ttl_mae_months):>9}"
-                f"{_num(m.duration_mae_months):>9}{_pct(m.arr_interval_coverage):>9}{_pct(m.ttl_interval_coverage):>9}"
-                f"{_pct(m.top_services_precision):>9}{m.queries:>6}"
-            )
-        lines += ["", f"{'confidence':<12}{'n':>6}{'ARR MdAPE':>11}{'TTL MAE':>9}"]
-        for lv in self.by_confidence:
-            lines.append(f"{lv.level:<12}{lv.count:>6}{_pct(lv.arr_mdape):>11}{_num(lv.ttl_mae_months):>9}")
+        for report in self.patterns:
+            stated = ", ".join(report.fields) if report.fields else "none"
+            lines += [
+                "",
+                f"pattern '{report.pattern}' (optional fields stated: {stated})",
+                f"{'method':<34}{'ARR MdAPE':>10}{'MRR MdAPE':>10}{'TTL MAE':>9}{'DUR MAE':>9}{'ARR cov':>9}"
+                f"{'TTL cov':>9}{'svc prec':>9}{'n':>6}",
+            ]
+            rows = [*report.methods, *([self.best_achievable] if self.best_achievable else [])]
+            for m in rows:
+                lines.append(
+                    f"{m.method:<34}{_pct(m.arr_mdape):>10}{_pct(m.mrr_mdape):>10}{_num(m.ttl_mae_months):>9}"
+                    f"{_num(m.duration_mae_months):>9}{_pct(m.arr_interval_coverage):>9}"
+                    f"{_pct(m.ttl_interval_coverage):>9}{_pct(m.top_services_precision):>9}{m.queries:>6}"
+                )
+            lines.append(f"  {'confidence':<10}{'n':>6}{'ARR MdAPE':>11}{'TTL MAE':>9}{'ARR cov':>9}")
+            for lv in report.by_confidence:
+                lines.append(
+                    f"  {lv.level:<10}{lv.count:>6}{_pct(lv.arr_mdape):>11}{_num(lv.ttl_mae_months):>9}"
+                    f"{_pct(lv.arr_interval_coverage):>9}"
+                )
+        if self.pattern_counts is not None:
+            total = sum(self.pattern_counts.values())
+            shares = ", ".join(f"{k} {v} ({v / total:.0%})" for k, v in self.pattern_counts.items() if total)
+            lines += ["", f"saved analyses by input pattern: {shares or 'none saved'}"]
         lines.append(
-            f"(intervals at {self.interval_level:.0%}; TTL = time to launch, DUR = project duration, in months)"
+            f"(intervals at {self.interval_level:.0%}; TTL = time to launch, DUR = project duration, in months; "
+            "a confidence level with n = 0 is not given on that pattern)"
         )
         return "\n".join(lines)
 
@@ -166,12 +197,53 @@ def backtest(
         )
     engine = Engine.fit(train, "backtest-train", config)
     rows = np.arange(0, test.n, max(1, test.n // max_queries))
+    actual = {k: values[rows] for k, values in outcomes(test).items()}
+    stated = [history_row_as_opportunity(test, int(i)) for i in rows]
+    train_stated = [history_row_as_opportunity(train, i) for i in range(train.n)]
+    best = None
+    if truth is not None:
+        ids = [str(x) for x in test.opportunity_id[rows]]
+        if all(i in truth.log_arr for i in ids):
+            medians = {
+                "arr": np.exp([truth.log_arr[i] for i in ids]),
+                "ttl": np.array([truth.ttl[i] for i in ids]),
+                "duration": np.array([truth.duration[i] for i in ids]),
+            }
+            best = score("best achievable (generator truth)", medians, actual)
+    reports = []
+    for pattern in PATTERNS:
+        queries = [restate(o, pattern) for o in stated]
+        ours, by_level = _engine_scores(engine, queries, test, rows, actual)
+        methods = [ours, _reference(train, [restate(o, pattern) for o in train_stated], queries, actual)]
+        methods += _baselines(train, test, rows, actual, by_segment="customer_segment" in pattern.fields)
+        if sql is not None:
+            step = max(1, len(rows) // MAX_SQL_QUERIES)
+            methods.append(_original_method(queries[::step], test.arr[rows][::step], int(test.close_ts[0]), sql))
+        reports.append(PatternReport(pattern=pattern.name, fields=sorted(pattern.fields), methods=methods,
+                                     by_confidence=by_level))
+    full = reports[-1]
+    return BacktestReport(
+        train_rows=train.n,
+        test_rows=test.n,
+        evaluated=len(rows),
+        split_close_date=str(np.datetime64(int(test.close_ts[0]), "s").astype("datetime64[D]")),
+        interval_level=config.interval_level,
+        methods=full.methods,
+        by_confidence=full.by_confidence,
+        best_achievable=best,
+        patterns=reports,
+        usual_fields=sorted(engine.core.usual),
+    )
 
+
+def _engine_scores(
+    engine: Engine, queries: list[Opportunity], test: History, rows: np.ndarray, actual: dict[str, np.ndarray]
+) -> tuple[MethodScore, list[LevelScore]]:
     keys = ("arr", "arr_lo", "arr_hi", "mrr", "ttl", "ttl_lo", "ttl_hi", "duration", "prec")
     pred: dict[str, list[float]] = {k: [] for k in keys}
     levels: list[str] = []
-    for i in rows:
-        a = engine.analyze(history_row_as_opportunity(test, int(i)))
+    for i, opportunity in zip(rows, queries, strict=True):
+        a = engine.analyze(opportunity)
         p = a.predictions
         pred["arr"] += [p.arr.value]
         pred["arr_lo"] += [p.arr.low]
@@ -187,72 +259,62 @@ def backtest(
         pred["prec"] += [len(names & actual_names) / len(names) if names else math.nan]
         levels.append(a.confidence.level)
     v = {k: np.array(x) for k, x in pred.items()}
-    actual = {k: values[rows] for k, values in outcomes(test).items()}
-
-    methods = [
-        score(
-            "oppscope",
-            v,
-            actual,
-            arr_interval_coverage=coverage(v["arr_lo"], v["arr_hi"], actual["arr"]),
-            ttl_interval_coverage=coverage(v["ttl_lo"], v["ttl_hi"], actual["ttl"]),
-            top_services_precision=float(np.nanmean(v["prec"])),
-        ),
-        *_baselines(train, test, rows, actual),
-    ]
-    if sql is not None:
-        methods.append(_original_method(test, rows[:: max(1, len(rows) // MAX_SQL_QUERIES)], int(test.close_ts[0]),
-                                        sql))
+    ours = score(
+        "oppscope",
+        v,
+        actual,
+        arr_interval_coverage=coverage(v["arr_lo"], v["arr_hi"], actual["arr"]),
+        ttl_interval_coverage=coverage(v["ttl_lo"], v["ttl_hi"], actual["ttl"]),
+        top_services_precision=float(np.nanmean(v["prec"])) if np.isfinite(v["prec"]).any() else math.nan,
+    )
     lv = np.array(levels)
-    by_level = [
-        LevelScore(
+    by_level = []
+    for name in ("HIGH", "MEDIUM", "LOW"):
+        chosen = lv == name
+        given = bool(chosen.any())
+        by_level.append(LevelScore(
             level=name,
-            count=int((lv == name).sum()),
-            arr_mdape=mdape(v["arr"][lv == name], actual["arr"][lv == name]) if (lv == name).any() else None,
-            ttl_mae_months=mae(v["ttl"][lv == name], actual["ttl"][lv == name]) if (lv == name).any() else None,
-        )
-        for name in ("HIGH", "MEDIUM", "LOW")
-    ]
-    best = None
-    if truth is not None:
-        ids = [str(x) for x in test.opportunity_id[rows]]
-        if all(i in truth.log_arr for i in ids):
-            medians = {
-                "arr": np.exp([truth.log_arr[i] for i in ids]),
-                "ttl": np.array([truth.ttl[i] for i in ids]),
-                "duration": np.array([truth.duration[i] for i in ids]),
-            }
-            best = score("best achievable (generator truth)", medians, actual)
-    return BacktestReport(
-        train_rows=train.n,
-        test_rows=test.n,
-        evaluated=len(rows),
-        split_close_date=str(np.datetime64(int(test.close_ts[0]), "s").astype("datetime64[D]")),
-        interval_level=config.interval_level,
-        methods=methods,
-        by_confidence=by_level,
-        best_achievable=best,
+            count=int(chosen.sum()),
+            arr_mdape=mdape(v["arr"][chosen], actual["arr"][chosen]) if given else None,
+            ttl_mae_months=mae(v["ttl"][chosen], actual["ttl"][chosen]) if given else None,
+            arr_interval_coverage=coverage(v["arr_lo"][chosen], v["arr_hi"][chosen], actual["arr"][chosen])
+            if given else None,
+        ))
+    return ours, by_level
+
+
+def _reference(
+    train: History, train_queries: list[Opportunity], queries: list[Opportunity], actual: dict[str, np.ndarray]
+) -> MethodScore:
+    """The plain scikit-learn reference, fitted on the training rows restated in the same pattern."""
+    past = outcomes(train)
+    ref = reference_predict(reference_inputs(train_queries), past["arr"], past["ttl"], reference_inputs(queries))
+    return score(
+        "reference (TF-IDF + one-hot ridge)",
+        {"arr": ref["arr"].value, "ttl": ref["ttl"].value},
+        actual,
+        arr_interval_coverage=coverage(ref["arr"].low, ref["arr"].high, actual["arr"]),
+        ttl_interval_coverage=coverage(ref["ttl"].low, ref["ttl"].high, actual["ttl"]),
     )
 
 
 def _baselines(
-    train: History, test: History, rows: np.ndarray, actual: dict[str, np.ndarray]
+    train: History, test: History, rows: np.ndarray, actual: dict[str, np.ndarray], *, by_segment: bool
 ) -> list[MethodScore]:
-    """Medians of the past, overall and within the opportunity's segment (overall where a segment is thin)."""
+    """Medians of the past, overall and (when the pattern states it) within the opportunity's segment (overall
+    where a segment is thin)."""
     past = outcomes(train)
     overall = {k: _median(v) for k, v in past.items()}
     segment_of_train = np.array(train.keys["segment"])
     segment_of_test = np.array(test.keys["segment"])[rows]
-    by_segment = {k: np.full(len(rows), overall[k]) for k in past}
+    segment_medians = {k: np.full(len(rows), overall[k]) for k in past}
     for segment in set(segment_of_test):
         in_past, in_test = segment_of_train == segment, segment_of_test == segment
         for k, values in past.items():
             if np.isfinite(values[in_past]).sum() >= MIN_SEGMENT_ROWS:
-                by_segment[k][in_test] = _median(values[in_past])
-    return [
-        score("global median", {k: np.full(len(rows), m) for k, m in overall.items()}, actual),
-        score("segment median", by_segment, actual),
-    ]
+                segment_medians[k][in_test] = _median(values[in_past])
+    methods = [score("global median", {k: np.full(len(rows), m) for k, m in overall.items()}, actual)]
+    return [*methods, score("segment median", segment_medians, actual)] if by_segment else methods
 
 
 def _median(values: np.ndarray) -> float:
@@ -260,14 +322,14 @@ def _median(values: np.ndarray) -> float:
     return float(np.median(known)) if len(known) else math.nan
 
 
-def _original_method(test: History, rows: np.ndarray, cutoff: int, sql: SqlRunner) -> MethodScore:
+def _original_method(queries: list[Opportunity], arr: np.ndarray, cutoff: int, sql: SqlRunner) -> MethodScore:
     """The original: relevance-score SQL over the training period, top 200 rows, median ARR."""
     preds = []
-    for i in rows:
-        result = sql(relevance_sql_duckdb(history_row_as_opportunity(test, int(i)), close_before=cutoff))
+    for opportunity in queries:
+        result = sql(relevance_sql_duckdb(opportunity, close_before=cutoff))
         arrs = np.array([v for v in (_as_float(r[5]) for r in result) if v > 0])
         preds.append(float(np.median(arrs)) if len(arrs) else math.nan)
-    return score("original (relevance SQL, top 200)", {"arr": np.array(preds)}, {"arr": test.arr[rows]})
+    return score("original (relevance SQL, top 200)", {"arr": np.array(preds)}, {"arr": arr})
 
 
 def _as_float(value: object) -> float:

@@ -1,7 +1,9 @@
-"""Everything learned from one history: feature layout, similarity index and one model per outcome.
+"""Everything learned from one history: feature layout, similarity index and, per input pattern, one model per
+outcome.
 
 ``build_core`` is used twice: on the older part of the history to calibrate (how large are the errors on
-the most recent projects?), then on the whole history with those calibrations for real analyses.
+the most recent projects, for each input pattern?), then on the whole history with those calibrations for
+real analyses. Both come from the same normal equations, so the second costs a few small dense solves.
 """
 
 from __future__ import annotations
@@ -14,17 +16,17 @@ from scipy import sparse
 from scipy.special import ndtri
 
 from oppscope.analysis.dataset import History
-from oppscope.analysis.features import MODEL_BLOCKS, FeatureSpace, Profile, history_profiles
+from oppscope.analysis.features import MODEL_BLOCKS, FeatureSpace, Profile
 from oppscope.analysis.model import (
     Calibration,
     Evidence,
+    NormalEquations,
     Ridge,
     TargetModel,
-    fit_ridge,
-    out_of_fold_residuals,
     robust_sigma,
 )
 from oppscope.analysis.models import Opportunity
+from oppscope.analysis.patterns import PATTERNS, Pattern, pattern_for, restate, stated_fields, usual_fields
 from oppscope.analysis.resolve import Resolution, Vocabulary, close_year_of, resolve
 from oppscope.analysis.similarity import BLOCK_WEIGHTS, Analogs, Query, SimilarityIndex
 
@@ -51,6 +53,7 @@ class TargetParams:
 @dataclass(frozen=True)
 class PreparedQuery:
     resolution: Resolution
+    pattern: Pattern
     query: Query
     x: sparse.csr_matrix
     missing_variance: dict[str, float]  # per target: spread added because some fields were not stated
@@ -62,22 +65,35 @@ class Core:
     vocab: Vocabulary
     space: FeatureSpace
     index: SimilarityIndex
-    models: dict[str, TargetModel]
-    block_variance: dict[str, dict[str, float]]  # target → block → variance of its effects
+    pattern_models: dict[str, dict[str, TargetModel]]  # pattern → outcome → model
+    block_variance: dict[str, dict[str, dict[str, float]]]  # pattern → target → block → variance of its effects
     customer_rows: dict[str, np.ndarray]  # normalized customer → its rows
+    usual: frozenset[str]  # optional fields the history states for most projects (see patterns.pattern_for)
 
-    def prepare(self, opportunity: Opportunity) -> PreparedQuery:
+    @property
+    def models(self) -> dict[str, TargetModel]:
+        """The fully stated pattern's models (which outcomes are usable does not depend on the pattern)."""
+        return self.pattern_models[PATTERNS[-1].name]
+
+    def prepare(self, opportunity: Opportunity, pattern: Pattern | None = None) -> PreparedQuery:
+        """``pattern`` forces one (calibration restates rows in each); by default the input's own."""
+        pattern = pattern or pattern_for(stated_fields(opportunity), self.usual)
         resolution = resolve(opportunity, self.vocab, self.history, close_year_of(opportunity))
         profile = resolution.profile
         codes = {b: self.index.code(b, v) for b, v in profile.categorical.items() if v and b in BLOCK_WEIGHTS}
         tf = self.space.tfidf([profile])
         query = Query(codes=codes, text_cols=tf.indices, text_vals=tf.data, close_year=profile.close_year)
-        known = {b for b, v in profile.categorical.items() if v in self.space.levels.get(b, {})}
+        # The regression sees only what the pattern states, exactly as in the rows it was calibrated on.
+        used = restate(opportunity, pattern)
+        model_profile = profile if used == opportunity else resolve(
+            used, self.vocab, self.history, profile.close_year
+        ).profile
+        known = {b for b, v in model_profile.categorical.items() if v in self.space.levels.get(b, {})}
         missing = {
             t: float(sum(v for b, v in per_block.items() if b not in known))
-            for t, per_block in self.block_variance.items()
+            for t, per_block in self.block_variance[pattern.name].items()
         }
-        return PreparedQuery(resolution, query, self.space.matrix([profile]), missing)
+        return PreparedQuery(resolution, pattern, query, self.space.matrix([model_profile]), missing)
 
     def analogs(self, prepared: PreparedQuery, k: int) -> Analogs:
         return self.index.nearest(prepared.query, k)
@@ -87,7 +103,7 @@ class Core:
         own_rows = self.customer_rows.get(prepared.resolution.profile.categorical["customer"], np.zeros(0, int))
         others = ~np.isin(analogs.index, own_rows)
         out: dict[str, Evidence] = {}
-        for name, model in self.models.items():
+        for name, model in self.pattern_models[prepared.pattern.name].items():
             analog_res = np.where(others, model.residuals[analogs.index], np.nan)
             out[name] = Evidence.single(
                 base=float(model.ridge.predict(prepared.x)[0]),
@@ -99,12 +115,12 @@ class Core:
         return out
 
 
-def _block_variance(space: FeatureSpace, ridge: Ridge) -> dict[str, float]:
-    """How much each field moves the prediction across its levels (what not knowing it costs)."""
+def _block_variance(space: FeatureSpace, ridge: Ridge, blocks: frozenset[str]) -> dict[str, float]:
+    """How much each stated field moves the prediction across its levels (what not knowing it costs)."""
     out: dict[str, float] = {}
     for block in MODEL_BLOCKS:
         cols = list(space.levels[block].values())
-        if not cols:
+        if not cols or block not in blocks:
             continue
         p = space.level_freq[block]
         beta = ridge.coef[cols]
@@ -115,52 +131,69 @@ def _block_variance(space: FeatureSpace, ridge: Ridge) -> dict[str, float]:
 
 @dataclass(frozen=True)
 class Design:
-    """The feature layout learned from some profiles, and their design matrix."""
+    """The feature layout learned from the history's profiles, its design matrix and each pattern's columns."""
 
     space: FeatureSpace
     x: sparse.csr_matrix
+    columns: dict[str, np.ndarray]  # pattern → the design columns its models use
 
     @classmethod
     def of(cls, profiles: Sequence[Profile]) -> Design:
         space = FeatureSpace.fit(profiles)
-        return cls(space, space.matrix(profiles))
+        columns = {p.name: space.pattern_columns(p.blocks, p.business) for p in PATTERNS}
+        return cls(space, space.matrix(profiles), columns)
 
 
 def build_core(
     history: History,
-    params: dict[str, TargetParams],
+    design: Design,
+    equations: list[NormalEquations],
+    params: dict[str, dict[str, TargetParams]],
     level: float,
-    profiles: Sequence[Profile] | None = None,
-    design: Design | None = None,
+    profiles: Sequence[Profile],
+    *,
+    newest: bool,
 ) -> Core:
-    """``profiles`` and ``design`` may be passed when the caller already built them for this history."""
-    profiles = history_profiles(history) if profiles is None else profiles
-    design = design or Design.of(profiles)
-    space, x = design.space, design.x
-    index = SimilarityIndex(history, space.tfidf(profiles))
-    models: dict[str, TargetModel] = {}
-    variance: dict[str, dict[str, float]] = {}
-    for name in TARGETS:
-        p = params[name]
-        y = target_values(history, name)
-        ok = np.isfinite(y)
-        ridge = fit_ridge(x[ok], y[ok], p.alpha)
-        residuals = np.full(history.n, np.nan)
-        residuals[ok] = out_of_fold_residuals(x[ok], y[ok], p.alpha, ridge)
-        if p.calibration is None:
-            calibration = provisional_calibration(residuals, level)
-        else:
-            # Quantiles are in units of the local scale, so they carry over; the scale itself is measured on
-            # this model's own residuals (a model fitted on more history errs less than the calibration one).
-            calibration = replace(p.calibration, sigma=robust_sigma(residuals))
-        models[name] = TargetModel(name, ridge, residuals, calibration, int(ok.sum()))
-        variance[name] = _block_variance(space, ridge)
-    rows: dict[str, list[int]] = {}
+    """The core over ``history``: all rows when ``newest``, else the older part the equations set aside.
+
+    ``params`` is pattern → target → settings (outcomes sharing equations share a penalty); ``profiles`` are
+    the history's own, in row order.
+    """
+    rows = slice(0, history.n)
+    space = design.space
+    index = SimilarityIndex(history, space.tfidf(profiles[rows]))
+    pattern_models: dict[str, dict[str, TargetModel]] = {}
+    variance: dict[str, dict[str, dict[str, float]]] = {}
+    for pattern in PATTERNS:
+        models: dict[str, TargetModel] = {}
+        variance[pattern.name] = {}
+        for eq in equations:
+            alpha = params[pattern.name][eq.names[0]].alpha
+            coefs, all_residuals = eq.fit(design.x, design.columns[pattern.name], alpha, newest=newest)
+            known = eq.segment[rows] >= 0
+            for k, name in enumerate(eq.names):
+                p = params[pattern.name][name]
+                residuals = all_residuals[rows, k]
+                ridge = Ridge(coefs[:, k].copy())
+                if p.calibration is None:
+                    calibration = provisional_calibration(residuals, level)
+                else:
+                    # Quantiles are in units of the local scale, so they carry over; the scale itself is measured
+                    # on this model's own residuals (a model fitted on more history errs less than the
+                    # calibration one).
+                    calibration = replace(p.calibration, sigma=robust_sigma(residuals))
+                baseline = float(eq.y[rows][known, k].mean()) if known.any() else 0.0
+                models[name] = TargetModel(name, ridge, residuals, calibration, int(known.sum()), baseline)
+                variance[pattern.name][name] = _block_variance(space, ridge, pattern.blocks)
+        pattern_models[pattern.name] = {name: models[name] for name in TARGETS}
+    by_customer: dict[str, list[int]] = {}
     for i, c in enumerate(history.keys["customer"]):
         if c:
-            rows.setdefault(c, []).append(i)
-    customer_rows = {c: np.array(r) for c, r in rows.items()}
-    return Core(history, Vocabulary.build(history), space, index, models, variance, customer_rows)
+            by_customer.setdefault(c, []).append(i)
+    customer_rows = {c: np.array(r) for c, r in by_customer.items()}
+    return Core(
+        history, Vocabulary.build(history), space, index, pattern_models, variance, customer_rows, usual_fields(history)
+    )
 
 
 def provisional_calibration(residuals: np.ndarray, level: float) -> Calibration:

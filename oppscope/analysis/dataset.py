@@ -108,9 +108,6 @@ class History:
     def close_years(self) -> np.ndarray:
         return (self.close_ts.astype(float) - EPOCH_ORIGIN) / SECONDS_PER_YEAR
 
-    def text_of(self, i: int) -> str:
-        return " ".join((self.opportunity_name[i], self.description[i], self.business_description[i]))
-
     def services_of(self, i: int) -> list[str]:
         return list(self.service_lists[i])
 

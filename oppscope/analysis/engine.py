@@ -22,13 +22,13 @@ from pathlib import Path
 import numpy as np
 
 from oppscope.analysis import confidence as confidence_mod
-from oppscope.analysis.calibration import EngineParams, calibrate
-from oppscope.analysis.core import Core, PreparedQuery, build_core
+from oppscope.analysis.calibration import EngineParams, calibrate, validation_cut
+from oppscope.analysis.core import TARGETS, Core, Design, PreparedQuery, build_core, target_values
 from oppscope.analysis.dataset import History, normalize
 from oppscope.analysis.features import history_profiles
 from oppscope.analysis.follow_on import FollowOnTable
 from oppscope.analysis.funding import FundingRule, load_rules, recommend
-from oppscope.analysis.model import MIN_KNOWN_ROWS, RawEstimate, estimate
+from oppscope.analysis.model import MIN_KNOWN_ROWS, NormalEquations, RawEstimate, estimate
 from oppscope.analysis.models import (
     Analysis,
     Estimate,
@@ -137,8 +137,11 @@ class Engine:
                 {"rows": history.n},
             )
         profiles = history_profiles(history)
-        params = calibrate(history, profiles, config.analog_count, config.interval_level)
-        core = build_core(history, params.targets, config.interval_level, profiles)
+        design = Design.of(profiles)
+        outcomes = {name: target_values(history, name) for name in TARGETS}
+        equations = NormalEquations.of(design.x, outcomes, validation_cut(history.n))
+        params = calibrate(history, design, equations, profiles, config.analog_count, config.interval_level)
+        core = build_core(history, design, equations, params.targets, config.interval_level, profiles, newest=True)
         return cls(core, params, config, snapshot_id, FollowOnTable.build(history), load_rules())
 
     @property
@@ -174,20 +177,25 @@ class Engine:
         analogs = self.core.analogs(prepared, self.config.analog_count)
         lap("retrieve")
         evidence = self.core.evidence(prepared, analogs)
-        raw = {
-            name: estimate(model, evidence[name], model.residuals[analogs.index])
-            for name, model in self.core.models.items()
-        }
-        predictions = self._predictions(opportunity, raw, analogs)
-        arr_raw = raw["arr"]
+        models = self.core.pattern_models[prepared.pattern.name]
+        pattern_params = self.params.patterns[prepared.pattern.name]
+        # The confidence level is read from the customer-group interval; each level then has its own quantiles.
+        first = estimate(models["arr"], evidence["arr"], models["arr"].residuals[analogs.index])
         conf = confidence_mod.assess(
-            (arr_raw.high - arr_raw.low) / 2,
-            self.core.models["arr"].calibration.typical_half_width,
+            (first.high - first.low) / 2,
+            models["arr"].calibration.typical_half_width,
             analogs,
             prepared.resolution.unknown,
-            self.params.confidence_cuts,
-            self.params.arr_skill,
+            pattern_params.confidence_cuts,
+            pattern_params.arr_skill,
+            prepared.pattern.name,
+            pattern_params.score_model,
         )
+        raw = {
+            name: estimate(model, evidence[name], model.residuals[analogs.index], conf.level)
+            for name, model in models.items()
+        }
+        predictions = self._predictions(opportunity, raw, analogs)
         services = top_services(
             self.history, analogs, predictions.mrr.value, predictions.upfront_usd.value, self.config.top_services
         )
@@ -198,7 +206,7 @@ class Engine:
             self.rules,
             project_type=normalize(project_type),
             segment=profile.categorical.get("segment", ""),
-            text=profile.text,
+            text=profile.all_text,
             predicted_arr=predictions.arr.value,
             history=self.history,
             analogs=analogs,
@@ -216,7 +224,7 @@ class Engine:
             notes=prepared.resolution.notes,
             unknown=prepared.resolution.unknown,
             regression_arr=math.exp(raw["arr"].base),
-            validation=self.params.validation,
+            validation=pattern_params.validation,
         )
         lap("estimate")
         report = sections(facts)

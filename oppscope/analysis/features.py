@@ -88,17 +88,37 @@ class Profile:
     """What is known about one project or opportunity, in normalized form."""
 
     categorical: dict[str, str]  # block → normalized value, '' when unknown
-    text: str
+    text: str  # name and description (what every input states)
     close_year: float
+    business: str = ""  # the customer's business description, an optional field of its own
+
+    @property
+    def all_text(self) -> str:
+        return f"{self.text} {self.business}" if self.business else self.text
 
     # Text is parsed once per profile, however many matrices are built from it.
     @cached_property
     def terms(self) -> frozenset[str]:
+        """Every word stated, for similarity."""
+        return self.main_terms | self.business_terms
+
+    @cached_property
+    def main_terms(self) -> frozenset[str]:
         return frozenset(tokens(self.text))
+
+    @cached_property
+    def business_terms(self) -> frozenset[str]:
+        """Words only the business description has: a word also in the name or description (the customer's
+        name, typically) keeps one column, so its effect is not counted, and penalised, twice."""
+        return frozenset(tokens(self.business)) - self.main_terms if self.business else frozenset()
 
     @cached_property
     def scopes(self) -> dict[str, float]:
         return scope_quantities(self.text)
+
+    @cached_property
+    def business_scopes(self) -> dict[str, float]:
+        return scope_quantities(self.business) if self.business else {}
 
 
 def history_profiles(history: History) -> list[Profile]:
@@ -106,8 +126,9 @@ def history_profiles(history: History) -> list[Profile]:
     return [
         Profile(
             categorical={b: history.keys[b][i] for b in MODEL_BLOCKS},
-            text=history.text_of(i),
+            text=f"{history.opportunity_name[i]} {history.description[i]}",
             close_year=float(years[i]),
+            business=str(history.business_description[i]),
         )
         for i in range(history.n)
     ]
@@ -125,14 +146,20 @@ def _pair_keys(profile: Profile) -> list[str]:
 
 @dataclass
 class FeatureSpace:
-    """Column layout of the design matrix, learned from the training history."""
+    """Column layout of the design matrix, learned from the history's profiles.
+
+    Words and scope quantities of the business description get columns of their own, apart from those of
+    the name and description: a pattern that does not state it then simply leaves those columns out.
+    """
 
     levels: dict[str, dict[str, int]]  # block → level → column
     pairs: dict[str, int]  # "block_a=value|block_b=value" → column, for INTERACTIONS
     level_freq: dict[str, np.ndarray]  # block → share of each level (used when a value is unknown)
-    vocab: dict[str, int]  # token → column
+    vocab: dict[str, int]  # token → column of the name/description word; also the similarity vocabulary
     idf: np.ndarray  # per vocab token, for text similarity
-    units: dict[str, tuple[int, int]]  # unit → (log-quantity column, presence column)
+    business_vocab: dict[str, int]  # token → column of the business-description word
+    units: dict[str, tuple[int, int]]  # unit → (log-quantity column, presence column), name/description
+    business_units: dict[str, tuple[int, int]]
     unit_range: dict[str, tuple[float, float]]  # unit → observed range of log(1 + quantity)
     year_column: int  # followed by four close-quarter columns (budget cycles move start dates)
     year_range: tuple[float, float]
@@ -162,25 +189,41 @@ class FeatureSpace:
         col += len(pairs)
 
         doc_freq: Counter[str] = Counter()
+        business_freq: Counter[str] = Counter()
         unit_values: dict[str, list[float]] = {}
+        business_values: dict[str, list[float]] = {}
         for p in profiles:
             doc_freq.update(p.terms)
-            for unit, qty in p.scopes.items():
-                unit_values.setdefault(unit, []).append(math.log1p(qty))
+            business_freq.update(p.business_terms)
+            for scopes, values in ((p.scopes, unit_values), (p.business_scopes, business_values)):
+                for unit, qty in scopes.items():
+                    values.setdefault(unit, []).append(math.log1p(qty))
         min_df = max(3, int(0.0005 * n))
-        candidates = [(t, c) for t, c in doc_freq.items() if min_df <= c <= 0.6 * n]
-        candidates.sort(key=lambda tc: (-tc[1], tc[0]))
-        token_offset = col
-        vocab = {t: token_offset + i for i, (t, _) in enumerate(candidates[:max_vocab])}
-        idf = np.array([math.log((n + 1) / (c + 1)) + 1.0 for _, c in candidates[:max_vocab]])
-        col += len(vocab)
 
-        units: dict[str, tuple[int, int]] = {}
+        def frequent(freq: Counter[str]) -> list[tuple[str, int]]:
+            kept = [(t, c) for t, c in freq.items() if min_df <= c <= 0.6 * n]
+            kept.sort(key=lambda tc: (-tc[1], tc[0]))
+            return kept[:max_vocab]
+
+        token_offset = col
+        candidates = frequent(doc_freq)
+        vocab = {t: token_offset + i for i, (t, _) in enumerate(candidates)}
+        idf = np.array([math.log((n + 1) / (c + 1)) + 1.0 for _, c in candidates])
+        col += len(vocab)
+        business_vocab = {t: col + i for i, (t, _) in enumerate(frequent(business_freq))}
+        col += len(business_vocab)
+
         # Only units the history uses often enough get a coefficient; "30 Oracle databases" in a query whose
         # unit the history never saw says nothing about size, so it is left to the words around it.
-        for unit in sorted(u for u, values in unit_values.items() if len(values) >= MIN_UNIT_COUNT):
-            units[unit] = (col, col + 1)
-            col += 2
+        unit_cols: list[dict[str, tuple[int, int]]] = []
+        for values in (unit_values, business_values):
+            cols: dict[str, tuple[int, int]] = {}
+            for unit in sorted(u for u, v in values.items() if len(v) >= MIN_UNIT_COUNT):
+                cols[unit] = (col, col + 1)
+                col += 2
+            unit_cols.append(cols)
+        unit_range = {u: (min(unit_values[u]), max(unit_values[u])) for u in unit_cols[0]}
+        unit_range |= {f"business:{u}": (min(business_values[u]), max(business_values[u])) for u in unit_cols[1]}
         years = [p.close_year for p in profiles]
         return cls(
             levels=levels,
@@ -188,8 +231,10 @@ class FeatureSpace:
             level_freq=level_freq,
             vocab=vocab,
             idf=idf,
-            units=units,
-            unit_range={u: (min(unit_values[u]), max(unit_values[u])) for u in units},
+            business_vocab=business_vocab,
+            units=unit_cols[0],
+            business_units=unit_cols[1],
+            unit_range=unit_range,
             year_column=col,
             year_range=(min(years, default=0.0), max(years, default=0.0)),
             token_offset=token_offset,
@@ -199,6 +244,19 @@ class FeatureSpace:
     def terms(self) -> list[str]:
         """Vocabulary tokens in TF-IDF column order."""
         return sorted(self.vocab, key=self.vocab.__getitem__)
+
+    def pattern_columns(self, blocks: frozenset[str], business: bool) -> np.ndarray:
+        """The columns a model may use when only ``blocks`` (and the business description if ``business``) are
+        stated: the others are left out of its design, so their coefficients stay zero."""
+        cols = [0, *(c for b in blocks for c in self.levels[b].values())]
+        cols += [c for k, c in self.pairs.items() if all(part.split("=", 1)[0] in blocks for part in k.split("|"))]
+        cols += list(self.vocab.values())
+        cols += [c for pair in self.units.values() for c in pair]
+        if business:
+            cols += list(self.business_vocab.values())
+            cols += [c for pair in self.business_units.values() for c in pair]
+        cols += range(self.year_column, self.n_columns)
+        return np.array(sorted(cols), dtype=np.int64)
 
     def _year(self, year: float) -> float:
         lo, hi = self.year_range
@@ -223,18 +281,22 @@ class FeatureSpace:
             if column is not None:
                 cols.append(column)
                 vals.append(1.0)
-        for t in profile.terms:
-            column = self.vocab.get(t)
-            if column is not None:
-                cols.append(column)
-                vals.append(1.0)
-        for unit, qty in profile.scopes.items():
-            pair = self.units.get(unit)
-            if pair is not None:
-                # No extrapolation past the largest (or below the smallest) scope the history has seen.
-                lo, hi = self.unit_range[unit]
-                cols.extend(pair)
-                vals.extend((min(max(math.log1p(qty), lo), hi), 1.0))
+        for terms, vocab in ((profile.main_terms, self.vocab), (profile.business_terms, self.business_vocab)):
+            for t in terms:
+                column = vocab.get(t)
+                if column is not None:
+                    cols.append(column)
+                    vals.append(1.0)
+        for scopes, units, prefix in (
+            (profile.scopes, self.units, ""), (profile.business_scopes, self.business_units, "business:"),
+        ):
+            for unit, qty in scopes.items():
+                pair = units.get(unit)
+                if pair is not None:
+                    # No extrapolation past the largest (or below the smallest) scope the history has seen.
+                    lo, hi = self.unit_range[prefix + unit]
+                    cols.extend(pair)
+                    vals.extend((min(max(math.log1p(qty), lo), hi), 1.0))
         cols.extend((self.year_column, self.year_column + 1 + close_quarter(profile.close_year)))
         vals.extend((self._year(profile.close_year), 1.0))
         return cols, vals

@@ -10,11 +10,12 @@ interval is split-conformal on the latest part of the history, scaled by the ana
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import sparse
-from scipy.sparse.linalg import lsqr
+from scipy.linalg import cho_factor, cho_solve
 from scipy.special import ndtri
 
 ALPHAS: tuple[float, ...] = (0.3, 1.0, 3.0, 10.0, 30.0)
@@ -26,22 +27,10 @@ MIN_KNOWN_ROWS = 5  # fewer rows with an outcome than this and the engine says i
 
 @dataclass(frozen=True)
 class Ridge:
-    coef: np.ndarray
-    intercept: float
+    coef: np.ndarray  # over every design column, zero outside the pattern's; column 0 is the intercept
 
     def predict(self, x: sparse.spmatrix) -> np.ndarray:
-        return np.asarray(x @ self.coef).ravel() + self.intercept
-
-
-def fit_ridge(x: sparse.csr_matrix, y: np.ndarray, alpha: float, start: Ridge | None = None) -> Ridge:
-    """Ridge by LSQR on the sparse design; ``start`` (a nearby solution) saves most of the iterations."""
-    mean = float(y.mean()) if len(y) else 0.0
-    if not len(y):
-        return Ridge(np.zeros(x.shape[1]), mean)
-    x0 = None if start is None else start.coef
-    # 1e-6 relative tolerance is far below the noise of any history; tighter only costs iterations.
-    coef = lsqr(x, y - mean, damp=math.sqrt(alpha), atol=1e-6, btol=1e-6, iter_lim=1000, x0=x0)[0]
-    return Ridge(coef, mean)
+        return np.asarray(x @ self.coef).ravel()
 
 
 def loss(errors: np.ndarray) -> float:
@@ -54,30 +43,136 @@ def loss(errors: np.ndarray) -> float:
     return float(a.mean()) if len(a) else math.inf
 
 
-def select_alpha(
-    x_train: sparse.csr_matrix, y_train: np.ndarray, x_val: sparse.csr_matrix, y_val: np.ndarray
-) -> float:
-    scores: dict[float, float] = {}
-    previous: Ridge | None = None
-    for alpha in sorted(ALPHAS, reverse=True):  # strongest penalty first: each solution starts the next
-        previous = fit_ridge(x_train, y_train, alpha, start=previous)
-        scores[alpha] = loss(previous.predict(x_val) - y_val)
-    return min(scores, key=lambda a: (scores[a], -a))
-
-
-def out_of_fold_residuals(
-    x: sparse.csr_matrix, y: np.ndarray, alpha: float, full: Ridge, folds: int = FOLDS
+def _pcg(
+    apply: Callable[[np.ndarray], np.ndarray],
+    precondition: Callable[[np.ndarray], np.ndarray],
+    b: np.ndarray,
+    x0: np.ndarray,
+    tol: float = 1e-7,
+    max_iter: int = 200,
 ) -> np.ndarray:
-    """Residuals of each row under a model that did not see it (interleaved folds keep time balanced)."""
-    residuals = np.full(len(y), np.nan)
-    if len(y) < 2 * folds:
-        return residuals
-    fold = np.arange(len(y)) % folds
-    for f in range(folds):
-        held = fold == f
-        model = fit_ridge(x[~held], y[~held], alpha, start=full)
-        residuals[held] = y[held] - model.predict(x[held])
-    return residuals
+    """Preconditioned conjugate gradients on every column of ``b`` at once (matrix products, not vectors)."""
+    x = x0.copy()
+    r = b - apply(x)
+    z = precondition(r)
+    d = z.copy()
+    rz = (r * z).sum(axis=0)
+    target = tol * np.maximum(np.linalg.norm(b, axis=0), 1e-300)
+    for _ in range(max_iter):
+        if (np.linalg.norm(r, axis=0) <= target).all():
+            break
+        ad = apply(d)
+        curvature = (d * ad).sum(axis=0)
+        step = np.divide(rz, curvature, out=np.zeros_like(rz), where=curvature > 0)
+        x += d * step
+        r -= ad * step
+        z = precondition(r)
+        rz_next = (r * z).sum(axis=0)
+        d = z + d * np.divide(rz_next, rz, out=np.zeros_like(rz), where=rz > 0)
+        rz = rz_next
+    return x
+
+
+def _solver(factor: tuple[np.ndarray, bool]) -> Callable[[np.ndarray], np.ndarray]:
+    def solve(r: np.ndarray) -> np.ndarray:
+        out: np.ndarray = cho_solve(factor, r, check_finite=False)
+        return out
+
+    return solve
+
+
+class NormalEquations:
+    """X'X and X'Y of the outcomes known on the same rows, per segment of rows: (older part, newest) × fold.
+
+    Every regression the engine needs (each input pattern, with or without the newest part, each fold left
+    out) is then a small dense solve on sums of these, instead of iterative passes over all rows per fit.
+    Segments are fixed by position (``row % FOLDS``), so the calibration models (older part) and the final
+    ones (all rows) leave out the same folds.
+    """
+
+    def __init__(self, names: list[str], y: np.ndarray, segment: np.ndarray, x: sparse.csr_matrix) -> None:
+        self.names = names
+        self.y = y  # (n, outcomes)
+        self.segment = segment  # per row: its segment, -1 where these outcomes are unknown
+        p = x.shape[1]
+        self.xtx = np.zeros((2 * FOLDS, p, p))
+        self.xty = np.zeros((2 * FOLDS, p, len(names)))
+        for s in range(2 * FOLDS):
+            rows = np.flatnonzero(segment == s)
+            if len(rows):
+                xs = x[rows]
+                self.xtx[s] = (xs.T @ xs).toarray()
+                self.xty[s] = xs.T @ y[rows]
+        self.n_columns = p
+
+    @classmethod
+    def of(cls, x: sparse.csr_matrix, outcomes: dict[str, np.ndarray], cut: int) -> list[NormalEquations]:
+        """One set per distinct set of rows with a known outcome (usually one or two for all outcomes)."""
+        n = x.shape[0]
+        position = np.arange(n)
+        base = (position >= cut) * FOLDS + position % FOLDS
+        groups: dict[bytes, list[str]] = {}
+        for name, y in outcomes.items():
+            groups.setdefault(np.isfinite(y).tobytes(), []).append(name)
+        out = []
+        for names in groups.values():
+            y = np.column_stack([outcomes[k] for k in names])
+            segment = np.where(np.isfinite(y[:, 0]), base, -1)
+            out.append(cls(names, np.where(np.isfinite(y), y, 0.0), segment, x))
+        return out
+
+    def _segments(self, newest: bool) -> list[int]:
+        return list(range(2 * FOLDS if newest else FOLDS))
+
+    def system(self, cols: np.ndarray, alpha: float, segments: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        a = self.xtx[segments].sum(axis=0)[np.ix_(cols, cols)]
+        a[np.diag_indices_from(a)] += np.where(cols == 0, 1e-9, alpha)  # the intercept is not penalised
+        return a, self.xty[segments].sum(axis=0)[cols]
+
+    def fit(
+        self, x: sparse.csr_matrix, cols: np.ndarray, alpha: float, *, newest: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Coefficients (columns × outcomes, zero outside ``cols``) on the chosen rows, and every row's
+        out-of-fold residuals (NaN for rows not used).
+
+        A fold-out system differs from the full one by a third of its rows, so the full system's Cholesky
+        factor preconditions conjugate gradients on it: a few matrix products instead of a factorisation.
+        """
+        a, b = self.system(cols, alpha, self._segments(newest))
+        factor = cho_factor(a, check_finite=False)
+        full = cho_solve(factor, b, check_finite=False)
+        residuals = np.full(self.y.shape, np.nan)
+        xc = x[:, cols]
+        for f in range(FOLDS):
+            held_segments = [f, FOLDS + f] if newest else [f]
+            held = np.flatnonzero(np.isin(self.segment, held_segments))
+            if not len(held):
+                continue
+            downdated = a - self.xtx[held_segments].sum(axis=0)[np.ix_(cols, cols)]
+            bf = b - self.xty[held_segments].sum(axis=0)[cols]
+            coef = _pcg(downdated.__matmul__, _solver(factor), bf, full)
+            residuals[held] = self.y[held] - xc[held] @ coef
+        coef = np.zeros((self.n_columns, len(self.names)))
+        coef[cols] = full
+        return coef, residuals
+
+    def select_alpha(self, x_val: sparse.csr_matrix, cols: np.ndarray, cut: int) -> float:
+        """The penalty whose models of the older part predict the newest part best (summed relative loss)."""
+        y_val, ok = self.y[cut:], self.segment[cut:] >= 0
+        middle = ALPHAS[len(ALPHAS) // 2]
+        a, b = self.system(cols, middle, self._segments(False))
+        factor = cho_factor(a, check_finite=False)
+        start = cho_solve(factor, b, check_finite=False)
+        penalised = np.where(cols == 0, 0.0, 1.0)[:, None]
+        scores: dict[float, np.ndarray] = {}
+        for alpha in ALPHAS:
+            shifted = a + np.diag((alpha - middle) * penalised[:, 0])
+            coef = _pcg(shifted.__matmul__, _solver(factor), b, start)
+            pred = x_val[ok][:, cols] @ coef
+            scores[alpha] = np.abs(pred - y_val[ok]).mean(axis=0)
+        reference = scores[middle]
+        total = {a: float((s / np.where(reference > 0, reference, 1.0)).sum()) for a, s in scores.items()}
+        return min(total, key=lambda a: (total[a], -a))
 
 
 CUSTOMER_PRIOR_GRID: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, math.inf)
@@ -95,6 +190,8 @@ class Calibration:
     sigma: float  # typical scale of residuals (robust sd)
     quantiles: dict[str, tuple[float, float]]  # group → quantiles of residual / local scale
     typical_half_width: float  # median interval half-width on the validation projects
+    # Confidence level → quantiles of residual / the group interval's half-width: each level's own coverage.
+    level_quantiles: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -104,6 +201,7 @@ class TargetModel:
     residuals: np.ndarray  # out-of-fold, per history row; NaN where the outcome is unknown
     calibration: Calibration
     known_rows: int  # history rows where this outcome is known
+    baseline: float  # the mean outcome: the constant guess the model's skill is measured against
 
     @property
     def usable(self) -> bool:
@@ -207,17 +305,33 @@ def correct(ev: Evidence, shrinkage: float, customer_prior: float, sigma: float)
     return ev.base + customer + delta, np.sqrt(spread + ev.extra_variance)
 
 
-def estimate(model: TargetModel, ev: Evidence, analog_residuals: np.ndarray) -> RawEstimate:
-    """One query's estimate (``ev`` is a batch of one) with its calibrated interval."""
+def group_interval(cal: Calibration, groups: np.ndarray, centers: np.ndarray, scales: np.ndarray) -> tuple[
+    np.ndarray, np.ndarray
+]:
+    """Intervals from the customer-group quantiles (the first stage; the confidence level is read from it)."""
+    q = np.array([cal.quantiles.get(str(g)) or cal.quantiles["all"] for g in groups]).reshape(len(groups), 2)
+    return centers + q[:, 0] * scales, centers + q[:, 1] * scales
+
+
+def estimate(model: TargetModel, ev: Evidence, analog_residuals: np.ndarray, level: str | None = None) -> RawEstimate:
+    """One query's estimate (``ev`` is a batch of one) with its calibrated interval.
+
+    With a confidence ``level`` the group interval is rescaled by that level's own quantiles, so that each
+    level covers its nominal share on the validation projects, not only all of them together.
+    """
     cal = model.calibration
     centers, scales = correct(ev, cal.shrinkage, cal.customer_prior, cal.sigma)
-    center, scale = float(centers[0]), float(scales[0])
-    q_low, q_high = cal.quantiles.get(str(ev.groups[0])) or cal.quantiles["all"]
+    low, high = group_interval(cal, ev.groups, centers, scales)
+    center, lo, hi = float(centers[0]), float(low[0]), float(high[0])
+    if level is not None and level in cal.level_quantiles:
+        half = (hi - lo) / 2
+        q_low, q_high = cal.level_quantiles[level]
+        lo, hi = center + q_low * half, center + q_high * half
     return RawEstimate(
         base=float(ev.base[0]),
         center=center,
-        low=center + q_low * scale,
-        high=center + q_high * scale,
+        low=lo,
+        high=hi,
         adjusted=float(ev.base[0]) + analog_residuals,
     )
 

@@ -94,7 +94,7 @@ def resolve(opportunity: Opportunity, vocab: Vocabulary, history: History, close
     notes: list[str] = []
     unknown: list[str] = []
     cat["customer"] = normalize(opportunity.customer_name)
-    text_parts = [opportunity.opportunity_name, opportunity.description, opportunity.business_description or ""]
+    text_parts = [opportunity.opportunity_name, opportunity.description]
 
     for field_name, block in _DIRECT_FIELDS.items():
         raw = getattr(opportunity, field_name)
@@ -118,7 +118,12 @@ def resolve(opportunity: Opportunity, vocab: Vocabulary, history: History, close
             cat["region"] = cat["region"] or vocab.country_region.get(cat["country"], "")
             cat["subregion"] = cat["subregion"] or vocab.country_subregion.get(cat["country"], "")
 
-    profile = Profile(categorical=cat, text=" ".join(p for p in text_parts if p), close_year=close_year)
+    profile = Profile(
+        categorical=cat,
+        text=" ".join(p for p in text_parts if p),
+        close_year=close_year,
+        business=opportunity.business_description or "",
+    )
     return Resolution(profile=profile, notes=notes, unknown=unknown)
 
 

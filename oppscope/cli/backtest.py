@@ -2,12 +2,56 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections import Counter
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from oppscope.cli.context import DataDirOption, JsonOption, ProfileOption, command_state
 from oppscope.cli.output import CliError
+
+if TYPE_CHECKING:
+    from oppscope.config import Settings
+
+SAVED_ANALYSES_READ = 2000  # the most recent ones: enough to tell how sellers fill in the form
+
+
+def saved_pattern_counts(settings: Settings, usual: frozenset[str]) -> dict[str, int] | None:
+    """How many of the most recent saved analyses' inputs fall in each input pattern (None: no state database).
+
+    A read of the analyses store, newest first, so the backtest can weigh its patterns by what sellers send.
+    """
+    from pydantic import ValidationError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from oppscope.analyses.sql_store import SqlAnalysisStore
+    from oppscope.analyses.store import AnalysisQuery
+    from oppscope.analysis.models import Opportunity
+    from oppscope.analysis.patterns import PATTERNS, pattern_for, stated_fields
+    from oppscope.state.db import open_state
+
+    if settings.state_url is None and not settings.state_path.exists():
+        return None
+    state = open_state(settings)
+    try:
+        store = SqlAnalysisStore(state)
+        counts: Counter[str] = Counter({p.name: 0 for p in PATTERNS})
+        offset = 0
+        while offset < SAVED_ANALYSES_READ:
+            page = store.list(AnalysisQuery(limit=200, offset=offset))
+            for item in page.items:
+                saved = store.get(item.id)
+                if saved is not None:
+                    opportunity = Opportunity.model_validate(saved.analysis["input"])
+                    counts[pattern_for(stated_fields(opportunity), usual).name] += 1
+            offset += len(page.items)
+            if not page.items or offset >= page.total:
+                break
+        return dict(counts)
+    except (SQLAlchemyError, ValidationError):  # an unmigrated state database: nothing to count
+        return None
+    finally:
+        state.dispose()
 
 
 def backtest(
@@ -36,6 +80,7 @@ def backtest(
 
         prepare_history(settings)
         report = run_backtest(settings, test_fraction=test_fraction)
+        report.pattern_counts = saved_pattern_counts(settings, frozenset(report.usual_fields))
     if out.json_mode:
         out.model(report)
     else:

@@ -29,8 +29,27 @@ def _scores(report: BacktestReport) -> dict[str, float]:
 def test_engine_beats_every_baseline(report: BacktestReport) -> None:
     scores = _scores(report)
     ours = scores.pop("oppscope")
+    reference = scores.pop("reference (TF-IDF + one-hot ridge)")
     assert set(scores) == {"global median", "segment median", "original (relevance SQL, top 200)"}
     assert all(ours < 0.75 * other for other in scores.values()), scores
+    assert ours < reference
+
+
+def test_every_input_pattern_is_reported_ahead_of_the_reference_with_honest_intervals(report: BacktestReport) -> None:
+    assert [p.pattern for p in report.patterns] == ["required", "profile", "full"]
+    for pattern in report.patterns:
+        ours, reference = pattern.methods[0], pattern.methods[1]
+        assert ours.method == "oppscope" and reference.method.startswith("reference")
+        assert ours.arr_mdape < reference.arr_mdape, pattern.pattern
+        assert ours.ttl_mae_months is not None and reference.ttl_mae_months is not None
+        assert ours.ttl_mae_months < reference.ttl_mae_months, pattern.pattern
+        assert ours.arr_interval_coverage is not None and 0.74 <= ours.arr_interval_coverage <= 0.86, pattern.pattern
+
+
+def test_fewer_stated_fields_cost_accuracy_but_stay_calibrated(report: BacktestReport) -> None:
+    by_pattern = {p.pattern: p.methods[0] for p in report.patterns}
+    assert by_pattern["full"].arr_mdape < by_pattern["required"].arr_mdape
+    assert "segment median" not in {m.method for m in report.patterns[0].methods}  # the segment is not stated
 
 
 def test_durations_are_scored_against_the_baselines_and_the_truth(report: BacktestReport) -> None:
@@ -48,11 +67,15 @@ def test_intervals_cover_about_their_level(report: BacktestReport) -> None:
     assert ours.ttl_interval_coverage is not None and 0.72 <= ours.ttl_interval_coverage <= 0.9
 
 
-def test_high_confidence_errs_less_than_low(report: BacktestReport) -> None:
-    levels = {lv.level: lv for lv in report.by_confidence}
-    assert levels["HIGH"].count > 0 and levels["LOW"].count > 0
-    assert levels["HIGH"].arr_mdape is not None and levels["LOW"].arr_mdape is not None
-    assert levels["HIGH"].arr_mdape < levels["LOW"].arr_mdape
+def test_confidence_levels_rank_error_on_every_pattern(report: BacktestReport) -> None:
+    for pattern in report.patterns:
+        given = [lv for lv in pattern.by_confidence if lv.count >= 30]
+        assert len(given) >= 2, pattern.pattern  # the levels that are given tell errors apart
+        errors = [lv.arr_mdape for lv in given]
+        assert all(e is not None for e in errors)
+        assert errors[0] < errors[-1], (pattern.pattern, errors)  # the most confident errs least
+        for lv in given:
+            assert lv.arr_interval_coverage is not None and 0.7 <= lv.arr_interval_coverage <= 0.9, lv
 
 
 def test_best_achievable_is_reported_and_not_beaten(report: BacktestReport) -> None:
@@ -68,6 +91,8 @@ def test_report_renders_every_method(report: BacktestReport) -> None:
     for m in report.methods:
         assert m.method in text
     assert "best achievable" in text
+    for pattern in report.patterns:
+        assert f"pattern '{pattern.pattern}'" in text
 
 
 def test_too_small_a_history_is_refused(history: History) -> None:

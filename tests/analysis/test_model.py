@@ -7,26 +7,54 @@ import pytest
 from scipy import sparse
 
 from oppscope.analysis.features import scope_quantities, tokens
-from oppscope.analysis.model import Evidence, conformal_quantiles, correct, fit_ridge, out_of_fold_residuals
+from oppscope.analysis.model import FOLDS, Evidence, NormalEquations, conformal_quantiles, correct
+
+
+def _design(rows: int, columns: int, seed: int) -> sparse.csr_matrix:
+    # Column 0 is the intercept column, as in every design matrix the engine builds.
+    random = sparse.random(rows, columns, density=0.3, random_state=seed)
+    return sparse.hstack([np.ones((rows, 1)), random]).tocsr()
 
 
 def test_ridge_recovers_known_coefficients() -> None:
     rng = np.random.default_rng(0)
-    # Column 0 is the intercept column, as in every design matrix the engine builds.
-    x = sparse.hstack([np.ones((2000, 1)), sparse.random(2000, 20, density=0.3, random_state=1)]).tocsr()
+    x = _design(2000, 20, 1)
     beta = rng.normal(size=21)
     y = x @ beta + 5.0 + rng.normal(scale=0.01, size=2000)
-    model = fit_ridge(x, y, alpha=1e-3)
-    assert np.allclose(model.predict(x), y, atol=0.05)
+    (eq,) = NormalEquations.of(x, {"y": y}, cut=2000)
+    coef, _ = eq.fit(x, np.arange(21), alpha=1e-3, newest=False)
+    assert np.allclose(x @ coef[:, 0], y, atol=0.05)
 
 
-def test_out_of_fold_residuals_are_larger_than_in_sample() -> None:
+def test_out_of_fold_residuals_equal_direct_solves_and_exceed_in_sample() -> None:
     rng = np.random.default_rng(1)
-    x = sparse.random(300, 80, density=0.2, random_state=2, format="csr")
-    y = x @ rng.normal(size=80) + rng.normal(scale=1.0, size=300)
-    in_sample = y - fit_ridge(x, y, 0.1).predict(x)
-    oof = out_of_fold_residuals(x, y, 0.1, fit_ridge(x, y, 0.1))
-    assert np.mean(oof**2) > 1.2 * np.mean(in_sample**2)
+    x = _design(300, 80, 2)
+    y = x @ rng.normal(size=81) + rng.normal(scale=1.0, size=300)
+    y[7] = np.nan  # an unknown outcome is left out of every fit
+    (eq,) = NormalEquations.of(x, {"y": y}, cut=240)
+    cols = np.arange(81)
+    coef, oof = eq.fit(x, cols, 0.1, newest=True)
+    assert np.isnan(oof[7, 0]) and np.isfinite(np.delete(oof[:, 0], 7)).all()
+    dense, ok = x.toarray(), np.isfinite(y)
+    penalty = np.diag(np.where(cols == 0, 1e-9, 0.1))
+    for f in range(FOLDS):
+        train = ok & (np.arange(300) % FOLDS != f)
+        beta = np.linalg.solve(dense[train].T @ dense[train] + penalty, dense[train].T @ y[train])
+        held = ok & ~train
+        assert np.allclose(oof[held, 0], y[held] - dense[held] @ beta, atol=1e-4)
+    in_sample = y[ok] - x[ok] @ coef[:, 0]
+    assert np.mean(oof[ok, 0] ** 2) > 1.2 * np.mean(in_sample**2)
+
+
+def test_older_part_fit_ignores_the_newest_rows() -> None:
+    rng = np.random.default_rng(4)
+    x = _design(400, 10, 5)
+    y = x @ rng.normal(size=11) + rng.normal(scale=0.1, size=400)
+    y[300:] += 100.0  # the newest rows disagree wildly: an older-part fit must not see them
+    (eq,) = NormalEquations.of(x, {"y": y}, cut=300)
+    coef, oof = eq.fit(x, np.arange(11), 0.1, newest=False)
+    assert np.isnan(oof[300:, 0]).all()
+    assert np.abs(y[:300] - x[:300] @ coef[:, 0]).mean() < 0.5
 
 
 def test_conformal_quantiles_cover_the_requested_share() -> None:
