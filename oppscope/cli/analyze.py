@@ -121,7 +121,7 @@ def analyze(
 
 
 def _engine(settings: Settings) -> Engine:
-    from oppscope.analysis.runtime import prepared_engine
+    from oppscope.engines.loading import prepared_engine
 
     return prepared_engine(settings)
 

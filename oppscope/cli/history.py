@@ -59,7 +59,7 @@ def import_history(
     out = state.output
     with out.guard():
         settings = state.settings()
-        from oppscope.analysis.runtime import import_history
+        from oppscope.engines.loading import import_history
 
         report = import_history(
             settings,
@@ -151,7 +151,7 @@ def _export_rows(out: Output, rows: Sequence[Mapping[str, Any]], path: Path, fmt
 
 
 def _load_sample(out: Output, settings: Settings, rows: int, seed: int, *, replace: bool) -> None:
-    from oppscope.analysis.runtime import load_sample
+    from oppscope.engines.loading import load_sample
     from oppscope.history.factory import open_history_store
 
     with open_history_store(settings) as store:

@@ -32,8 +32,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from oppscope.access.ratelimit import RateLimiter
         from oppscope.access.tokens import TokenStore
-        from oppscope.analyses.service import AnalysisService, EngineHolder
+        from oppscope.analyses.service import AnalysisService
         from oppscope.analyses.sql_store import SqlAnalysisStore
+        from oppscope.engines.holder import EngineHolder
         from oppscope.state.db import state_engine
         from oppscope.state.migrate import require_current
         from oppscope.web.context import AppContext
@@ -49,7 +50,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 tokens=TokenStore(state),
                 limiter=RateLimiter(resolved.rate_limit_per_minute, resolved.rate_limit_burst),
             )
-            yield
+            try:
+                yield
+            finally:
+                engines.close()  # stops the worker's switch timer
 
     app = FastAPI(
         title="oppscope",

@@ -15,8 +15,9 @@ from fastapi import Depends, Request
 from oppscope.access.ratelimit import RateLimiter
 from oppscope.access.scopes import Scope
 from oppscope.access.tokens import ANONYMOUS, Principal, TokenError, TokenStore
-from oppscope.analyses.service import AnalysisService, EngineHolder
+from oppscope.analyses.service import AnalysisService
 from oppscope.config import Settings
+from oppscope.engines.holder import EngineHolder
 from oppscope.web.errors import ApiError
 
 SESSION_COOKIE = "oppscope_session"
