@@ -46,6 +46,7 @@ from oppscope.analysis.models import Opportunity
 from oppscope.analysis.original_sql import relevance_sql_duckdb
 from oppscope.analysis.resolve import history_row_as_opportunity
 from oppscope.config import Settings, load_settings
+from oppscope.engines import procfs
 from oppscope.engines.cache import FileModelCache
 from oppscope.engines.interfaces import Published
 from oppscope.engines.loading import load_sample
@@ -118,18 +119,6 @@ def run_size(rows: int, queries: int, workdir: Path) -> dict[str, Any]:
 # --- serving: the model as server workers share it ---------------------------------------------------------
 
 
-def process_memory_mb(pid: int) -> dict[str, float]:
-    """From /proc/<pid>/smaps_rollup: RSS, PSS (shared pages divided among their users), USS (pages only this
-    process maps) and anonymous memory (its heap: what mapping the model cannot share)."""
-    fields = {}
-    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
-        name, value = line.split(":", 1)
-        fields[name] = int(value.split()[0]) / 1024
-    uss = fields["Private_Clean"] + fields["Private_Dirty"]
-    return {"rss_mb": round(fields["Rss"]), "pss_mb": round(fields["Pss"]), "uss_mb": round(uss),
-            "anon_mb": round(fields["Anonymous"])}
-
-
 def _serving_settings(workdir: Path, rows: int) -> Settings:
     return load_settings(data_dir=workdir / f"serving-{rows}", sample_rows=min(rows, 1_000_000))
 
@@ -161,7 +150,7 @@ def measure_load(data_dir: Path, model: str, queries: int) -> dict[str, Any]:
     opportunities = _opportunities(engine, queries, seed=1)
     _timed(engine.analyze, opportunities[:10])
     analysis = _percentiles(_timed(engine.analyze, opportunities))
-    return {"load_s": round(load_s, 2), "analysis": analysis, "memory": process_memory_mb(os.getpid())}
+    return {"load_s": round(load_s, 2), "analysis": analysis, "memory": procfs.memory_mb(os.getpid())}
 
 
 def _serve(settings: Settings, port: int, check_seconds: float) -> subprocess.Popen[bytes]:
@@ -175,7 +164,7 @@ def _serve(settings: Settings, port: int, check_seconds: float) -> subprocess.Po
                                "--workers", "2"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               start_new_session=True)
     deadline = time.monotonic() + 600
-    while len(_children(server.pid)) < 2 or not _answers(f"http://127.0.0.1:{port}/health/ready"):
+    while len(procfs.children(server.pid)) < 2 or not _answers(f"http://127.0.0.1:{port}/health/ready"):
         if server.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError("the server did not become ready")
         time.sleep(0.5)
@@ -187,19 +176,6 @@ def _answers(url: str) -> bool:
         return httpx.get(url, timeout=10).status_code == 200
     except httpx.HTTPError:
         return False
-
-
-def _children(parent: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            cmdline = (stat.parent / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if int(fields[1]) == parent and b"resource_tracker" not in cmdline:
-            found.append(int(stat.parent.name))
-    return sorted(found)
 
 
 def _analyze_over_http(url: str, i: int) -> tuple[float, str]:
@@ -234,7 +210,7 @@ def run_serving(rows: int, queries: int, workdir: Path) -> dict[str, Any]:
     try:
         with ThreadPoolExecutor(4) as pool:
             http = list(pool.map(lambda i: _analyze_over_http(f"http://127.0.0.1:{port}", i)[0], range(queries)))
-        workers = [process_memory_mb(pid) for pid in _children(server.pid)]
+        workers = [procfs.memory_mb(pid) for pid in procfs.children(server.pid)]
     finally:
         _stop(server)
     return {"history_rows": rows, "fit_s": round(fit_s, 1), "fit_peak_mb": round(fit_peak_mb),
@@ -255,8 +231,8 @@ def run_switches(rows: int, switches: int, workdir: Path) -> list[dict[str, Any]
     oppscope = str(Path(sys.executable).parent / "oppscope")
     results = []
     try:
-        workers = _children(server.pid)
-        results.append({"switch": 0, "workers": [process_memory_mb(pid) for pid in workers]})
+        workers = procfs.children(server.pid)
+        results.append({"switch": 0, "workers": [procfs.memory_mb(pid) for pid in workers]})
         for n in range(1, switches + 1):
             old = _analyze_over_http(url, n)[1]
             subprocess.run([oppscope, "history", "sample", "--rows", str(rows), "--seed", str(n), "--replace",
@@ -267,20 +243,14 @@ def run_switches(rows: int, switches: int, workdir: Path) -> list[dict[str, Any]
             first_new = time.perf_counter() - imported
             published = FileModelCache(settings.model_cache_dir).published()
             assert published is not None
-            while any(_mapped_models(pid, settings) - {published.model_id} for pid in workers):
+            while any(procfs.mapped_models(pid, settings.model_cache_dir) - {published.model_id} for pid in workers):
                 time.sleep(0.05)
             results.append({"switch": n, "first_new_answer_s": round(first_new, 2),
                             "all_workers_s": round(time.perf_counter() - imported, 2),
-                            "workers": [process_memory_mb(pid) for pid in workers]})
+                            "workers": [procfs.memory_mb(pid) for pid in workers]})
     finally:
         _stop(server)
     return results
-
-
-def _mapped_models(pid: int, settings: Settings) -> set[str]:
-    root = str(settings.model_cache_dir.resolve()) + "/"
-    return {line.split(root, 1)[1].split("/", 1)[0] for line in Path(f"/proc/{pid}/maps").read_text().splitlines()
-            if root in line}
 
 
 def _free_port() -> int:

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from oppscope.config import Settings, load_settings
-from oppscope.engines import loading
+from oppscope.engines import loading, procfs
 from oppscope.engines.cache import FileModelCache
 from tests.examples import OPPORTUNITY
 from tests.web.conftest import free_port, migrate
@@ -49,7 +49,7 @@ def server(settings: Settings) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
-        while len(_workers(process.pid)) < 2 or not _ready(url):
+        while len(procfs.children(process.pid)) < 2 or not _ready(url):
             assert process.poll() is None and time.monotonic() < deadline, "the server did not become ready"
             time.sleep(0.2)
         yield url, process
@@ -63,27 +63,6 @@ def _ready(url: str) -> bool:
         return httpx.get(f"{url}/health/ready", timeout=5).status_code == 200
     except httpx.HTTPError:
         return False
-
-
-def _workers(parent: int) -> list[int]:
-    """uvicorn's worker processes: the server's children that run the app (not multiprocessing's helpers)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            cmdline = (stat.parent / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if int(fields[1]) == parent and b"resource_tracker" not in cmdline:
-            found.append(int(stat.parent.name))
-    return found
-
-
-def _mapped_models(pid: int, settings: Settings) -> set[str]:
-    """The model directories whose files a process has mapped."""
-    root = str(settings.model_cache_dir.resolve())
-    maps = Path(f"/proc/{pid}/maps").read_text().splitlines()
-    return {line.split(root + "/", 1)[1].split("/", 1)[0] for line in maps if root + "/" in line}
 
 
 def _snapshot_answered(url: str) -> str:
@@ -114,10 +93,10 @@ Server = tuple[str, subprocess.Popen[bytes]]
 
 def test_workers_switch_together_after_an_import(settings: Settings, server: Server) -> None:
     url, process = server
-    workers = _workers(process.pid)
+    workers = procfs.children(process.pid)
     first_model = _published(settings)
     old = _snapshot_answered(url)
-    assert all(_mapped_models(pid, settings) == {first_model} for pid in workers)
+    assert all(procfs.mapped_models(pid, settings.model_cache_dir) == {first_model} for pid in workers)
 
     _import_sample(settings, ROWS + 100)
     imported = time.monotonic()
@@ -136,18 +115,18 @@ def test_workers_switch_together_after_an_import(settings: Settings, server: Ser
     second_model = _published(settings)
     assert second_model != first_model
     time.sleep(2)  # the idle worker's timer (1 s) has switched too, and let the old model go
-    assert all(_mapped_models(pid, settings) == {second_model} for pid in workers)
+    assert all(procfs.mapped_models(pid, settings.model_cache_dir) == {second_model} for pid in workers)
 
 
 def test_idle_workers_switch_and_release_the_old_model(settings: Settings, server: Server) -> None:
     """No request at all after the import: each worker's timer still moves it to the new model."""
     _, process = server
-    workers = _workers(process.pid)
+    workers = procfs.children(process.pid)
     first_model = _published(settings)
     _import_sample(settings, ROWS + 50)
     deadline = time.monotonic() + SWITCH_DEADLINE_SECONDS
-    while _published(settings) == first_model or any(
-        _mapped_models(pid, settings) != {_published(settings)} for pid in workers
-    ):
-        assert time.monotonic() < deadline, {pid: _mapped_models(pid, settings) for pid in workers}
+    mapped = {pid: procfs.mapped_models(pid, settings.model_cache_dir) for pid in workers}
+    while _published(settings) == first_model or any(models != {_published(settings)} for models in mapped.values()):
+        assert time.monotonic() < deadline, mapped
         time.sleep(0.5)
+        mapped = {pid: procfs.mapped_models(pid, settings.model_cache_dir) for pid in workers}
