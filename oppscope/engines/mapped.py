@@ -122,7 +122,7 @@ class StringColumn:
             values = self._values
             return (values[c] for c in self._codes.tolist())
         assert self._data is not None and self._offsets is not None
-        view = memoryview(self._data)
+        view = self._data.data  # the bytes themselves, not a copy
         return (str(view[a:b], "utf-8") for a, b in pairwise(self._offsets.tolist()))
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
