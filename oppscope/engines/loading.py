@@ -30,8 +30,6 @@ from oppscope.history.store import HistoryError, HistoryStore, ImportFormat, Imp
 log = structlog.get_logger(__name__)
 
 SAMPLE_MARKER = "sample.json"
-# Models kept on disk besides the published one: the one before it, for workers still switching away from it.
-KEEP_PREVIOUS = 1
 
 
 def engine_config(settings: Settings) -> EngineConfig:
@@ -150,7 +148,8 @@ def ensure_published(
     if previous != wanted:
         cache.publish(wanted)
         log.info("published model", model_id=wanted.model_id, snapshot=wanted.snapshot_id)
-        cache.prune({wanted.model_id, *([previous.model_id] if previous and KEEP_PREVIOUS else [])})
+        # The previous model stays on disk for workers still switching away from it; older ones go.
+        cache.prune({wanted.model_id, *([previous.model_id] if previous else [])})
     return wanted
 
 
@@ -161,7 +160,6 @@ def fit_in_child(settings: Settings) -> Published:
         input=settings.model_dump_json(),
         capture_output=True,
         text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
         check=False,
     )
     if done.returncode != 0:
