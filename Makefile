@@ -42,6 +42,7 @@ run: venv
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: lint
 	scripts/ensure-debian-packages.sh $(TEST_PROGRAMS)

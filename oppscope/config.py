@@ -46,6 +46,13 @@ class Settings(BaseSettings):
     sample_rows: int = Field(5000, ge=100, le=1_000_000)
     sample_seed: int = 20240601
 
+    # Backends, each chosen here and built in one place (``oppscope.wiring``); an unknown name is refused now,
+    # not at the first request.
+    history_backend: Literal["duckdb"] = "duckdb"
+    analysis_store_backend: Literal["sql"] = "sql"
+    token_backend: Literal["sql"] = "sql"
+    model_cache_backend: Literal["files"] = "files"
+
     # State: saved analyses and API tokens. Without a URL, a SQLite file in the data directory.
     state_url: str | None = None
     sqlite_synchronous: Literal["NORMAL", "FULL"] = "FULL"
@@ -60,6 +67,10 @@ class Settings(BaseSettings):
     allow_open_remote: bool = Field(
         False, description="Let a server without authentication bind to a non-loopback interface."
     )
+    api_docs_public: bool = Field(True, description="Serve /docs and /openapi.json without a token.")
+
+    # Health: /health/ready fails when the data directory's disk has less free space than this.
+    disk_free_min_percent: float = Field(10.0, ge=0, le=100)
 
     @property
     def history_path(self) -> Path:

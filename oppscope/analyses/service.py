@@ -12,14 +12,17 @@ from typing import TYPE_CHECKING, Protocol
 
 from oppscope.analyses.store import AnalysisStore, IdempotencyConflictError, NewAnalysis, SavedAnalysis
 from oppscope.analysis.models import Opportunity
+from oppscope.errors import ErrorKind, OppscopeError
 
 if TYPE_CHECKING:
     from oppscope.analysis.engine import Engine
 
-class AnalysisNotFoundError(Exception):
+class AnalysisNotFoundError(OppscopeError):
+    default_kind = ErrorKind.not_found
+
     def __init__(self, analysis_id: str) -> None:
         self.analysis_id = analysis_id
-        super().__init__(f"no analysis with id {analysis_id!r}")
+        super().__init__("analysis_not_found", f"no analysis with id {analysis_id!r}", {"id": analysis_id})
 
 
 class EngineSource(Protocol):

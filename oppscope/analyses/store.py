@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel
 
 from oppscope.analysis.models import Analysis
+from oppscope.errors import ErrorKind, OppscopeError
 
 
 @dataclass(frozen=True)
@@ -77,12 +78,18 @@ class NewAnalysis:
     request_sha256: str | None = None
 
 
-class IdempotencyConflictError(Exception):
+class IdempotencyConflictError(OppscopeError):
     """The key was used before for a different request: replaying it would return the wrong analysis."""
+
+    default_kind = ErrorKind.conflict
 
     def __init__(self, key: str, existing_id: str) -> None:
         self.key, self.existing_id = key, existing_id
-        super().__init__(f"idempotency key {key!r} was already used for a different request")
+        super().__init__(
+            "idempotency_key_reused",
+            f"idempotency key {key!r} was already used for a different request",
+            {"idempotency_key": key, "analysis_id": existing_id},
+        )
 
 
 class AnalysisStore(Protocol):

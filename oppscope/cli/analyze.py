@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from oppscope.cli.context import DataDirOption, JsonOption, ProfileOption, command_state
-from oppscope.cli.output import EXIT_BAD_INPUT, CliError, Output, invalid_input
+from oppscope.cli.output import CliError, Output, invalid_input
 from oppscope.errors import error_body
 
 if TYPE_CHECKING:
@@ -95,13 +95,12 @@ def analyze(
     with out.guard():
         if input_path is not None or output_path is not None:
             if input_path is None or output_path is None:
-                raise CliError("invalid_input", "batch mode needs both --input and --output", {}, EXIT_BAD_INPUT)
+                raise CliError("invalid_input", "batch mode needs both --input and --output")
             if given or json_file is not None:
                 raise CliError(
                     "invalid_input",
                     "batch mode reads opportunities from --input only; drop the single-opportunity flags",
                     {"flags": sorted(given) + (["json_file"] if json_file is not None else [])},
-                    EXIT_BAD_INPUT,
                 )
             lines = _read_lines(input_path)
             engine = _engine(state.settings())
@@ -130,18 +129,17 @@ def _read_json_object(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
-        raise CliError("file_not_found", f"no such file: {path}", {"path": str(path)}, EXIT_BAD_INPUT) from exc
+        raise CliError("file_not_found", f"no such file: {path}", {"path": str(path)}) from exc
     except (OSError, UnicodeDecodeError) as exc:
-        raise CliError("unreadable_input", f"cannot read {path}: {exc}", {"path": str(path)}, EXIT_BAD_INPUT) from exc
+        raise CliError("unreadable_input", f"cannot read {path}: {exc}", {"path": str(path)}) from exc
     except json.JSONDecodeError as exc:
         raise CliError(
             "invalid_json",
             f"{path} is not valid JSON: {exc.msg}",
             {"line": exc.lineno, "column": exc.colno},
-            EXIT_BAD_INPUT,
         ) from exc
     if not isinstance(data, dict):
-        raise CliError("invalid_input", f"{path} must hold one JSON object", {"path": str(path)}, EXIT_BAD_INPUT)
+        raise CliError("invalid_input", f"{path} must hold one JSON object", {"path": str(path)})
     return data
 
 
@@ -154,9 +152,9 @@ def _read_lines(path: Path) -> list[bytes]:
     try:
         raw = path.read_bytes()
     except FileNotFoundError as exc:
-        raise CliError("file_not_found", f"no such file: {path}", {"path": str(path)}, EXIT_BAD_INPUT) from exc
+        raise CliError("file_not_found", f"no such file: {path}", {"path": str(path)}) from exc
     except OSError as exc:
-        raise CliError("unreadable_input", f"cannot read {path}: {exc}", {"path": str(path)}, EXIT_BAD_INPUT) from exc
+        raise CliError("unreadable_input", f"cannot read {path}: {exc}", {"path": str(path)}) from exc
     lines = raw.splitlines()
     while lines and not lines[-1].strip():
         lines.pop()
@@ -175,7 +173,6 @@ def run_batch(
             "directory_not_found",
             f"no such directory: {directory}",
             {"path": str(output_path)},
-            EXIT_BAD_INPUT,
         )
     ok = failed = 0
     handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below, before the rename

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from oppscope.cli.context import DataDirOption, JsonOption, ProfileOption, command_state
-from oppscope.cli.output import EXIT_BAD_INPUT, CliError
+from oppscope.cli.output import CliError
 
 
 def backtest(
@@ -31,7 +31,6 @@ def backtest(
                 "invalid_input",
                 f"--test-fraction must be between {MIN_TEST_FRACTION} and {MAX_TEST_FRACTION}",
                 {"test_fraction": test_fraction},
-                EXIT_BAD_INPUT,
             )
         settings = state.settings()
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from oppscope.cli.output import EXIT_BAD_INPUT, CliError, Output, validation_details
+from oppscope.cli.output import CliError, Output, validation_details
 
 if TYPE_CHECKING:
     from oppscope.config import Settings
@@ -51,14 +51,13 @@ class CliState:
                 self._settings = load_settings(profile=self.profile, data_dir=self.data_dir)
             except ValidationError as exc:
                 raise CliError(
-                    "invalid_settings", "the settings are invalid", validation_details(exc), EXIT_BAD_INPUT
+                    "invalid_settings", "the settings are invalid", validation_details(exc)
                 ) from exc
             except ValueError as exc:
                 raise CliError(
                     "invalid_settings",
                     str(exc),
                     {"valid_profiles": [p.value for p in Profile]},
-                    EXIT_BAD_INPUT,
                 ) from exc
             _log_to_stderr(self._settings.log_level)
         return self._settings

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from oppscope.cli.context import DataDirOption, JsonOption, ProfileOption, command_state
-from oppscope.cli.output import EXIT_BAD_INPUT, EXIT_FAILURE, CliError, Output
+from oppscope.cli.output import EXIT_FAILURE, CliError, Output
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -87,9 +87,9 @@ def stats(
     out = state.output
     with out.guard():
         settings = state.settings()
-        from oppscope.history.factory import open_history_store
+        from oppscope.wiring import open_services
 
-        with open_history_store(settings, read_only=True) as store:
+        with open_services(settings) as services, services.history.reader() as store:
             summary = store.stats()
     if out.json_mode:
         out.model(summary)
@@ -126,9 +126,9 @@ def sample(
     out = state.output
     with out.guard():
         if rows is not None and rows < 1:
-            raise CliError("invalid_input", "--rows must be at least 1", {"rows": rows}, EXIT_BAD_INPUT)
+            raise CliError("invalid_input", "--rows must be at least 1", {"rows": rows})
         if export is not None and replace:
-            raise CliError("invalid_input", "--replace only applies when loading into the store", {}, EXIT_BAD_INPUT)
+            raise CliError("invalid_input", "--replace only applies when loading into the store")
         export_format = None if export is None else _format_from_extension(export)
         settings = state.settings()
         count, chosen_seed = rows or settings.sample_rows, settings.sample_seed if seed is None else seed
@@ -152,9 +152,9 @@ def _export_rows(out: Output, rows: Sequence[Mapping[str, Any]], path: Path, fmt
 
 def _load_sample(out: Output, settings: Settings, rows: int, seed: int, *, replace: bool) -> None:
     from oppscope.engines.loading import load_sample
-    from oppscope.history.factory import open_history_store
+    from oppscope.wiring import open_services
 
-    with open_history_store(settings) as store:
+    with open_services(settings) as services, services.history.writer() as store:
         report = load_sample(store, settings, rows, seed, replace=replace)
     _show_report(out, report)
 
@@ -164,7 +164,7 @@ def _format_from_extension(path: Path) -> ImportFormat:
 
     fmt = format_for_path(path)
     if not path.parent.is_dir():
-        raise CliError("directory_not_found", f"no such directory: {path.parent}", {"path": str(path)}, EXIT_BAD_INPUT)
+        raise CliError("directory_not_found", f"no such directory: {path.parent}", {"path": str(path)})
     return fmt
 
 

@@ -12,6 +12,7 @@ from oppscope.cli import db, history, tokens
 from oppscope.cli.analyze import analyze
 from oppscope.cli.backtest import backtest
 from oppscope.cli.context import CliState, DataDirOption, JsonOption, ProfileOption, command_state
+from oppscope.cli.health import health
 from oppscope.cli.serve import serve
 
 app = typer.Typer(
@@ -51,4 +52,5 @@ app.add_typer(tokens.app, name="tokens")
 app.command("analyze")(analyze)
 app.command("serve")(serve)
 app.command("backtest")(backtest)
+app.command("health")(health)
 app.command("version")(version)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 
-from oppscope.errors import error_body, field_errors, invalid_input_message
+from oppscope.errors import ErrorKind, OppscopeError, field_errors, invalid_input_message
 
 if TYPE_CHECKING:
     from pydantic import BaseModel, ValidationError
@@ -24,61 +24,50 @@ if TYPE_CHECKING:
 EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2
 
-# History failures caused by the file the user pointed at rather than by the store itself.
-_INPUT_HISTORY_ERRORS = frozenset({"file_not_found", "unknown_format", "missing_columns", "unreadable_file"})
+# The one place an error's kind becomes an exit code: 2 when the user's input or request was at fault (they can
+# fix it and run again), 1 when the system was (a backend down, busy or broken).
+EXIT_CODES: dict[ErrorKind, int] = {
+    ErrorKind.malformed: EXIT_BAD_INPUT,
+    ErrorKind.invalid: EXIT_BAD_INPUT,
+    ErrorKind.not_found: EXIT_BAD_INPUT,
+    ErrorKind.conflict: EXIT_BAD_INPUT,
+    ErrorKind.unauthorized: EXIT_BAD_INPUT,
+    ErrorKind.forbidden: EXIT_BAD_INPUT,
+    ErrorKind.too_large: EXIT_BAD_INPUT,
+    ErrorKind.rate_limited: EXIT_FAILURE,
+    ErrorKind.unavailable: EXIT_FAILURE,
+    ErrorKind.timeout: EXIT_FAILURE,
+    ErrorKind.internal: EXIT_FAILURE,
+}
 
 
-class CliError(Exception):
-    """A failure the user can act on; ``exit_code`` is 2 when their input was at fault, 1 otherwise."""
+class CliError(OppscopeError):
+    """A command called the wrong way (a flag, a file, a setting): the user's to fix."""
 
-    def __init__(
-        self,
-        code: str,
-        message: str,
-        details: Mapping[str, Any] | None = None,
-        exit_code: int = EXIT_FAILURE,
-    ) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.details = dict(details or {})
-        self.exit_code = exit_code
+    default_kind = ErrorKind.invalid
 
-    def body(self) -> dict[str, Any]:
-        return error_body(self.code, self.message, self.details)
+
+def exit_code(error: OppscopeError) -> int:
+    return EXIT_CODES[error.kind]
 
 
 def validation_details(exc: ValidationError) -> dict[str, Any]:
     return {"errors": field_errors(exc.errors(include_url=False, include_input=False, include_context=False))}
 
 
-def expected_error(exc: BaseException) -> CliError | None:
-    """Translate the failures users cause or can fix into a ``CliError``; anything else is a bug (``None``).
-
-    Imported here, not at module level, because ``HistoryError`` lives beside NumPy-using code.
-    """
+def expected_error(exc: BaseException) -> OppscopeError | None:
+    """The failures users cause or can fix as an ``OppscopeError``; anything else is a bug (``None``)."""
     from pydantic import ValidationError
 
-    from oppscope.access.tokens import TokenError
-    from oppscope.history.store import HistoryError
-    from oppscope.state.migrate import StateNotMigratedError
-
-    if isinstance(exc, CliError):
+    if isinstance(exc, OppscopeError):
         return exc
-    if isinstance(exc, TokenError):
-        return CliError(exc.code, exc.message, exit_code=EXIT_BAD_INPUT)
-    if isinstance(exc, StateNotMigratedError):
-        return CliError("state_not_migrated", str(exc), {"current": exc.current, "required": exc.head})
-    if isinstance(exc, HistoryError):
-        exit_code = EXIT_BAD_INPUT if exc.code in _INPUT_HISTORY_ERRORS else EXIT_FAILURE
-        return CliError(exc.code, exc.message, exc.details, exit_code)
     if isinstance(exc, ValidationError):
         return invalid_input(exc)
     return None
 
 
 def invalid_input(exc: ValidationError) -> CliError:
-    return CliError("invalid_input", invalid_input_message(exc.error_count()), validation_details(exc), EXIT_BAD_INPUT)
+    return CliError("invalid_input", invalid_input_message(exc.error_count()), validation_details(exc))
 
 
 class Output:
@@ -144,14 +133,14 @@ class Output:
 
         self.err_console.print(f"[{style}]{escape(message)}[/{style}]" if style else escape(message))
 
-    def fail(self, error: CliError) -> NoReturn:
+    def fail(self, error: OppscopeError) -> NoReturn:
         if self.json_mode:
             self.json(error.body())
         else:
             self.notice(f"error [{error.code}]: {error.message}", style="bold red")
             for line in _detail_lines(error.details):
                 self.notice(f"  {line}", style="red")
-        raise typer.Exit(error.exit_code)
+        raise typer.Exit(exit_code(error))
 
     @contextmanager
     def guard(self) -> Iterator[None]:

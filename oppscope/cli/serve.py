@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from oppscope.cli.context import DataDirOption, JsonOption, ProfileOption, command_state
-from oppscope.cli.output import EXIT_BAD_INPUT, CliError
+from oppscope.cli.output import CliError
 
 if TYPE_CHECKING:
     from oppscope.config import Settings
@@ -79,13 +79,11 @@ def _refuse_open_remote(settings: Settings, host: str) -> None:
             f"refusing to serve on {host} without authentication: use the staging or production profile, "
             "set OPPSCOPE_REQUIRE_AUTH=true, or OPPSCOPE_ALLOW_OPEN_REMOTE=true if you really mean it",
             {"host": host, "profile": settings.profile.value},
-            EXIT_BAD_INPUT,
         )
 
 
 def _require_migrated(settings: Settings) -> None:
-    from oppscope.state.db import state_engine
-    from oppscope.state.migrate import require_current
+    from oppscope.wiring import open_services
 
-    with state_engine(settings) as engine:
-        require_current(engine)
+    with open_services(settings) as services:
+        services.require_migrated()

@@ -13,20 +13,18 @@ from oppscope.access.scopes import Scope
 from oppscope.cli.context import CliState, DataDirOption, JsonOption, ProfileOption, command_state
 
 if TYPE_CHECKING:
-    from oppscope.access.tokens import TokenInfo, TokenStore
+    from oppscope.access.interfaces import TokenInfo, TokenStore
 
 app = typer.Typer(help="Create, list and revoke API tokens (stored hashed).", no_args_is_help=True)
 
 
 @contextmanager
 def _tokens(state: CliState) -> Iterator[TokenStore]:
-    from oppscope.access.tokens import TokenStore
-    from oppscope.state.db import state_engine
-    from oppscope.state.migrate import require_current
+    from oppscope.wiring import open_services
 
-    with state_engine(state.settings()) as engine:
-        require_current(engine)
-        yield TokenStore(engine)
+    with open_services(state.settings()) as services:
+        services.require_migrated()
+        yield services.tokens
 
 
 def _row(info: TokenInfo) -> dict[str, Any]:
@@ -61,9 +59,9 @@ def create(
     state = command_state(ctx, profile, data_dir, json_output)
     with state.output.guard():
         if not name.strip() or len(name) > 200:
-            from oppscope.cli.output import EXIT_BAD_INPUT, CliError
+            from oppscope.cli.output import CliError
 
-            raise CliError("invalid_input", "--name must be 1 to 200 characters", exit_code=EXIT_BAD_INPUT)
+            raise CliError("invalid_input", "--name must be 1 to 200 characters")
         scopes = set(scope or [Scope.read, Scope.write])
         expires = datetime.now(UTC) + timedelta(days=expires_in_days) if expires_in_days else None
         with _tokens(state) as store:

@@ -144,5 +144,6 @@ MODEL_CACHES: dict[str, Callable[[Settings], ModelCache]] = {
 }
 
 
-def open_model_cache(settings: Settings, backend: str = "files") -> ModelCache:
-    return MODEL_CACHES[backend](settings)
+def open_model_cache(settings: Settings) -> ModelCache:
+    """The cache ``model_cache_backend`` names (what the wiring builds; also for the CLI and the fit process)."""
+    return MODEL_CACHES[settings.model_cache_backend](settings)

@@ -22,10 +22,8 @@ import structlog
 
 from oppscope.analysis.engine import Engine
 from oppscope.config import Settings
-from oppscope.engines.cache import open_model_cache
 from oppscope.engines.interfaces import ModelCache
 from oppscope.engines.loading import ensure_published
-from oppscope.history.factory import open_history_store
 from oppscope.history.store import HistoryError, HistoryStore
 
 log = structlog.get_logger(__name__)
@@ -36,15 +34,10 @@ SWITCH_POLL_SECONDS = 1.0
 class EngineHolder:
     """``open_reader`` opens the history to read its snapshot id; ``cache`` is where models are shared."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        open_reader: Callable[[], HistoryStore] | None = None,
-        cache: ModelCache | None = None,
-    ) -> None:
+    def __init__(self, settings: Settings, open_reader: Callable[[], HistoryStore], cache: ModelCache) -> None:
         self._settings = settings
-        self._open_reader = open_reader or (lambda: open_history_store(settings, read_only=True))
-        self._cache = cache or open_model_cache(settings)
+        self._open_reader = open_reader
+        self._cache = cache
         self._engine: Engine | None = None
         self.error: HistoryError | None = None
         self._checked = 0.0

@@ -15,6 +15,8 @@ from typing import Any, Literal, Protocol
 import numpy as np
 from pydantic import BaseModel, Field
 
+from oppscope.errors import ErrorKind, OppscopeError
+
 ImportFormat = Literal["csv", "parquet", "jsonl"]
 OnError = Literal["skip", "reject"]
 
@@ -62,14 +64,25 @@ class HistoryStats(BaseModel):
     top_services: dict[str, int]
 
 
-class HistoryError(Exception):
-    """A history operation failed in a way the user can act on; ``code`` is stable for scripts."""
+# Failures caused by the file the user pointed at rather than by the store itself.
+INPUT_ERROR_CODES = frozenset({"file_not_found", "unknown_format", "missing_columns", "unreadable_file"})
+
+
+class HistoryError(OppscopeError):
+    """A history operation failed in a way the user can act on: a file they gave (``invalid``) or the store
+    itself (``unavailable``: missing, locked, empty, not ready; worth retrying in half a minute)."""
+
+    default_kind = ErrorKind.unavailable
 
     def __init__(self, code: str, message: str, details: Mapping[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.details = dict(details or {})
+        invalid = code in INPUT_ERROR_CODES
+        super().__init__(
+            code,
+            message,
+            details,
+            kind=ErrorKind.invalid if invalid else None,
+            retry_after=None if invalid else 30,
+        )
 
 
 EXTENSIONS: dict[str, ImportFormat] = {

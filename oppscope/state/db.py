@@ -13,8 +13,25 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError
 
 from oppscope.config import Settings
+from oppscope.errors import ErrorKind, OppscopeError
+
+
+class StateUnavailableError(OppscopeError):
+    """The database failed under a statement (disk full, file gone, locked past the timeout): nothing was saved
+    and the caller may retry. The server is not broken, a backend is unavailable."""
+
+    default_kind = ErrorKind.unavailable
+
+    def __init__(self, exc: DBAPIError) -> None:
+        super().__init__(
+            "state_unavailable",
+            "the state database is not available; nothing was saved",
+            {"type": type(exc.orig).__name__},
+            retry_after=5,
+        )
 
 
 @contextmanager

@@ -14,16 +14,22 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
+from oppscope.errors import ErrorKind, OppscopeError
 
-class StateNotMigratedError(Exception):
+
+class StateNotMigratedError(OppscopeError):
     """The database is missing, behind or ahead of this code's schema."""
+
+    default_kind = ErrorKind.unavailable
 
     def __init__(self, current: str | None, head: str) -> None:
         self.current, self.head = current, head
         found = f"at revision {current}" if current else "not initialised"
         super().__init__(
+            "state_not_migrated",
             f"the state database is {found}; this version of oppscope needs revision {head}: "
-            "run `oppscope db upgrade`"
+            "run `oppscope db upgrade`",
+            {"current": current, "required": head},
         )
 
 

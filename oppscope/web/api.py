@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import date, datetime, time, timedelta
-from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import Response
@@ -19,8 +18,10 @@ from oppscope.analysis.models import Analysis, Opportunity
 from oppscope.history.store import HistoryStats
 from oppscope.web.context import Context, Reader, Writer
 from oppscope.web.errors import responses
+from oppscope.web.links import API_PREFIX, ExportFormat, links
+from oppscope.web.rendering import print_view
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix=API_PREFIX)
 
 _IDEMPOTENCY_KEY = r"^[\x21-\x7e]{1,200}$"
 IdempotencyKey = Annotated[
@@ -68,23 +69,6 @@ class Vocabulary(BaseModel):
     partners: list[str]
     activities: list[str]
     migration_phases: list[str]
-
-
-class ExportFormat(StrEnum):
-    json = "json"
-    csv = "csv"
-    md = "md"
-    html = "html"
-
-
-def links(analysis_id: str) -> dict[str, Any]:
-    base = f"/api/v1/analyses/{analysis_id}"
-    return {
-        "self": base,
-        "page": f"/analyses/{analysis_id}",
-        "rerun": f"{base}/rerun",
-        "export": {f.value: f"{base}/export?format={f.value}" for f in ExportFormat},
-    }
 
 
 def saved_response(saved: SavedAnalysis, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -230,12 +214,7 @@ def export_analysis(
     format: ExportFormat = ExportFormat.json,
 ) -> Response:
     saved = context.service.get(analysis_id)
-    if format is ExportFormat.html:
-        from oppscope.web.pages import print_view
-
-        body = print_view(saved)
-    else:
-        body = _WRITERS[format](saved)
+    body = print_view(saved) if format is ExportFormat.html else _WRITERS[format](saved)
     filename = f"oppscope-{saved.id}.{format.value}"
     return Response(
         body, media_type=_MEDIA[format], headers={"Content-Disposition": f'attachment; filename="{filename}"'}
@@ -264,9 +243,7 @@ async def rerun_analysis(
 
 @router.get("/history/stats", tags=["history"], response_model=HistoryStats, responses=responses(401, 403, 429, 503))
 def history_stats(context: Context, _: Reader) -> HistoryStats:
-    from oppscope.history.factory import open_history_store
-
-    with open_history_store(context.settings, read_only=True) as store:
+    with context.history.reader() as store:
         return store.stats()
 
 

@@ -10,18 +10,20 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from oppscope import __version__
+from oppscope.access.ratelimit import RateLimiter
 from oppscope.config import Settings, load_settings
+from oppscope.web import api, compat, docs, health, pages
+from oppscope.web.assets import STATIC_DIR, STATIC_PREFIX
+from oppscope.web.context import AppContext
 from oppscope.web.errors import install_error_handlers
 from oppscope.web.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
-
-STATIC_DIR = Path(__file__).parent / "static"
+from oppscope.wiring import open_services
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -30,30 +32,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from oppscope.access.ratelimit import RateLimiter
-        from oppscope.access.tokens import TokenStore
-        from oppscope.analyses.service import AnalysisService
-        from oppscope.analyses.sql_store import SqlAnalysisStore
-        from oppscope.engines.holder import EngineHolder
-        from oppscope.state.db import state_engine
-        from oppscope.state.migrate import require_current
-        from oppscope.web.context import AppContext
-
-        with state_engine(resolved) as state:
-            require_current(state)
-            engines = EngineHolder(resolved)
-            await run_in_threadpool(engines.load)
+        with open_services(resolved) as services:
+            services.require_migrated()
+            await run_in_threadpool(services.engines.load)
             app.state.context = AppContext(
-                settings=resolved,
-                engines=engines,
-                service=AnalysisService(SqlAnalysisStore(state), engines),
-                tokens=TokenStore(state),
+                services=services,
                 limiter=RateLimiter(resolved.rate_limit_per_minute, resolved.rate_limit_burst),
             )
-            try:
-                yield
-            finally:
-                engines.close()  # stops the worker's switch timer
+            yield
 
     app = FastAPI(
         title="oppscope",
@@ -62,17 +48,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        openapi_url=None,  # served by web.docs, which honours api_docs_public
     )
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=resolved.max_body_bytes)
     app.add_middleware(SecurityHeadersMiddleware, hsts=resolved.secure_cookies)
-
-    from oppscope.web import api, compat, docs, health, pages
 
     app.include_router(docs.router)
     app.include_router(health.router)
     app.include_router(api.router)
     app.include_router(compat.router)
     app.include_router(pages.router)
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount(STATIC_PREFIX, StaticFiles(directory=STATIC_DIR), name="static")
     return app

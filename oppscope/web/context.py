@@ -12,24 +12,44 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from oppscope.access.interfaces import ANONYMOUS, Principal, TokenError, TokenStore
 from oppscope.access.ratelimit import RateLimiter
 from oppscope.access.scopes import Scope
-from oppscope.access.tokens import ANONYMOUS, Principal, TokenError, TokenStore
 from oppscope.analyses.service import AnalysisService
 from oppscope.config import Settings
 from oppscope.engines.holder import EngineHolder
 from oppscope.web.errors import ApiError
+from oppscope.wiring import HistoryAccess, Services
 
 SESSION_COOKIE = "oppscope_session"
 
 
 @dataclass
 class AppContext:
-    settings: Settings
-    engines: EngineHolder
-    service: AnalysisService
-    tokens: TokenStore
+    """The process' backends (from the wiring) and the per-process rate limiter."""
+
+    services: Services
     limiter: RateLimiter
+
+    @property
+    def settings(self) -> Settings:
+        return self.services.settings
+
+    @property
+    def history(self) -> HistoryAccess:
+        return self.services.history
+
+    @property
+    def engines(self) -> EngineHolder:
+        return self.services.engines
+
+    @property
+    def service(self) -> AnalysisService:
+        return self.services.analyses
+
+    @property
+    def tokens(self) -> TokenStore:
+        return self.services.tokens
 
 
 def app_context(request: Request) -> AppContext:
@@ -45,24 +65,29 @@ def _presented_token(request: Request, *, allow_cookie: bool) -> str | None:
     if header is not None:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise ApiError(401, "invalid_token", "use `Authorization: Bearer <token>`", headers=_CHALLENGE)
+            raise ApiError(401, "invalid_token", "use `Authorization: Bearer <token>`")
         return token.strip()
     return request.cookies.get(SESSION_COOKIE) if allow_cookie else None
-
-
-_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="oppscope"'}
 
 
 def authenticate(request: Request, context: AppContext, *, allow_cookie: bool) -> Principal:
     token = _presented_token(request, allow_cookie=allow_cookie)
     if token is None:
         if context.settings.require_auth:
-            raise ApiError(401, "unauthorized", "this call needs a bearer token", headers=_CHALLENGE)
+            raise ApiError(401, "unauthorized", "this call needs a bearer token")
         return ANONYMOUS
     try:
         return context.tokens.authenticate(token)
     except TokenError as exc:
-        raise ApiError(401, exc.code, exc.message, headers=_CHALLENGE) from None
+        raise ApiError(401, exc.code, exc.message) from None
+
+
+def presented_principal(request: Request, context: AppContext) -> Principal | None:
+    """The caller if a token or session was presented (checked: a wrong one is still a 401), else None; for
+    the few answers that are open to anyone but say more to a caller with the right scope."""
+    if _presented_token(request, allow_cookie=True) is None:
+        return None
+    return authenticate(request, context, allow_cookie=True)
 
 
 def authorize(request: Request, context: AppContext, scope: Scope, *, allow_cookie: bool) -> Principal:

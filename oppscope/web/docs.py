@@ -8,10 +8,20 @@ FastAPI writes.)
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-from fastapi.responses import HTMLResponse, Response
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-router = APIRouter(include_in_schema=False)
+from oppscope.access.scopes import Scope
+from oppscope.web.context import Context, authorize
+
+
+def _docs_access(request: Request, context: Context) -> None:
+    """Open where ``api_docs_public`` says so (development); otherwise a reader's token or session."""
+    if not context.settings.api_docs_public:
+        authorize(request, context, Scope.read, allow_cookie=True)
+
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(_docs_access)])
 
 _ASSETS = "/static/vendor/swagger-ui"
 _PAGE = f"""<!doctype html>
@@ -43,6 +53,11 @@ _CSP = (
 @router.get("/docs")
 def docs() -> HTMLResponse:
     return HTMLResponse(_PAGE, headers={"Content-Security-Policy": _CSP})
+
+
+@router.get("/openapi.json")
+def openapi(request: Request) -> JSONResponse:
+    return JSONResponse(request.app.openapi())
 
 
 @router.get("/docs/init.js")

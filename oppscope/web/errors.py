@@ -1,8 +1,8 @@
 """The API's error shape on every path: ``{"error": {"code", "message", "details"}}``, never a stack trace.
 
-Handlers turn FastAPI's validation errors, Starlette's HTTP errors, our own ``ApiError``, the domain's
-failures (``api_error``: history, not found, idempotency, state database) and anything unexpected into that
-shape, so a client learns one format for 400, 401, 403, 404, 409, 413, 422, 429 and 5xx.
+Every failure of ours is an ``OppscopeError`` whose kind becomes a status through ``HTTP_STATUS``, the one table;
+FastAPI's validation errors, Starlette's HTTP errors, the state database's driver errors and anything unexpected
+are answered in the same shape, so a client learns one format for 400, 401, 403, 404, 409, 413, 422, 429 and 5xx.
 """
 
 from __future__ import annotations
@@ -18,12 +18,27 @@ from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from oppscope.analyses.service import AnalysisNotFoundError
-from oppscope.analyses.store import IdempotencyConflictError
-from oppscope.errors import error_body, field_errors, invalid_input_message
-from oppscope.history.store import HistoryError
+from oppscope.errors import ErrorKind, OppscopeError, error_body, field_errors, invalid_input_message
+from oppscope.state.db import StateUnavailableError
 
 logger = logging.getLogger(__name__)
+
+# The one place an error's kind becomes an HTTP status.
+HTTP_STATUS: dict[ErrorKind, int] = {
+    ErrorKind.malformed: 400,
+    ErrorKind.unauthorized: 401,
+    ErrorKind.forbidden: 403,
+    ErrorKind.not_found: 404,
+    ErrorKind.conflict: 409,
+    ErrorKind.too_large: 413,
+    ErrorKind.invalid: 422,
+    ErrorKind.rate_limited: 429,
+    ErrorKind.internal: 500,
+    ErrorKind.unavailable: 503,
+    ErrorKind.timeout: 504,
+}
+_KIND_OF_STATUS = {status: kind for kind, status in HTTP_STATUS.items()}
+CHALLENGE = {"WWW-Authenticate": 'Bearer realm="oppscope"'}
 
 
 class ErrorDetail(BaseModel):
@@ -36,7 +51,12 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
-class ApiError(Exception):
+class ApiError(OppscopeError):
+    """An error as HTTP answers it: its status (from the kind, through ``HTTP_STATUS``) and headers.
+
+    The web layer raises it directly, stated as the status it answers; ``api_error`` makes one from any other
+    failure, so the JSON API, the original's endpoint and the pages answer a failure alike."""
+
     def __init__(
         self,
         status: int,
@@ -44,10 +64,32 @@ class ApiError(Exception):
         message: str,
         details: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
+        *,
+        retry_after: int | None = None,
     ) -> None:
-        self.status, self.code, self.message = status, code, message
-        self.details, self.headers = details or {}, headers or {}
-        super().__init__(message)
+        super().__init__(code, message, details, kind=_KIND_OF_STATUS[status], retry_after=retry_after)
+        self.status = status
+        self.headers = {**_implied_headers(self), **(headers or {})}
+
+
+def _implied_headers(error: OppscopeError) -> dict[str, str]:
+    """The headers a kind calls for: a challenge with a 401, ``Retry-After`` when waiting may help."""
+    headers = dict(CHALLENGE) if error.kind is ErrorKind.unauthorized else {}
+    if error.retry_after is not None:
+        headers["Retry-After"] = str(error.retry_after)
+    return headers
+
+
+def api_error(request: Request, exc: Exception) -> ApiError | None:
+    """What a failure means over HTTP; None for a bug."""
+    if isinstance(exc, DBAPIError):
+        logger.error("state database error on %s %s: %s", request.method, request.url.path, exc.orig)
+        exc = StateUnavailableError(exc)
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, OppscopeError):
+        return ApiError(HTTP_STATUS[exc.kind], exc.code, exc.message, exc.details, retry_after=exc.retry_after)
+    return None
 
 
 def error_response(
@@ -85,33 +127,6 @@ _HTTP_CODES = {
 }
 
 
-def api_error(request: Request, exc: Exception) -> ApiError | None:
-    """What a failure of the layers below means over HTTP; None for a bug. The one translation the JSON API,
-    the original's endpoint and the pages all use, so a failure answers alike wherever it surfaces."""
-    if isinstance(exc, ApiError):
-        return exc
-    if isinstance(exc, HistoryError):
-        return ApiError(503, exc.code, exc.message, exc.details, {"Retry-After": "30"})
-    if isinstance(exc, AnalysisNotFoundError):
-        return ApiError(404, "analysis_not_found", str(exc), {"id": exc.analysis_id})
-    if isinstance(exc, IdempotencyConflictError):
-        return ApiError(
-            409, "idempotency_key_reused", str(exc), {"idempotency_key": exc.key, "analysis_id": exc.existing_id}
-        )
-    if isinstance(exc, DBAPIError):
-        # Disk full, file gone, locked past the timeout: nothing was saved and the caller may retry. A 503, not a
-        # 500: the server is not broken, a backend is unavailable.
-        logger.error("state database error on %s %s: %s", request.method, request.url.path, exc.orig)
-        return ApiError(
-            503,
-            "state_unavailable",
-            "the state database is not available; nothing was saved",
-            {"type": type(exc.orig).__name__},
-            {"Retry-After": "5"},
-        )
-    return None
-
-
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
@@ -131,7 +146,7 @@ def install_error_handlers(app: FastAPI) -> None:
         assert error is not None, "registered only for the classes api_error translates"
         return error_response(error.status, error.code, error.message, error.details, error.headers)
 
-    for known in (ApiError, HistoryError, AnalysisNotFoundError, IdempotencyConflictError, DBAPIError):
+    for known in (OppscopeError, DBAPIError):
         app.add_exception_handler(known, _known)
 
     @app.exception_handler(RequestValidationError)

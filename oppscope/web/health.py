@@ -1,69 +1,38 @@
 """Health endpoints: ``/health/live`` (the process answers), ``/health/ready`` (each dependency checked, with
-its latency; 503 when any fails) and ``/health`` (the summary, in the original system's shape too)."""
+its latency; 503 naming the failing checks) and ``/health`` (the summary, in the original system's shape too).
+
+The checks are the wiring's (``Services.checks``). Where the profile requires tokens, anyone may learn whether
+the service is up and ready (load balancers must), but the details (row counts, snapshot ids, latencies, which
+dependency failed) need a token with the ``ops`` scope.
+"""
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from oppscope import __version__
-from oppscope.history.store import HistoryError
-from oppscope.web.context import AppContext, Context
+from oppscope.access.scopes import Scope
+from oppscope.ops.health import Readiness, run_checks
+from oppscope.web.context import AppContext, Context, presented_principal
 
 router = APIRouter(tags=["health"])
 
 
-def _error(exc: HistoryError) -> dict[str, str]:
-    return {"code": exc.code, "message": exc.message}
+def readiness(context: AppContext) -> Readiness:
+    return run_checks(context.services.checks)
 
 
-def _timed(check: Any) -> dict[str, Any]:
-    started = time.perf_counter()
-    try:
-        result: dict[str, Any] = check()
-    except HistoryError as exc:
-        result = {"status": "error", "error": _error(exc)}
-    except Exception as exc:  # a health check reports any failure; it must never raise itself
-        result = {"status": "error", "error": {"code": type(exc).__name__, "message": str(exc)[:300]}}
-    result["latency_ms"] = round((time.perf_counter() - started) * 1000, 2)
-    return result
-
-
-def _history(context: AppContext) -> dict[str, Any]:
-    from oppscope.history.factory import open_history_store
-
-    try:
-        with open_history_store(context.settings, read_only=True) as store:
-            rows, snapshot = store.row_count(), store.snapshot_id()
-    except HistoryError as exc:
-        if exc.code != "history_locked":
-            raise
-        # An import holds the file; analyses still answer from the engine in memory, so this is no outage.
-        return {"status": "busy", "error": _error(exc)}
-    return {"status": "ok" if rows > 0 else "empty", "rows": rows, "snapshot_id": snapshot}
-
-
-def _engine(context: AppContext) -> dict[str, Any]:
-    return {"status": "ok", "snapshot_id": context.engines.loaded().snapshot_id}
-
-
-def _state(context: AppContext) -> dict[str, Any]:
-    context.service.store.ping()
-    return {"status": "ok"}
-
-
-def readiness(context: AppContext) -> tuple[bool, dict[str, Any]]:
-    checks = {
-        "history": _timed(lambda: _history(context)),
-        "analysis_engine": _timed(lambda: _engine(context)),
-        "state_database": _timed(lambda: _state(context)),
-    }
-    usable = {"history": {"ok", "busy"}}
-    return all(c["status"] in usable.get(name, {"ok"}) for name, c in checks.items()), checks
+def _may_see_details(request: Request, context: AppContext) -> bool:
+    """Open profiles show everything; elsewhere a token with the ``ops`` scope does. A probe without a token
+    still gets the bare status; a token that is sent and wrong is a 401, as everywhere."""
+    if not context.settings.require_auth:
+        return True
+    principal = presented_principal(request, context)
+    return principal is not None and Scope.ops in principal.scopes
 
 
 # HEAD too (load balancers and uptime checks often probe with it), kept out of the schema as GET's twin.
@@ -75,23 +44,26 @@ def live() -> dict[str, str]:
 
 @router.get("/health/ready")
 @router.head("/health/ready", include_in_schema=False)
-def ready(context: Context) -> JSONResponse:
-    ok, checks = readiness(context)
-    return JSONResponse({"status": "ready" if ok else "not_ready", "checks": checks}, status_code=200 if ok else 503)
+def ready(request: Request, context: Context) -> JSONResponse:
+    result = readiness(context)
+    body: dict[str, Any] = {"status": "ready" if result.ready else "not_ready"}
+    if _may_see_details(request, context):
+        body |= {"failing": result.failing, "checks": result.checks}
+    return JSONResponse(body, status_code=200 if result.ready else 503)
 
 
 @router.get("/health")
 @router.get("/api/health", include_in_schema=False)
-def summary(context: Context) -> JSONResponse:
+def summary(request: Request, context: Context) -> JSONResponse:
     """One look for people and for the original system's clients (``status: healthy``)."""
-    ok, checks = readiness(context)
-    return JSONResponse(
-        {
-            "status": "healthy" if ok else "unhealthy",
+    result = readiness(context)
+    body: dict[str, Any] = {"status": "healthy" if result.ready else "unhealthy"}
+    if _may_see_details(request, context):
+        body |= {
             "version": __version__,
             "profile": context.settings.profile.value,
             "timestamp": datetime.now(UTC).isoformat(),
-            "checks": {name: check["status"] for name, check in checks.items()},
-        },
-        status_code=200 if ok else 503,
-    )
+            "failing": result.failing,
+            "checks": {name: check["status"] for name, check in result.checks.items()},
+        }
+    return JSONResponse(body, status_code=200 if result.ready else 503)

@@ -13,7 +13,7 @@ from playwright.sync_api import Page, expect
 
 from oppscope.analysis.narrative import money, months
 from oppscope.web.app import create_app
-from oppscope.web.pages.formatting import month_name
+from oppscope.web.formatting import month_name
 from tests.browser.conftest import PHONE, OpenPage
 from tests.examples import OPPORTUNITY
 from tests.web.conftest import WebSettings, create_token, serving

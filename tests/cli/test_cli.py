@@ -36,6 +36,7 @@ COMMANDS = [
     ["serve"],
     ["backtest"],
     ["version"],
+    ["health"],
     ["db"],
     ["db", "upgrade"],
     ["db", "current"],

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from oppscope.access.tokens import TokenError, TokenStore
+from oppscope.access.interfaces import TokenError
+from oppscope.access.sql_tokens import SqlTokenStore
 from oppscope.cli.main import app
 from oppscope.config import load_settings
 from oppscope.state.db import state_engine
@@ -48,7 +49,7 @@ def test_token_lifecycle(tmp_path: Path) -> None:
     assert created["scopes"] == ["read"]
     with state_engine(load_settings(data_dir=tmp_path)) as engine:
         assert token not in (tmp_path / "state.sqlite").read_bytes().decode("latin-1")  # only the hash is stored
-        principal = TokenStore(engine).authenticate(token)
+        principal = SqlTokenStore(engine).authenticate(token)
         assert principal.id == f"token:{created['id']}"
         listed = json.loads(_run("tokens", "list", "--data-dir", data, "--json")[1])
         assert [(t["id"], t["active"], t["last_used_at"] is not None) for t in listed] == [(created["id"], True, True)]
@@ -58,7 +59,7 @@ def test_token_lifecycle(tmp_path: Path) -> None:
         code, out = _run("tokens", "revoke", "nope", "--data-dir", data, "--json")
         assert (code, json.loads(out)["error"]["code"]) == (2, "token_not_found")
         try:
-            TokenStore(engine).authenticate(token)
+            SqlTokenStore(engine).authenticate(token)
             raise AssertionError("a revoked token authenticated")
         except TokenError as exc:
             assert exc.code == "invalid_token"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,8 +16,9 @@ import pytest
 from oppscope.analysis.engine import Engine
 from oppscope.config import load_settings
 from oppscope.engines import loading, mapped
-from oppscope.engines.cache import MODEL_CACHES, open_model_cache
+from oppscope.engines.cache import MODEL_CACHES
 from oppscope.engines.interfaces import ModelCache, Published
+from oppscope.wiring import open_services
 from tests.contract import verify_class
 from tests.examples import OPPORTUNITY
 
@@ -36,8 +38,16 @@ def map_small_arrays(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(params=sorted(MODEL_CACHES))
-def cache(request: pytest.FixtureRequest, tmp_path: Path) -> ModelCache:
-    return open_model_cache(load_settings(data_dir=tmp_path / "data"), request.param)
+def backend(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    return name
+
+
+@pytest.fixture
+def cache(backend: str, tmp_path: Path) -> Iterator[ModelCache]:
+    """The cache as the wiring builds it for ``model_cache_backend``."""
+    with open_services(load_settings(data_dir=tmp_path / "data", model_cache_backend=backend)) as services:
+        yield services.model_cache
 
 
 def _analysis(engine: Engine) -> dict[str, object]:
@@ -109,7 +119,9 @@ def test_fitting_is_exclusive(cache: ModelCache, engine: Engine) -> None:
     assert events == ["first done", "second in, saved=True"]
 
 
-def test_publish_names_a_saved_model_for_every_reader(cache: ModelCache, engine: Engine, tmp_path: Path) -> None:
+def test_publish_names_a_saved_model_for_every_reader(
+    cache: ModelCache, engine: Engine, backend: str, tmp_path: Path
+) -> None:
     wanted = Published(engine.model_id, engine.snapshot_id)
     with pytest.raises(ValueError):
         cache.publish(wanted)  # not saved yet
@@ -117,7 +129,7 @@ def test_publish_names_a_saved_model_for_every_reader(cache: ModelCache, engine:
     cache.save(engine)
     cache.publish(wanted)
     assert cache.published() == wanted
-    other_process_view = open_model_cache(load_settings(data_dir=tmp_path / "data"), _backend(cache))
+    other_process_view = MODEL_CACHES[backend](load_settings(data_dir=tmp_path / "data"))
     assert other_process_view.published() == wanted
 
 
@@ -134,7 +146,3 @@ def test_a_damaged_model_is_not_loaded(cache: ModelCache, engine: Engine, tmp_pa
     for path in (tmp_path / "data").rglob(mapped.PICKLE_NAME):
         path.write_bytes(path.read_bytes()[:50])
     assert cache.load(engine.model_id) is None
-
-
-def _backend(cache: ModelCache) -> str:
-    return next(name for name, make in MODEL_CACHES.items() if type(make(load_settings())) is type(cache))

@@ -107,9 +107,8 @@ def client(module_server: str) -> Iterator[httpx.Client]:
 def create_token(settings: Settings, *scopes: str, name: str = "test") -> str:
     """A real token, made the way `oppscope tokens create` makes one."""
     from oppscope.access.scopes import Scope
-    from oppscope.access.tokens import TokenStore
-    from oppscope.state.db import state_engine
+    from oppscope.wiring import open_services
 
-    with state_engine(settings) as engine:
-        token, _ = TokenStore(engine).create(name, {Scope(s) for s in scopes})
+    with open_services(settings) as services:
+        token, _ = services.tokens.create(name, {Scope(s) for s in scopes})
     return token

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from oppscope.access.tokens import TokenStore
 from oppscope.config import Settings
 from oppscope.state.db import state_engine
 from oppscope.web.app import create_app
+from oppscope.wiring import open_services
 from tests.examples import OPPORTUNITY
 from tests.web.conftest import WebSettings, create_token, serving
 
@@ -97,8 +97,8 @@ def test_a_revoked_token_is_refused_at_once(secured: Secured) -> None:
     token = create_token(secured.settings, "read", "write")
     with httpx.Client(base_url=secured.url, timeout=60) as http:
         assert http.get("/api/v1/analyses", headers=_bearer(token)).status_code == 200
-        with state_engine(secured.settings) as engine:
-            TokenStore(engine).revoke(token.split("_")[1])
+        with open_services(secured.settings) as services:
+            services.tokens.revoke(token.split("_")[1])
         response = http.post("/api/v1/analyses", json=OPPORTUNITY, headers=_bearer(token))
         assert response.status_code == 401
         assert response.json()["error"]["code"] == "invalid_token"
@@ -128,3 +128,34 @@ def test_the_development_profile_is_open_but_still_checks_tokens(client: httpx.C
     assert client.get("/api/v1/analyses").status_code == 200
     response = client.get("/api/v1/analyses", headers=_bearer("ops_abc_def"))
     assert response.status_code == 401
+
+
+def test_health_details_need_the_ops_scope(secured: Secured) -> None:
+    reader, operator = create_token(secured.settings, "read"), create_token(secured.settings, "ops")
+    with httpx.Client(base_url=secured.url, timeout=60) as http:
+        assert http.get("/health/live").json() == {"status": "ok"}
+        for headers in ({}, _bearer(reader)):
+            assert http.get("/health/ready", headers=headers).json() == {"status": "ready"}
+            assert http.get("/health", headers=headers).json() == {"status": "healthy"}
+        assert http.get("/health/ready", headers=_bearer("ops_nope_nope")).status_code == 401
+        detailed = http.get("/health/ready", headers=_bearer(operator)).json()
+        assert detailed["checks"]["history"]["rows"] > 0
+        assert detailed["checks"]["history"]["latency_ms"] >= 0
+        assert http.get("/health", headers=_bearer(operator)).json()["checks"]["disk"] == "ok"
+
+
+def test_api_docs_are_closed_where_the_setting_says(web_settings: WebSettings) -> None:
+    settings = web_settings(profile="production", load_sample_if_empty=True)
+    assert not settings.api_docs_public
+    reader = create_token(settings, "read")
+    with serving(create_app(settings)) as url, httpx.Client(base_url=url, timeout=60) as http:
+        for path in ("/docs", "/openapi.json"):
+            assert http.get(path).status_code == 401, path
+            assert http.get(path, headers=_bearer(reader)).status_code == 200, path
+        assert http.get("/openapi.json", headers=_bearer(reader)).json()["info"]["title"] == "oppscope"
+
+
+def test_api_docs_open_when_public(secured: Secured) -> None:
+    assert secured.settings.api_docs_public
+    with httpx.Client(base_url=secured.url, timeout=60) as http:
+        assert http.get("/openapi.json").status_code == 200

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
+from oppscope.cli.main import app as cli
 from oppscope.config import load_settings
 from oppscope.state.migrate import StateNotMigratedError
 from oppscope.web.app import create_app
 from tests.examples import OPPORTUNITY
 from tests.history.test_locking import hold_in_another_process
-from tests.web.conftest import WebSettings, migrate, serving
+from tests.web.conftest import WebSettings, create_token, migrate, serving
 
 
 def test_live(client: httpx.Client) -> None:
@@ -28,7 +31,9 @@ def test_ready_checks_every_dependency_with_its_latency(client: httpx.Client) ->
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["status"] == "ready"
-    assert set(body["checks"]) == {"history", "analysis_engine", "state_database"}
+    assert set(body["checks"]) == {"history", "analysis_engine", "state_database", "disk"}
+    assert body["failing"] == []
+    assert 0 < body["checks"]["disk"]["free_percent"] <= 100
     assert body["checks"]["history"]["rows"] > 0
     assert all(check["latency_ms"] >= 0 for check in body["checks"].values())
 
@@ -51,7 +56,7 @@ def test_health_summary_speaks_the_original_shape_too(client: httpx.Client) -> N
     for path in ("/health", "/api/health"):
         body = client.get(path).json()
         assert body["status"] == "healthy"
-        assert body["checks"] == {"history": "ok", "analysis_engine": "ok", "state_database": "ok"}
+        assert body["checks"] == {"history": "ok", "analysis_engine": "ok", "state_database": "ok", "disk": "ok"}
 
 
 def test_unknown_route_is_a_structured_404(client: httpx.Client) -> None:
@@ -73,6 +78,30 @@ def test_not_ready_without_history(tmp_path: Path) -> None:
         assert refused.status_code == 503
         assert refused.json()["error"]["code"]
         assert refused.headers["retry-after"]
+
+
+def test_not_ready_names_the_failing_check(web_settings: WebSettings) -> None:
+    settings = web_settings(disk_free_min_percent=100)
+    with serving(create_app(settings)) as url, httpx.Client(base_url=url, timeout=30) as http:
+        ready = http.get("/health/ready")
+        assert ready.status_code == 503
+        assert ready.json()["failing"] == ["disk"]
+        assert ready.json()["checks"]["disk"]["status"] == "low"
+        summary = http.get("/health")
+        assert (summary.status_code, summary.json()["failing"]) == (503, ["disk"])
+
+
+def test_the_health_command_asks_a_running_server(web_settings: WebSettings) -> None:
+    settings = web_settings(profile="staging")
+    operator = create_token(settings, "ops")
+    with serving(create_app(settings)) as url:
+        ready = CliRunner().invoke(cli, ["health", "--url", url, "--token", operator, "--json"])
+        assert ready.exit_code == 0, ready.output
+        assert json.loads(ready.stdout)["checks"]["history"]["status"] == "ok"
+        bare = CliRunner().invoke(cli, ["health", "--url", url, "--json"])
+        assert (bare.exit_code, json.loads(bare.stdout)) == (0, {"status": "ready"})
+        live = CliRunner().invoke(cli, ["health", "--url", url, "--quick", "--json"])
+        assert (live.exit_code, json.loads(live.stdout)) == (0, {"status": "ok"})
 
 
 def test_app_refuses_to_start_on_an_unmigrated_database(web_settings: WebSettings) -> None:

@@ -15,8 +15,9 @@ import httpx
 import pytest
 
 from oppscope.analysis.narrative import money
-from oppscope.web.app import STATIC_DIR, create_app
-from oppscope.web.pages.formatting import month_name
+from oppscope.web.app import create_app
+from oppscope.web.assets import STATIC_DIR
+from oppscope.web.formatting import month_name
 from tests.examples import OPPORTUNITY
 from tests.web.conftest import WebSettings, create_token, serving
 

@@ -8,14 +8,12 @@ fill the fields of the report's SIMILAR PROJECTS blocks that the analysis does n
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from oppscope.config import Settings
-from oppscope.history.factory import open_history_store
 from oppscope.history.schema import SERVICE_SLOTS, TABLE, literal, monthly_column, quote, upfront_column
-from oppscope.history.store import HistoryError
+from oppscope.history.store import HistoryError, HistoryStore
 
 ID_COLUMN: Final = "opportunity_18_character_oppty_id"
 COLUMNS: Final[tuple[str, ...]] = (
@@ -65,11 +63,11 @@ def analog_sql(ids: Sequence[str], row_limit: int) -> str:
     )
 
 
-def run_analog_query(settings: Settings, ids: Sequence[str], row_limit: int) -> AnalogQuery:
+def run_analog_query(open_reader: Callable[[], HistoryStore], ids: Sequence[str], row_limit: int) -> AnalogQuery:
     """Run the statement read-only; a history that fails here leaves the rows out rather than the answer."""
     sql = analog_sql(ids, row_limit)
     try:
-        with open_history_store(settings, read_only=True) as store:
+        with open_reader() as store:
             rows = store.query(sql)
     except HistoryError as exc:
         return AnalogQuery(sql, [], exc.message)

@@ -19,11 +19,11 @@ from oppscope.analyses.store import SavedAnalysis
 from oppscope.analysis.models import Analysis, FollowOnOpportunity, FundingRecommendation
 from oppscope.analysis.narrative import money, money_range, months_range
 from oppscope.errors import error_body
-from oppscope.web.api import links
 from oppscope.web.compat.analogs import AnalogQuery
 from oppscope.web.compat.report import Report, flat, monthly_cost, summary_value, upfront_cost
 from oppscope.web.compat.request import OriginalHeaders, OriginalRequest, original_errors
 from oppscope.web.errors import ApiError
+from oppscope.web.links import links
 
 CONTRACT_VERSION: Final = "1.0"
 

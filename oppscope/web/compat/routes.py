@@ -18,8 +18,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from oppscope.access.interfaces import Principal
 from oppscope.access.scopes import Scope
-from oppscope.access.tokens import Principal
 from oppscope.analyses.service import AnalysisNotFoundError
 from oppscope.analyses.store import SavedAnalysis
 from oppscope.analysis.models import Analysis
@@ -103,7 +103,7 @@ async def _analysis(
     saved = await _create(context, principal, original)
     analysis = Analysis.model_validate(saved.analysis)
     ids = [p.opportunity_id for p in analysis.similar_projects]
-    query = await run_in_threadpool(run_analog_query, context.settings, ids, headers.row_limit)
+    query = await run_in_threadpool(run_analog_query, context.history.reader, ids, headers.row_limit)
     report = build_report(analysis, query.by_id())
     return analyze_body(saved, analysis, report, original, headers, query)
 

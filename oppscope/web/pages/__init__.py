@@ -8,10 +8,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from oppscope.web.pages import analyze, results, session
-from oppscope.web.pages.rendering import print_view
 
 router = APIRouter(include_in_schema=False)
 for _module in (analyze, results, session):
     router.include_router(_module.router)
 
-__all__ = ["print_view", "router"]
+__all__ = ["router"]

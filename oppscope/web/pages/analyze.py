@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from oppscope.access.tokens import Principal
+from oppscope.access.interfaces import Principal
 from oppscope.history.store import HistoryError
 from oppscope.web.context import AppContext, Context
 from oppscope.web.pages.forms import CLOSE_DATE_MAX, CLOSE_DATE_MIN, GROUPS, choices, read_form

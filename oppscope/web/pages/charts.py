@@ -13,7 +13,7 @@ from typing import Any
 from oppscope.analysis.models import Analysis
 from oppscope.analysis.narrative import money, money_range
 from oppscope.history.schema import DAYS_PER_MONTH, add_months
-from oppscope.web.pages.formatting import month_name
+from oppscope.web.formatting import month_name
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,13 @@ from starlette.concurrency import run_in_threadpool
 
 from oppscope.analyses.service import AnalysisNotFoundError
 from oppscope.analyses.store import AnalysisQuery, SavedAnalysis
-from oppscope.web.api import links
 from oppscope.web.context import AppContext, Context
+from oppscope.web.links import links
 from oppscope.web.pages.charts import chart_data
-from oppscope.web.pages.rendering import render, report_values
+from oppscope.web.pages.rendering import render
 from oppscope.web.pages.routing import PageReader, PageRoute, PageWriter
 from oppscope.web.pages.security import PageError, checked_form
+from oppscope.web.rendering import report_values
 
 router = APIRouter(route_class=PageRoute)
 

@@ -14,10 +14,10 @@ from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from oppscope.access.interfaces import Principal
 from oppscope.access.scopes import Scope
-from oppscope.access.tokens import Principal
 from oppscope.web.context import Context
-from oppscope.web.errors import ApiError, api_error
+from oppscope.web.errors import api_error
 from oppscope.web.pages.rendering import render
 from oppscope.web.pages.security import NotSignedInError, PageError, page_principal
 
@@ -35,19 +35,18 @@ class PageRoute(APIRoute):
                 return await handler(request)
             except NotSignedInError:
                 return RedirectResponse(login_url(request), status_code=303)
-            except PageError as exc:
-                error = exc
             except RequestValidationError:
-                error = PageError(422, _title(422), "The address has a value that is not valid; check the link.")
+                return error_page(request, 422, "The address has a value that is not valid; check the link.")
             except StarletteHTTPException as exc:
-                error = PageError(exc.status_code, _title(exc.status_code), str(exc.detail), dict(exc.headers or {}))
+                return error_page(request, exc.status_code, str(exc.detail), dict(exc.headers or {}))
             except Exception as exc:
                 known = api_error(request, exc)
                 if known is None:
                     logger.exception("unhandled error on page %s %s", request.method, request.url.path)
-                    known = ApiError(500, "internal_error", "the server failed unexpectedly")
-                error = PageError(known.status, _title(known.status), _capital(known.message), known.headers)
-            return error_page(request, error)
+                    return error_page(request, 500, "The server failed unexpectedly")
+                title = known.title if isinstance(known, PageError) else _title(known.status)
+                message = known.message if isinstance(known, PageError) else _capital(known.message)
+                return error_page(request, known.status, message, known.headers, title=title)
 
         return page_handler
 
@@ -60,8 +59,11 @@ def login_url(request: Request) -> str:
     return f"/login?{urlencode({'next': here})}"
 
 
-def error_page(request: Request, error: PageError) -> Response:
-    return render(request, "error.html", status=error.status, headers=error.headers, error=error)
+def error_page(
+    request: Request, status: int, message: str, headers: dict[str, str] | None = None, *, title: str | None = None
+) -> Response:
+    error = {"status": status, "title": title or _title(status), "message": message}
+    return render(request, "error.html", status=status, headers=headers, error=error)
 
 
 _TITLES = {

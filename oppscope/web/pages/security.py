@@ -18,8 +18,9 @@ from fastapi import Request
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
+from oppscope.access.interfaces import Principal
 from oppscope.access.scopes import Scope
-from oppscope.access.tokens import Principal
+from oppscope.errors import ErrorKind, OppscopeError
 from oppscope.web.context import AppContext, authorize
 from oppscope.web.errors import ApiError
 
@@ -28,16 +29,21 @@ CSRF_FIELD = "csrf_token"
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{32,128}$")
 
 
-class NotSignedInError(Exception):
+class NotSignedInError(OppscopeError):
     """The page needs a session: the route answers with a redirect to ``/login``."""
 
+    default_kind = ErrorKind.unauthorized
 
-class PageError(Exception):
-    """An error shown as an HTML page with this status."""
+    def __init__(self) -> None:
+        super().__init__("not_signed_in", "this page needs a signed-in session")
+
+
+class PageError(ApiError):
+    """An error shown as an HTML page with this status and title."""
 
     def __init__(self, status: int, title: str, message: str, headers: dict[str, str] | None = None) -> None:
-        self.status, self.title, self.message, self.headers = status, title, message, headers or {}
-        super().__init__(message)
+        super().__init__(status, "page_error", message, headers=headers)
+        self.title = title
 
 
 def page_principal(request: Request, context: AppContext, scope: Scope) -> Principal:

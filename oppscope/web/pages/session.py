@@ -12,8 +12,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from oppscope.access.interfaces import TokenError
 from oppscope.access.ratelimit import RateLimiter
-from oppscope.access.tokens import TokenError
 from oppscope.web.context import SESSION_COOKIE, Context, client_address
 from oppscope.web.pages.forms import text
 from oppscope.web.pages.rendering import render

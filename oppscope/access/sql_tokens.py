@@ -1,7 +1,7 @@
-"""Bearer tokens, stored as SHA-256 digests so a copy of the database reveals none of them.
+"""Tokens in the state database, stored as SHA-256 digests so a copy of the database reveals none of them.
 
-A token reads ``ops_<id>_<secret>``: the id finds the row in one indexed lookup, the secret (256 random bits,
-so a plain digest is enough; no password-stretching needed) is compared in constant time.
+The id finds the row in one indexed lookup; the secret (256 random bits, so a plain digest is enough; no
+password-stretching needed) is compared in constant time.
 """
 
 from __future__ import annotations
@@ -9,62 +9,30 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
+from collections.abc import Set
 from datetime import datetime
 
 from sqlalchemy import Engine, select, update
 
+from oppscope.access.interfaces import PREFIX, Principal, TokenError, TokenInfo
 from oppscope.access.scopes import Scope
+from oppscope.errors import ErrorKind
 from oppscope.state.db import iso_utc, utc_now
 from oppscope.state.tables import api_tokens
-
-PREFIX = "ops"
-
-
-@dataclass(frozen=True)
-class TokenInfo:
-    id: str
-    name: str
-    scopes: frozenset[Scope]
-    created_at: str
-    expires_at: str | None
-    revoked_at: str | None
-    last_used_at: str | None
-
-    @property
-    def active(self) -> bool:
-        return self.revoked_at is None and (self.expires_at is None or self.expires_at > utc_now())
-
-
-@dataclass(frozen=True)
-class Principal:
-    """The caller a request acts for: a token, or ``anonymous`` where the profile leaves the API open."""
-
-    id: str
-    scopes: frozenset[Scope]
-
-
-ANONYMOUS = Principal("anonymous", frozenset(Scope))
-
-
-class TokenError(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        self.code, self.message = code, message
-        super().__init__(message)
 
 
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-class TokenStore:
+class SqlTokenStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def create(self, name: str, scopes: set[Scope], expires_at: datetime | None = None) -> tuple[str, TokenInfo]:
+    def create(self, name: str, scopes: Set[Scope], expires_at: datetime | None = None) -> tuple[str, TokenInfo]:
         """A new token; the plain text is returned once and never stored."""
         if not scopes:
-            raise TokenError("no_scopes", "a token needs at least one scope")
+            raise TokenError("no_scopes", "a token needs at least one scope", kind=ErrorKind.invalid)
         token_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
         row = {
             "id": token_id,
@@ -99,9 +67,13 @@ class TokenStore:
             )
         info = self.get(token_id)
         if info is None:
-            raise TokenError("token_not_found", f"no token with id {token_id!r}")
+            raise TokenError("token_not_found", f"no token with id {token_id!r}", kind=ErrorKind.not_found)
         if done.rowcount == 0:
-            raise TokenError("token_already_revoked", f"token {token_id!r} was revoked at {info.revoked_at}")
+            raise TokenError(
+                "token_already_revoked",
+                f"token {token_id!r} was revoked at {info.revoked_at}",
+                kind=ErrorKind.conflict,
+            )
         return info
 
     def authenticate(self, token: str) -> Principal:
