@@ -121,6 +121,9 @@ def fit_and_save(settings: Settings, cache: ModelCache) -> Engine:
         history = history_from_columns(store.fetch_columns())
     log.info("fitting engine", rows=history.n, snapshot=snapshot)
     engine = Engine.fit(history, snapshot, engine_config(settings))
+    # Computed once here and saved with the engine: counted over a million mapped rows, every worker would
+    # otherwise pay seconds for it on its first form after each switch.
+    _ = engine.form_vocabulary
     cache.save(engine)
     return engine
 
