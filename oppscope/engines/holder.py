@@ -139,8 +139,7 @@ def _release_memory() -> None:
     """Give the old model's heap back to the system, not only to the allocator's free lists.
 
     Requests still running on the old model keep it alive until they finish; what they free later is returned by
-    the next switch. Without the trim a worker's resident size grows with every switch (measured in the
-    engine benchmark).
+    the next switch. With this, a worker's memory stays flat over switches (``benchmarks/engine.py --switches``).
     """
     gc.collect()
     if _LIBC is not None:
