@@ -13,7 +13,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: venv run test lint bench clean
+.PHONY: venv run test test-programs lint bench clean
 
 venv: $(STAMP)
 
@@ -30,9 +30,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-# Debian programs driven for real: Chromium (browser tests, through Playwright) and Node.js (the original
-# system's client rules) by the tests, wrk by the HTTP benchmark.
-TEST_PROGRAMS := chromium:chromium node:nodejs
+# Debian programs driven for real: Chromium (browser tests, through Playwright) and Node.js with npm (the
+# original system's client rules and its own contract and security suites) by the tests, wrk by the HTTP benchmark.
+TEST_PROGRAMS := chromium:chromium node:nodejs npm:npm
+# The suites' one dependency (axios), pinned by its lock file; reinstalled when the lock file changes.
+NODE_MODULES := tests/compat_js/node_modules/.package-lock.json
 BENCH_PROGRAMS := wrk:wrk
 
 run: venv
@@ -44,9 +46,14 @@ lint: venv
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: lint
-	scripts/ensure-debian-packages.sh $(TEST_PROGRAMS)
+test: lint test-programs $(NODE_MODULES)
 	$(BIN)/pytest -q
+
+test-programs:
+	scripts/ensure-debian-packages.sh $(TEST_PROGRAMS)
+
+$(NODE_MODULES): tests/compat_js/package-lock.json | test-programs
+	npm ci --prefix tests/compat_js --no-audit --no-fund --loglevel=error
 
 bench: venv
 	scripts/ensure-debian-packages.sh $(BENCH_PROGRAMS)
@@ -54,5 +61,5 @@ bench: venv
 	$(BIN)/python benchmarks/http.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis tests/artifacts
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis tests/artifacts tests/compat_js/node_modules
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

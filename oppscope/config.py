@@ -64,6 +64,12 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(600, ge=1, le=1_000_000)
     rate_limit_burst: int = Field(60, ge=1, le=100_000)
     history_check_seconds: float = Field(10.0, ge=0, le=86_400)
+    # Origins a browser page may call the original-compatible routes from (CORS); "*" is any. Open in the
+    # development profile, as the original's cors() was; closed unless listed elsewhere.
+    cors_allow_origins: list[str] = Field(default_factory=list)
+    mask_free_text: bool = Field(
+        True, description="Mask secrets and personal identifiers in an opportunity's free text before it is kept."
+    )
     allow_open_remote: bool = Field(
         False, description="Let a server without authentication bind to a non-loopback interface."
     )

@@ -95,7 +95,7 @@ def build_services(settings: Settings) -> Services:
         tokens=_TOKEN_STORES[settings.token_backend](state),
         model_cache=model_cache,
         engines=engines,
-        analyses=AnalysisService(analysis_store, engines),
+        analyses=AnalysisService(analysis_store, engines, mask_free_text=settings.mask_free_text),
     )
     services.checks = [
         history_check(history.reader),

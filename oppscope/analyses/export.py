@@ -1,14 +1,17 @@
 """A saved analysis as a file: JSON (everything), CSV (one table of every figure) and Markdown (the report).
 
-The HTML print view is a page template and lives with the web app.
+The HTML print view is a page template and lives with the web app. Text in a saved analysis is the user's and
+the history's, so the files are made safe for where they are opened: no CSV cell a spreadsheet would run as a
+formula (OWASP's CSV injection advice), no Markdown a renderer would pass through as HTML.
 """
 
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
-from typing import Any
+from typing import Any, Final
 
 from oppscope.analyses.store import SavedAnalysis
 from oppscope.analysis.narrative import money, money_range, months, months_range
@@ -22,7 +25,7 @@ def as_csv(saved: SavedAnalysis) -> str:
     """Long format (section, item, field, value): every figure, one per row, with no lossy rounding."""
     doc = saved.analysis
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = _SafeWriter(out)
     writer.writerow(["section", "item", "field", "value"])
     writer.writerow(["analysis", "", "id", saved.id])
     writer.writerow(["analysis", "", "created_at", saved.created_at])
@@ -52,6 +55,26 @@ def as_csv(saved: SavedAnalysis) -> str:
         if field != "settings":
             writer.writerow(["provenance", "", field, value])
     return out.getvalue()
+
+
+# What makes a spreadsheet read a cell as a formula (or, after a tab or carriage return, as a new cell).
+_FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A text cell that starts like a formula gets a leading ``'``, which spreadsheets show as text; numbers
+    (negative ones included) are written as they are."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return f"'{value}"
+    return value
+
+
+class _SafeWriter:
+    def __init__(self, out: io.StringIO) -> None:
+        self._writer = csv.writer(out, lineterminator="\n")
+
+    def writerow(self, row: list[Any]) -> None:
+        self._writer.writerow([spreadsheet_safe(cell) for cell in row])
 
 
 def _blank(value: Any) -> Any:
@@ -154,5 +177,6 @@ def as_markdown(saved: SavedAnalysis) -> str:
 
 
 def _md(text: Any) -> str:
-    """Table- and list-safe text: pipes and newlines would break the Markdown structure."""
-    return str(text).replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+    """Table- and list-safe text that is no HTML: pipes and newlines would break the Markdown structure, and a
+    renderer passes ``<script>`` through as markup, so ``&``, ``<`` and ``>`` are written as entities."""
+    return html.escape(str(text), quote=False).replace("|", "\\|").replace("\r", " ").replace("\n", " ")

@@ -10,6 +10,7 @@ import hashlib
 import json
 from typing import TYPE_CHECKING, Protocol
 
+from oppscope.analyses.redaction import mask_opportunity
 from oppscope.analyses.store import AnalysisStore, IdempotencyConflictError, NewAnalysis, SavedAnalysis
 from oppscope.analysis.models import Opportunity
 from oppscope.errors import ErrorKind, OppscopeError
@@ -40,9 +41,15 @@ def request_digest(opportunity: Opportunity, rerun_of: str | None) -> str:
 
 
 class AnalysisService:
-    def __init__(self, store: AnalysisStore, engines: EngineSource) -> None:
+    def __init__(self, store: AnalysisStore, engines: EngineSource, *, mask_free_text: bool = True) -> None:
         self.store = store
         self.engines = engines
+        self.mask_free_text = mask_free_text
+
+    def accept(self, opportunity: Opportunity) -> Opportunity:
+        """The opportunity as the service keeps it: its free text masked (``mask_free_text``), so nothing
+        stored, answered, exported or rerun carries the secrets and identifiers it was sent with."""
+        return mask_opportunity(opportunity) if self.mask_free_text else opportunity
 
     def create(
         self,
@@ -53,6 +60,7 @@ class AnalysisService:
         rerun_of: str | None = None,
     ) -> tuple[SavedAnalysis, bool]:
         """Analyse and save; returns ``(saved, created)`` where ``created`` is False for a replayed key."""
+        opportunity = self.accept(opportunity)
         digest = request_digest(opportunity, rerun_of)
         if idempotency_key is not None:
             earlier = self.store.find_by_idempotency_key(created_by, idempotency_key)

@@ -21,7 +21,6 @@ from oppscope.errors import error_body
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from oppscope.analysis.engine import Engine
     from oppscope.analysis.models import Analysis, Estimate, Opportunity
     from oppscope.config import Settings
 
@@ -103,8 +102,8 @@ def analyze(
                     {"flags": sorted(given) + (["json_file"] if json_file is not None else [])},
                 )
             lines = _read_lines(input_path)
-            engine = _engine(state.settings())
-            ok, failed = run_batch(lines, output_path, engine.analyze, out)
+            settings = state.settings()
+            ok, failed = run_batch(lines, output_path, _analyzer(settings), out)
             _show_batch_summary(out, input_path, output_path, ok, failed)
             return
 
@@ -112,17 +111,22 @@ def analyze(
         from oppscope.analysis.models import Opportunity
 
         opportunity = Opportunity.model_validate(fields)
-        analysis = _engine(state.settings()).analyze(opportunity)
+        analysis = _analyzer(state.settings())(opportunity)
     if out.json_mode:
         out.model(analysis)
     else:
         _show_analysis(out, analysis)
 
 
-def _engine(settings: Settings) -> Engine:
+def _analyzer(settings: Settings) -> Callable[[Opportunity], Analysis]:
+    """The engine's analyze, behind the same masking of free text the server applies (``mask_free_text``)."""
+    from oppscope.analyses.redaction import mask_opportunity
     from oppscope.engines.loading import prepared_engine
 
-    return prepared_engine(settings)
+    engine = prepared_engine(settings)
+    if not settings.mask_free_text:
+        return engine.analyze
+    return lambda opportunity: engine.analyze(mask_opportunity(opportunity))
 
 
 def _read_json_object(path: Path) -> dict[str, Any]:
@@ -225,6 +229,8 @@ def _analyze_line(line: bytes, analyze_one: Callable[[Opportunity], Analysis]) -
     input_id = raw_id if isinstance(raw_id, str | int) and not isinstance(raw_id, bool) else None
     unknown = sorted(key for key in data if key not in Opportunity.model_fields)
     fields = {key: value for key, value in data.items() if key in Opportunity.model_fields}
+    if isinstance(raw_id, int) and not isinstance(raw_id, bool):
+        fields["id"] = str(raw_id)  # batch files often number their lines; the model itself takes text only
     try:
         opportunity = Opportunity.model_validate(fields)
     except ValidationError as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import date, datetime, time, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import Response
@@ -82,6 +82,15 @@ def saved_response(saved: SavedAnalysis, status: int = 200, headers: dict[str, s
     return Response(body, status_code=status, headers=headers, media_type="application/json")
 
 
+# A retried create or rerun with the same Idempotency-Key answers 200 (and `Idempotent-Replayed: true`), not 201.
+_REPLAYED: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "A replayed request: the analysis the first request with this Idempotency-Key created.",
+        "model": SavedAnalysisOut,
+    }
+}
+
+
 def _created(saved: SavedAnalysis, created: bool) -> Response:
     headers = {"Location": f"/api/v1/analyses/{saved.id}"}
     if not created:
@@ -94,8 +103,7 @@ def _created(saved: SavedAnalysis, created: bool) -> Response:
     tags=["analyses"],
     status_code=201,
     response_model=SavedAnalysisOut,
-    responses=responses(400, 401, 403, 409, 413, 422, 429, 503)
-    | {200: {"description": "A replayed request: the analysis the first request with this key created."}},
+    responses=responses(400, 401, 403, 409, 413, 422, 429, 503) | _REPLAYED,
     summary="Analyse an opportunity and save the result",
 )
 async def create_analysis(
@@ -226,7 +234,7 @@ def export_analysis(
     tags=["analyses"],
     status_code=201,
     response_model=SavedAnalysisOut,
-    responses=responses(400, 401, 403, 404, 409, 429, 503),
+    responses=responses(400, 401, 403, 404, 409, 429, 503) | _REPLAYED,
     summary="Analyse a saved analysis' input again, against the current history",
 )
 async def rerun_analysis(

@@ -20,6 +20,7 @@ from oppscope.access.ratelimit import RateLimiter
 from oppscope.config import Settings, load_settings
 from oppscope.web import api, compat, docs, health, pages
 from oppscope.web.assets import STATIC_DIR, STATIC_PREFIX
+from oppscope.web.compat.cors import CompatCorsMiddleware
 from oppscope.web.context import AppContext
 from oppscope.web.errors import install_error_handlers
 from oppscope.web.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
@@ -51,6 +52,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url=None,  # served by web.docs, which honours api_docs_public
     )
     install_error_handlers(app)
+    if resolved.cors_allow_origins:  # innermost of the three, so preflight answers get the security headers too
+        app.add_middleware(CompatCorsMiddleware, allow_origins=resolved.cors_allow_origins)
     app.add_middleware(BodyLimitMiddleware, max_bytes=resolved.max_body_bytes)
     app.add_middleware(SecurityHeadersMiddleware, hsts=resolved.secure_cookies)
 

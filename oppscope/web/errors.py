@@ -87,6 +87,10 @@ def api_error(request: Request, exc: Exception) -> ApiError | None:
         exc = StateUnavailableError(exc)
     if isinstance(exc, ApiError):
         return exc
+    if isinstance(exc, StarletteHTTPException) and exc.status_code in _KIND_OF_STATUS:
+        # e.g. the body limit, crossed while a route reads the body itself
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        return ApiError(exc.status_code, code, str(exc.detail), headers=dict(exc.headers or {}))
     if isinstance(exc, OppscopeError):
         return ApiError(HTTP_STATUS[exc.kind], exc.code, exc.message, exc.details, retry_after=exc.retry_after)
     return None

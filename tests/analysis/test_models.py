@@ -56,10 +56,17 @@ def test_unknown_keys_are_refused() -> None:
 
 
 def test_optional_blanks_become_missing_and_text_is_trimmed() -> None:
-    o = Opportunity.model_validate(BASE | {"industry": "", "customer_name": "  Acme  ", "id": 12})
+    o = Opportunity.model_validate(BASE | {"industry": "", "customer_name": "  Acme  ", "id": "12"})
     assert o.industry is None
     assert o.customer_name == "Acme"
     assert o.id == "12"
+
+
+@pytest.mark.parametrize("value", [0, 12, 1.5, True, ["a"]])
+def test_an_id_that_is_not_a_string_is_refused(value: object) -> None:
+    with pytest.raises(ValidationError) as err:
+        Opportunity.model_validate(BASE | {"id": value})
+    assert err.value.errors()[0]["loc"] == ("id",)
 
 
 def test_sql_looking_text_is_just_text() -> None:

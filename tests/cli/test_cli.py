@@ -313,3 +313,16 @@ def test_engine_backtest(engine_data_dir: Path) -> None:
     # The sample was loaded by `history sample`, so the generator's truth is known and reported.
     assert report["best_achievable"]["arr_mdape"] > 0
     assert invoke("--data-dir", engine_data_dir, "backtest", "--test-fraction", "1.5").exit_code == 2
+
+
+def test_analyze_masks_secrets_in_free_text(engine_data_dir: Path, tmp_path: Path) -> None:
+    noted = {**OPPORTUNITY, "description": "Call cfo@acme.example, password: hunter2"}
+    single = invoke("--data-dir", engine_data_dir, "--json", "analyze", *(
+        arg for key, value in noted.items() for arg in (f"--{key.replace('_', '-')}", str(value))))
+    assert single.exit_code == 0, single.output
+    assert stdout_json(single)["input"]["description"] == "Call [email], password: [secret]"
+    source, target = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    source.write_text(json.dumps(noted) + "\n", encoding="utf-8")
+    batch = invoke("--data-dir", engine_data_dir, "--json", "analyze", "--input", source, "--output", target)
+    assert batch.exit_code == 0, batch.output
+    assert "cfo@acme.example" not in target.read_text(encoding="utf-8")

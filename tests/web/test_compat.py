@@ -182,6 +182,131 @@ def test_metrics_are_the_saved_analysis_numbers(answer: dict[str, Any], saved: d
     assert [f["program"] for f in answer["funding"]] == [f["program"] for f in saved["funding"]]
 
 
+def test_the_lambda_envelope_carries_the_same_figures(answer: dict[str, Any], saved: dict[str, Any]) -> None:
+    """``success`` and ``data`` in the types the original's API contract and its contract suite give them."""
+    assert answer["success"] is True
+    data, m = answer["data"], answer["metrics"]
+    assert (data["predictedArr"], data["predictedMrr"], data["launchDate"], data["confidence"]) == (
+        m["predictedArr"], m["predictedMrr"], m["launchDate"], m["confidence"])
+    assert isinstance(data["timeToLaunch"], float)
+    assert abs(data["timeToLaunch"] - saved["predictions"]["time_to_launch_months"]["value"]) <= 0.05
+    lines = data["topServices"].split(", ")
+    assert [re.sub(r"\|.*", "", line) for line in lines] == [s["name"] for s in m["topServices"]]
+    assert all(SERVICE_LINE.match(line) for line in lines)
+    projects = data["similarProjects"]
+    assert [p["projectName"] for p in projects] == [flat(p["opportunity_name"]) for p in saved["similar_projects"]]
+    assert all(p["totalARR"].startswith("$") and SERVICE_LINE.match(p["topServices"].split(", ")[0]) for p in projects)
+    assert data["analysisMethodology"] == answer["methodology"] and data["riskFactors"] == answer["riskFactors"]
+    assert data["detailedFindings"] == answer["findings"] and data["predictionRationale"] == answer["rationale"]
+    assert data["generatedSql"] == answer["query"]["sql"] and data["queryResults"] == answer["debug"]["queryResults"]
+
+
+def test_follow_ups_and_errors_say_success(client: httpx.Client) -> None:
+    for path in ("/api/analyze/funding", "/api/analyze/next-opportunity"):
+        assert client.post(path, json=ORIGINAL).json()["success"] is True
+    error = _analyze(client, {}).json()
+    assert error["success"] is False and error["error"]["timestamp"].endswith("Z")
+
+
+HOSTILE = ["<script>alert('XSS')</script>", "javascript:alert('XSS')", "<img src=x onerror=alert('XSS')>"]
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_no_answer_carries_markup_or_script(client: httpx.Client, text: str) -> None:
+    body = {**ORIGINAL, "CustomerName": text, "oppName": text, "oppDescription": text, "industry": text}
+    for path in ("/api/analyze/funding", "/api/analyze/next-opportunity", "/api/analyze"):
+        response = client.post(path, json=body)
+        assert response.status_code == 200, response.text[:300]
+        raw = response.text
+        assert "<" not in raw and ">" not in raw and "\\u003c" not in raw.lower()
+        assert not re.search(r"javascript\s*:|\bon[a-z]+\s*=", raw, re.IGNORECASE)
+    # The text itself is kept, readable: only the characters that would make it markup are look-alikes.
+    assert response.json()["input"]["customerName"] == text.replace("<", "‹").replace(">", "›").replace(
+        "javascript:", "javascript：").replace("onerror=", "onerror＝")
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["'; DROP TABLE users; --", "1' OR '1'='1", "admin'--", "' UNION SELECT * FROM information_schema.tables --"],
+)
+def test_names_that_read_as_sql_injection_are_refused(client: httpx.Client, name: str) -> None:
+    body = _assert_error(_analyze(client, {**ORIGINAL, "CustomerName": name}), 400, "invalid_input")
+    assert body["validationErrors"] == [
+        {"field": "CustomerName", "message": "looks like an SQL fragment, not a name", "type": "format"}
+    ]
+
+
+def test_names_with_apostrophes_are_names(client: httpx.Client) -> None:
+    for name in ("O'Reilly Media", "Toys 'R' Us", "L'Oréal", "Rock 'n' Roll Records"):
+        assert _analyze(client, {**ORIGINAL, "CustomerName": name}).status_code == 200, name
+    # SQL in a description is prose about SQL, and it is only ever text.
+    assert _analyze(client, {**ORIGINAL, "oppDescription": "'; DROP TABLE parquet; --"}).status_code == 200
+
+
+SENSITIVE = {
+    **ORIGINAL,
+    "CustomerName": "ACME Corp (SSN: 123-45-6789)",
+    "oppName": "Credit Card Processing (4111-1111-1111-1111)",
+    "oppDescription": "API Key: sk-1234567890abcdef, Password: admin123, Email: user@example.com, "
+    "AWS key AKIAIOSFODNN7EXAMPLE, Authorization: Bearer abcdefghij123",
+}
+# The patterns the original's security suite looks for in an answer, and two more shapes.
+LEAKS = [r"\d{3}-\d{2}-\d{4}", r"\d{4}-\d{4}-\d{4}-\d{4}", r"sk-[a-zA-Z0-9]+", r"(?i)password:\s*\w+",
+         r"[a-zA-Z0-9._%+-]+@[a-zA-Z0-9.-]+\.[a-zA-Z]{2,}", r"AKIA[A-Z0-9]{16}", r"abcdefghij123"]
+
+
+def test_secrets_and_identifiers_are_masked_before_anything_keeps_them(client: httpx.Client) -> None:
+    response = _analyze(client, SENSITIVE)
+    assert response.status_code == 200, response.text[:300]
+    kept = client.get(response.json()["links"]["self"]).text  # as saved, so as exported and rerun
+    for text in (response.text, kept):
+        assert not [leak for leak in LEAKS if re.search(leak, text)]
+    assert response.json()["input"]["customerName"] == "ACME Corp (SSN: [SSN])"
+    assert "Password: [secret]" in response.json()["input"]["description"]
+    # The follow-ups find the analysis again: its input is compared as the service keeps it, masked.
+    again = {**SENSITIVE, "analysisResults": {"analysisId": response.json()["analysisId"]}}
+    assert client.post("/api/analyze/funding", json=again).json()["analysisId"] == response.json()["analysisId"]
+
+
+def test_masking_can_be_turned_off(web_settings: WebSettings) -> None:
+    with serving(create_app(web_settings(mask_free_text=False))) as url, httpx.Client(base_url=url, timeout=60) as http:
+        answer = _analyze(http, SENSITIVE).json()
+    assert answer["input"]["customerName"] == SENSITIVE["CustomerName"]
+
+
+def _preflight(http: httpx.Client, path: str) -> httpx.Response:
+    return http.options(path, headers={"Origin": "https://crm.example", "Access-Control-Request-Method": "POST",
+                                       "Access-Control-Request-Headers": "content-type,x-sql-query-limit"})
+
+
+def test_cors_is_open_for_the_original_routes_in_development(client: httpx.Client) -> None:
+    preflight = _preflight(client, "/api/analyze")
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == "*"
+    assert "POST" in preflight.headers["access-control-allow-methods"]
+    assert "x-sql-query-limit" in preflight.headers["access-control-allow-headers"].lower()
+    simple = client.post("/api/analyze", json=ORIGINAL, headers={"Origin": "https://crm.example"})
+    assert simple.headers["access-control-allow-origin"] == "*"
+    # Without an Origin (a script, not a browser) the answer is Express' cors(): any OPTIONS is a 204.
+    bare = client.options("/api/analyze")
+    assert bare.status_code == 204 and bare.headers["access-control-allow-origin"] == "*"
+    assert "X-Analysis-Timeout" in bare.headers["access-control-allow-headers"]
+    assert client.get("/api/health").headers["access-control-allow-origin"] == "*"
+    # The JSON API and the pages stay same-origin.
+    assert "access-control-allow-origin" not in _preflight(client, "/api/v1/analyses").headers
+    assert "access-control-allow-origin" not in client.get("/", headers={"Origin": "https://crm.example"}).headers
+
+
+def test_cors_is_closed_in_production_unless_listed(web_settings: WebSettings) -> None:
+    closed = web_settings(profile="staging")
+    assert closed.cors_allow_origins == [] and web_settings(profile="production").cors_allow_origins == []
+    listed = web_settings(profile="staging", cors_allow_origins=["https://crm.example"])
+    for settings, allowed in ((closed, None), (listed, "https://crm.example")):
+        with serving(create_app(settings)) as url, httpx.Client(base_url=url, timeout=60) as http:
+            assert _preflight(http, "/api/analyze").headers.get("access-control-allow-origin") == allowed
+            assert "access-control-allow-origin" not in http.options("/api/analyze").headers
+
+
 # -- the report --------------------------------------------------------------------------------------
 
 
@@ -391,7 +516,35 @@ def test_headers_are_read_leniently(
     assert sent["sqlQueryLimit"] == headers.get("X-SQL-Query-Limit", "")
 
 
+@pytest.mark.parametrize("name", ["X-SQL-Query-Limit", "X-Truncation-Limit", "X-Analysis-Timeout"])
+def test_a_header_number_past_pythons_digit_limit_is_capped_not_a_500(client: httpx.Client, name: str) -> None:
+    response = _analyze(client, **{name: "9" * 4_301})
+    assert response.status_code == 200, response.text[:300]
+    query = response.json()["query"]
+    used = {"X-SQL-Query-Limit": "rowLimit", "X-Truncation-Limit": "truncationLimit", "X-Analysis-Timeout":
+            "analysisTimeout"}[name]
+    assert query[used] == {"rowLimit": 100_000, "truncationLimit": 100_000_000, "analysisTimeout": 3_600}[used]
+
+
+def test_js_parse_int_caps_huge_numbers_in_both_bases() -> None:
+    assert js_parse_int("9" * 5_000) == js_parse_int("0x" + "f" * 5_000) == 10**18
+    assert js_parse_int("-" + "9" * 5_000) == -(10**18)
+    assert js_parse_int("0" * 5_000 + "12") == 12
+
+
 # -- errors ------------------------------------------------------------------------------------------
+
+
+def test_a_chunked_body_over_the_limit_is_a_413(client: httpx.Client) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b'{"CustomerName": "'
+        for _ in range(80):
+            yield b"x" * 1_024
+        yield b'"}'
+
+    response = client.post("/api/analyze", content=chunks(), headers={"Content-Type": "application/json"})
+    assert "content-length" not in response.request.headers
+    _assert_error(response, 413, "payload_too_large")
 
 
 def _assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
@@ -574,7 +727,8 @@ def test_unknown_timing_and_missing_rows_are_written_as_the_original_accepts(
     request = OriginalRequest(opportunity=analysis.input, session_id="", analysis_id="", unused_keys=[])
     query = AnalogQuery("SELECT 1", [], "the history is locked")
     body = analyze_body(record, analysis, build_report(analysis, {}), request, OriginalHeaders.read({}), query)
-    assert all(value is not None for _, value in _walk(body))
+    # The one number without a text form: the Lambda envelope's months, null when the history has no timing.
+    assert [path for path, value in _walk(body) if value is None] == ["$.data.timeToLaunch"]
     m = body["metrics"]
     assert (m["launchDate"], m["timeToLaunch"], m["predictedProjectDuration"]) == ("", "", "")
     assert "LAUNCH_DATE: N/A\nPREDICTED_PROJECT_DURATION: N/A\n" in body["fullAnalysis"]

@@ -47,13 +47,23 @@ _BLOCK_ENDS = re.compile(r"OTHER_SERVICES|CONFIDENCE", re.IGNORECASE)
 _ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-def flat(value: object) -> str:
-    """One line the original's parsers read as a plain value; N/A for nothing.
+# What would make text markup or script where the original's pages write it with innerHTML or into a link:
+# tags, the script: URL schemes and event-handler attributes. Each is kept readable with a look-alike.
+_SCRIPT_SCHEME = re.compile(r"\b((?:java|vb)script\s*):", re.IGNORECASE)
+_EVENT_HANDLER = re.compile(r"\b(on[a-z]+\s*)=", re.IGNORECASE)
 
-    ``<`` and ``>`` become look-alikes because the original's pages put some of these strings into innerHTML.
-    """
-    text = " ".join(str(value).split())
-    text = text.replace("|", "/").replace("<", "‹").replace(">", "›")
+
+def inert(text: str) -> str:
+    """``text`` that is no markup and no script wherever a page puts it: ``<``/``>`` become ``‹``/``›``,
+    ``javascript:`` becomes ``javascript：``, ``onerror=`` becomes ``onerror＝``. Every string these routes
+    answer passes through it, the user's own text and the history's alike."""
+    text = text.replace("<", "‹").replace(">", "›")
+    return _EVENT_HANDLER.sub("\\1＝", _SCRIPT_SCHEME.sub("\\1：", text))
+
+
+def flat(value: object) -> str:
+    """One line the original's parsers read as a plain value; N/A for nothing."""
+    text = inert(" ".join(str(value).split())).replace("|", "/")
     text = re.sub(r"={2,}", "=", re.sub(r"-{3,}", "-", text))
     return _KEYS.sub(r"\1 -", text) or NA
 
@@ -199,13 +209,18 @@ def _project(number: int, p: SimilarProject, row: Mapping[str, Any]) -> str:
     ])
 
 
-def _project_services(row: Mapping[str, Any]) -> list[str]:
-    """The row's services in slot order: the first four, then the rest combined, as the original listed them."""
+def project_service_lines(row: Mapping[str, Any]) -> list[str]:
+    """A history row's services in slot order: the first four, then the rest combined, as the original listed
+    them."""
     costs = [(str(row[slot]), float(row.get(monthly_column(slot)) or 0), float(row.get(upfront_column(slot)) or 0))
              for slot in SERVICE_SLOTS if row.get(slot)]
-    lines = [f"o {service_line(*cost)}" for cost in costs[:SHOWN_SERVICES]]
+    lines = [service_line(*cost) for cost in costs[:SHOWN_SERVICES]]
     rest = costs[SHOWN_SERVICES:]
     if rest:
         combined = service_line("Combined", sum(m for _, m, _ in rest), sum(u for _, _, u in rest))
-        lines.append(f"o OTHER_SERVICES: {combined}")
-    return lines or [f"o {NA}"]
+        lines.append(f"OTHER_SERVICES: {combined}")
+    return lines
+
+
+def _project_services(row: Mapping[str, Any]) -> list[str]:
+    return [f"o {line}" for line in project_service_lines(row) or [NA]]

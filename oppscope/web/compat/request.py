@@ -44,16 +44,33 @@ _KNOWN_KEYS: Final = frozenset(key for keys in FIELDS.values() for key in keys)
 _US_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
 _JS_INT = re.compile(r"([+-]?)(?:0[xX]([0-9a-fA-F]+)|([0-9]+))")
 _ORIGINAL_ERROR_TYPES: Final = {"missing": "required", "string_too_long": "length"}
+# A quote that closes an SQL string, then SQL: how an injection attempt reads, and no organisation's or project's
+# name does. oppscope never runs any of this text as SQL; the original's own security suite treats an answer
+# to such a name as a leak, so these routes refuse it as the suite expects (the JSON API takes it as text).
+_SQL_FRAGMENT = re.compile(r"'\s*(?:;|--|#|/\*|\b(?:or|and|union|select|insert|update|delete|drop|exec)\b)",
+                           re.IGNORECASE)
+NAMES: Final = ("customer_name", "opportunity_name", "partner_name")
 HEADER_NAMES: Final = ("X-SQL-Query-Limit", "X-Truncation-Limit", "X-Enable-Truncation", "X-Analysis-Timeout")
 
 
+# Beyond any limit a header can set; a longer number is read as this, never converted (Python refuses to turn
+# more than 4,300 decimal digits into an int, and no caller needs their value).
+_HUGE: Final = 10**18
+_HUGE_DIGITS: Final = len(str(_HUGE))
+
+
 def js_parse_int(text: str | None) -> int | None:
-    """JavaScript's ``parseInt(text)``: leading digits (or ``0x`` hex) after optional space and sign; None is NaN."""
+    """JavaScript's ``parseInt(text)``: leading digits (or ``0x`` hex) after optional space and sign; None is NaN.
+
+    Magnitudes past ``_HUGE`` come back as ``±_HUGE``, as JavaScript's own Number loses them to rounding.
+    """
     match = _JS_INT.match((text or "").lstrip())
     if match is None:
         return None
     sign, hexadecimal, decimal = match.groups()
-    value = int(hexadecimal, 16) if hexadecimal else int(decimal)
+    digits, base, width = (hexadecimal, 16, 15) if hexadecimal else (decimal, 10, _HUGE_DIGITS)
+    significant = digits.lstrip("0")
+    value = min(int(significant or "0", base), _HUGE) if len(significant) <= width else _HUGE
     return -value if sign == "-" else value
 
 
@@ -142,6 +159,10 @@ def parse_original(body: Mapping[str, Any]) -> OriginalRequest:
         {"field": keys[name], "message": "Field required", "type": "missing"}
         for name in REQUIRED
         if _blank(values.get(name))
+    ] + [
+        {"field": keys[name], "message": "looks like an SQL fragment, not a name", "type": "sql_fragment"}
+        for name in NAMES
+        if isinstance(values.get(name), str) and _SQL_FRAGMENT.search(values[name])
     ]
     opportunity: Opportunity | None = None
     try:

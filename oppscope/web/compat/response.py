@@ -3,12 +3,19 @@
 The rule every field follows: present on every answer, camelCase, a string or list where the original's
 pages call string or array methods on it, and ``""``/``[]`` instead of null (several of those pages throw on
 null). Every number is formatted from the analysis with the report's own formatters; nothing is estimated here.
+Every string passes through ``inert`` on its way out (``answer``): the original's pages write them with
+innerHTML, so neither the user's text nor the history's may be markup there.
+
+Besides the shape of the original Express server, the answer carries the envelope of its Lambda variant and
+API contract (``success`` and ``data``: the headline figures and sections in the types that contract and its
+test suite give them), so clients of either read what they expect.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from fastapi.responses import JSONResponse
@@ -20,7 +27,16 @@ from oppscope.analysis.models import Analysis, FollowOnOpportunity, FundingRecom
 from oppscope.analysis.narrative import money, money_range, months_range
 from oppscope.errors import error_body
 from oppscope.web.compat.analogs import AnalogQuery
-from oppscope.web.compat.report import Report, flat, monthly_cost, summary_value, upfront_cost
+from oppscope.web.compat.report import (
+    Report,
+    flat,
+    inert,
+    monthly_cost,
+    project_service_lines,
+    service_line,
+    summary_value,
+    upfront_cost,
+)
 from oppscope.web.compat.request import OriginalHeaders, OriginalRequest, original_errors
 from oppscope.web.errors import ApiError
 from oppscope.web.links import links
@@ -37,9 +53,21 @@ def camel(value: Any) -> Any:
     return "" if value is None else value
 
 
+def answer(body: Any) -> Any:
+    """``body`` with every string in it made inert for the original's pages, at any depth."""
+    if isinstance(body, str):
+        return inert(body)
+    if isinstance(body, dict):
+        return {key: answer(value) for key, value in body.items()}
+    if isinstance(body, list):
+        return [answer(item) for item in body]
+    return body
+
+
 def identity(saved: SavedAnalysis, analysis: Analysis, original: OriginalRequest) -> dict[str, Any]:
     """What every answer of these endpoints starts with: versions, the saved analysis and where to find it."""
     return {
+        "success": True,  # the Lambda variant's flag, which its clients test before reading anything else
         # A plain string, as a contract version is usually read; the parts behind it are listed beside it.
         "version": CONTRACT_VERSION,
         "versions": {
@@ -127,6 +155,39 @@ def _query_results(query: AnalogQuery, headers: OriginalHeaders) -> tuple[str, b
     return text, False, ""
 
 
+def envelope(analysis: Analysis, report: Report, query: AnalogQuery, query_results: str) -> dict[str, Any]:
+    """The Lambda variant's ``data``: figures as strings, time to launch as a number of months (null when the
+    history has no launch timing), services as one ``name|$m/month|$u upfront, ...`` string."""
+    p, rows = analysis.predictions, query.by_id()
+    ttl = p.time_to_launch_months
+    return {
+        "predictedArr": money(p.arr.value),
+        "predictedMrr": money(p.mrr.value),
+        "launchDate": p.launch_date or "",
+        "timeToLaunch": round(ttl.value, 1) if ttl else None,
+        "confidence": analysis.confidence.level,
+        "confidenceScore": analysis.confidence.score,
+        "topServices": ", ".join(service_line(s.name, s.monthly_usd, s.upfront_usd) for s in analysis.top_services),
+        "analysisMethodology": report.methodology,
+        "similarProjects": [
+            {
+                "projectName": flat(project.opportunity_name),
+                "customer": flat(project.customer_name),
+                "region": flat(project.country or project.region),
+                "totalARR": money(project.arr_usd),
+                "topServices": ", ".join(project_service_lines(rows.get(project.opportunity_id, {}))),
+            }
+            for project in analysis.similar_projects
+        ],
+        "detailedFindings": report.findings,
+        "predictionRationale": report.rationale,
+        "riskFactors": report.risk_factors,
+        "architecture": report.architecture,
+        "generatedSql": query.sql,
+        "queryResults": query_results,
+    }
+
+
 def analyze_body(
     saved: SavedAnalysis,
     analysis: Analysis,
@@ -137,8 +198,10 @@ def analyze_body(
 ) -> dict[str, Any]:
     """The full answer of ``POST /api/analyze``."""
     full = report.text()
+    results, truncated, truncation_reason = _query_results(query, headers)
     return {
         **identity(saved, analysis, original),
+        "data": envelope(analysis, report, query, results),
         "metrics": metrics(analysis, report),
         "methodology": report.methodology,
         "findings": report.findings,
@@ -165,7 +228,7 @@ def analyze_body(
             "modelId": analysis.provenance.model_id,
             "logs": [],
         },
-        "debug": _debug(analysis, original, headers, query, full),
+        "debug": _debug(analysis, original, headers, query, full, (results, truncated, truncation_reason)),
     }
 
 
@@ -186,10 +249,15 @@ def _sections(report: Report) -> dict[str, str]:
 
 
 def _debug(
-    analysis: Analysis, original: OriginalRequest, headers: OriginalHeaders, query: AnalogQuery, full: str
+    analysis: Analysis,
+    original: OriginalRequest,
+    headers: OriginalHeaders,
+    query: AnalogQuery,
+    full: str,
+    query_results: tuple[str, bool, str],
 ) -> dict[str, Any]:
     """The original's debug panel; the LLM fields stay empty strings because no LLM took part."""
-    results, truncated, truncation_reason = _query_results(query, headers)
+    results, truncated, truncation_reason = query_results
     return {
         "sqlQuery": query.sql,
         "queryResults": results,
@@ -215,10 +283,11 @@ def _debug(
 
 
 def error_response(exc: ApiError) -> JSONResponse:
-    """Our error shape plus the top-level ``message`` the original's clients show (and, for a 400, the
-    enhanced original's ``validationErrors``)."""
-    body = error_body(exc.code, exc.message, exc.details)
+    """Our error shape plus what the original's clients read: the top-level ``message``, the Lambda variant's
+    ``success: false`` and ``error.timestamp``, and for a 400 the enhanced original's ``validationErrors``."""
+    body: dict[str, Any] = {"success": False, **error_body(exc.code, exc.message, exc.details)}
+    body["error"]["timestamp"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     body["message"] = exc.message
     if exc.status == 400:
         body["validationErrors"] = original_errors(exc.details.get("errors", []))
-    return JSONResponse(body, status_code=exc.status, headers=exc.headers)
+    return JSONResponse(answer(body), status_code=exc.status, headers=exc.headers)

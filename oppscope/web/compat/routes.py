@@ -28,6 +28,7 @@ from oppscope.web.compat.report import build_report
 from oppscope.web.compat.request import OriginalHeaders, OriginalRequest, parse_original, read_json
 from oppscope.web.compat.response import (
     analyze_body,
+    answer,
     error_response,
     follow_on_fields,
     funding_fields,
@@ -89,7 +90,7 @@ async def _answer(request: Request, context: AppContext, respond: Respond) -> JS
             logger.exception("unhandled error on %s %s", request.method, request.url.path)
             known = ApiError(500, "internal_error", "the server failed unexpectedly")
         return error_response(known)
-    return JSONResponse(body)
+    return JSONResponse(answer(body))
 
 
 async def _create(context: AppContext, principal: Principal, original: OriginalRequest) -> SavedAnalysis:
@@ -134,7 +135,8 @@ async def _reusable(context: AppContext, principal: Principal, original: Origina
         saved: SavedAnalysis = await run_in_threadpool(context.service.get, original.analysis_id)
     except AnalysisNotFoundError:
         return None
-    return saved if saved.analysis.get("input") == original.opportunity.model_dump(mode="json") else None
+    kept = context.service.accept(original.opportunity)  # as the service stored it: its free text masked
+    return saved if saved.analysis.get("input") == kept.model_dump(mode="json") else None
 
 
 @router.post("/funding")
