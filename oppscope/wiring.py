@@ -25,8 +25,8 @@ from oppscope.config import Settings
 from oppscope.engines.cache import open_model_cache
 from oppscope.engines.holder import EngineHolder
 from oppscope.engines.interfaces import ModelCache
-from oppscope.history.factory import open_history_store
-from oppscope.history.store import HistoryStore
+from oppscope.history.factory import open_history_reader, open_history_store
+from oppscope.history.interfaces import HistoryReader, HistoryStore
 from oppscope.ops.health import Check, disk_check, engine_check, history_check, state_check
 from oppscope.state.db import open_state
 from oppscope.state.migrate import require_current
@@ -40,8 +40,8 @@ class HistoryAccess:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
 
-    def reader(self) -> HistoryStore:
-        return open_history_store(self._settings, read_only=True)
+    def reader(self) -> HistoryReader:
+        return open_history_reader(self._settings)
 
     def writer(self) -> HistoryStore:
         return open_history_store(self._settings)
@@ -53,6 +53,7 @@ _TOKEN_STORES: dict[str, Callable[[Engine], TokenStore]] = {"sql": SqlTokenStore
 
 # The names each setting accepts, for the contract tests that run every backend.
 TOKEN_BACKENDS = tuple(_TOKEN_STORES)
+HISTORY_BACKENDS = tuple(_HISTORY_BACKENDS)
 
 
 @dataclass

@@ -42,9 +42,23 @@ def import_history(
             help="Replace the whole history instead of appending (the auto-loaded sample is always replaced).",
         ),
     ] = False,
+    skip_bad_rows: Annotated[
+        bool,
+        typer.Option(
+            "--skip-bad-rows", help="Import the good rows and report the bad ones (default: refuse the file)."
+        ),
+    ] = False,
     reject_all_on_error: Annotated[
         bool,
-        typer.Option("--reject-all-on-error", help="Import nothing if any row is bad (default: skip bad rows)."),
+        typer.Option("--reject-all-on-error", help="The default now (kept for scripts): refuse a file with bad rows."),
+    ] = False,
+    dedupe: Annotated[
+        bool,
+        typer.Option(
+            "--dedupe",
+            help="Keep the last row per opportunity id, replacing rows already in the history "
+            "(default: refuse duplicate ids).",
+        ),
     ] = False,
     fmt: Annotated[
         FileFormat | None,
@@ -54,10 +68,12 @@ def import_history(
     data_dir: DataDirOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Import projects from a file; exits 1 when nothing was committed."""
+    """Import projects from a file into a new snapshot; exits 1 when nothing was committed (history unchanged)."""
     state = command_state(ctx, profile, data_dir, json_output)
     out = state.output
     with out.guard():
+        if skip_bad_rows and reject_all_on_error:
+            raise CliError("invalid_input", "--skip-bad-rows and --reject-all-on-error contradict each other")
         settings = state.settings()
         from oppscope.engines.loading import import_history
 
@@ -65,14 +81,58 @@ def import_history(
             settings,
             path,
             replace=replace,
-            on_error="reject" if reject_all_on_error else "skip",
+            on_error="skip" if skip_bad_rows else "reject",
             fmt=_FORMATS[fmt.value] if fmt else None,
+            dedupe=dedupe,
         )
     _show_report(out, report)
     if not report.committed or report.rows_imported == 0:
         if not out.json_mode:
-            out.notice("nothing was imported", style="bold red")
+            out.notice(report.message or "nothing was imported", style="bold red")
         raise typer.Exit(EXIT_FAILURE)
+
+
+@app.command("snapshots")
+def snapshots(
+    ctx: typer.Context,
+    profile: ProfileOption = None,
+    data_dir: DataDirOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """List the kept history snapshots, oldest first; the last one is current."""
+    state = command_state(ctx, profile, data_dir, json_output)
+    out = state.output
+    with out.guard():
+        from oppscope.wiring import open_services
+
+        with open_services(state.settings()) as services, services.history.writer() as store:
+            kept = store.snapshots()
+    if out.json_mode:
+        out.json({"snapshots": kept, "current": kept[-1] if kept else None})
+    else:
+        rows = ((s, "yes" if i == len(kept) - 1 else "") for i, s in enumerate(kept))
+        out.table("Snapshots", ("snapshot", "current"), rows)
+
+
+@app.command("rollback")
+def rollback(
+    ctx: typer.Context,
+    profile: ProfileOption = None,
+    data_dir: DataDirOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Make the previous snapshot current again (a running server follows within history_check_seconds)."""
+    state = command_state(ctx, profile, data_dir, json_output)
+    out = state.output
+    with out.guard():
+        from oppscope.wiring import open_services
+
+        with open_services(state.settings()) as services, services.history.writer() as store:
+            snapshot = store.rollback()
+    if out.json_mode:
+        out.json({"snapshot_id": snapshot})
+    else:
+        out.console.print(f"the history is back at snapshot {snapshot}")
 
 
 @app.command("stats")
@@ -179,6 +239,7 @@ def _show_report(out: Output, report: ImportReport) -> None:
             ("rows read", report.rows_read),
             ("rows imported", report.rows_imported),
             ("rows rejected", report.rows_rejected),
+            *((("duplicates merged", report.rows_deduplicated),) if report.rows_deduplicated else ()),
             ("replaced history", "yes" if report.replaced else "no"),
             ("committed", "yes" if report.committed else "no"),
             ("snapshot", report.snapshot_id),
@@ -195,6 +256,15 @@ def _show_report(out: Output, report: ImportReport) -> None:
         hidden = len(report.errors) - len(shown)
         if hidden > 0 or report.errors_truncated:
             out.console.print(f"… more errors not shown{f' ({hidden} listed in --json)' if hidden > 0 else ''}")
+    if report.warnings:
+        out.table(
+            "Warnings (imported anyway)",
+            ("row", "column", "reason", "value"),
+            ((w.row, w.column, w.reason, w.value) for w in report.warnings[:MAX_ERRORS_SHOWN]),
+            right_align=(0,),
+        )
+        if len(report.warnings) > MAX_ERRORS_SHOWN or report.warnings_truncated:
+            out.console.print("… more warnings not shown (see --json)")
 
 
 def _show_stats(out: Output, summary: HistoryStats) -> None:

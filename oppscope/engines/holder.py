@@ -24,7 +24,8 @@ from oppscope.analysis.engine import Engine
 from oppscope.config import Settings
 from oppscope.engines.interfaces import ModelCache
 from oppscope.engines.loading import ensure_published
-from oppscope.history.store import HistoryError, HistoryStore
+from oppscope.history.interfaces import HistoryReader
+from oppscope.history.store import HistoryError
 
 log = structlog.get_logger(__name__)
 
@@ -34,7 +35,7 @@ SWITCH_POLL_SECONDS = 1.0
 class EngineHolder:
     """``open_reader`` opens the history to read its snapshot id; ``cache`` is where models are shared."""
 
-    def __init__(self, settings: Settings, open_reader: Callable[[], HistoryStore], cache: ModelCache) -> None:
+    def __init__(self, settings: Settings, open_reader: Callable[[], HistoryReader], cache: ModelCache) -> None:
         self._settings = settings
         self._open_reader = open_reader
         self._cache = cache

@@ -24,8 +24,9 @@ from oppscope.analysis.engine import Engine, EngineConfig, model_id
 from oppscope.config import Settings
 from oppscope.engines.cache import open_model_cache
 from oppscope.engines.interfaces import ModelCache, Published
-from oppscope.history.factory import open_history_store
-from oppscope.history.store import HistoryError, HistoryStore, ImportFormat, ImportReport, OnError
+from oppscope.history.factory import open_history_reader, open_history_store
+from oppscope.history.interfaces import HistoryReader, HistoryStore
+from oppscope.history.store import HistoryError, ImportFormat, ImportReport, OnError
 
 log = structlog.get_logger(__name__)
 
@@ -61,13 +62,19 @@ def sample_marker(settings: Settings) -> dict[str, int | str] | None:
 
 
 def import_history(
-    settings: Settings, path: Path, *, replace: bool, on_error: OnError, fmt: ImportFormat | None
+    settings: Settings,
+    path: Path,
+    *,
+    replace: bool,
+    on_error: OnError,
+    fmt: ImportFormat | None,
+    dedupe: bool = False,
 ) -> ImportReport:
     """Import a file. The auto-loaded sample is placeholder data: a first real import replaces it."""
     with open_history_store(settings) as store:
         marker = sample_marker(settings)
         only_sample = marker is not None and marker.get("snapshot_id") == store.snapshot_id()
-        report = store.import_file(path, replace=replace or only_sample, on_error=on_error, fmt=fmt)
+        report = store.import_file(path, replace=replace or only_sample, on_error=on_error, fmt=fmt, dedupe=dedupe)
         if only_sample and report.committed:
             (settings.data_dir / SAMPLE_MARKER).unlink(missing_ok=True)
         return report
@@ -129,7 +136,7 @@ def fit_and_save(settings: Settings, cache: ModelCache) -> Engine:
 
 
 def ensure_published(
-    settings: Settings, cache: ModelCache, open_reader: Callable[[], HistoryStore] | None = None
+    settings: Settings, cache: ModelCache, open_reader: Callable[[], HistoryReader] | None = None
 ) -> Published:
     """Make the model for the current history the published one, fitting it first (in a child process) if no
     process has. Every serving process calls this when its history check is due; the fit lock makes one of them
@@ -176,11 +183,11 @@ def fit_in_child(settings: Settings) -> Published:
     return Published(result["model_id"], result["snapshot_id"])
 
 
-def _reader(settings: Settings) -> Callable[[], HistoryStore]:
-    return lambda: open_history_store(settings, read_only=True)
+def _reader(settings: Settings) -> Callable[[], HistoryReader]:
+    return lambda: open_history_reader(settings)
 
 
-def _snapshot(store: HistoryStore) -> str:
+def _snapshot(store: HistoryReader) -> str:
     if store.row_count() == 0:
         raise HistoryError(
             "history_empty",

@@ -1,30 +1,41 @@
-"""The embedded history backend: one DuckDB file holding the table ``parquet`` and a tiny metadata table.
+"""The embedded history backend: one DuckDB file per snapshot, and ``history.duckdb`` naming the current one.
 
-Imports are staged into a temporary table with DuckDB's own readers, validated in one vectorised SQL pass
-(no Python loop per row: checking 100k full rows takes about a second), and then written in a single
-transaction, so a failed or interrupted import never leaves half a file behind.
+DuckDB admits one writing process per file, so an import that wrote into the file the server reads would
+have to wait for a gap between reads, and under steady reads it never came. Instead every import builds a
+complete new file (the previous rows copied in, the file's rows validated and added), and only then makes
+it current by replacing the symlink ``history.duckdb`` atomically (``os.replace``). Readers resolve the
+link once and open that file read-only, so they never hold a lock a writer needs; a reader opened before
+the switch keeps its snapshot to the end. The previous snapshots stay beside it for ``rollback`` (the last
+``keep``), older ones are pruned. A data directory whose ``history.duckdb`` is still a plain file (from
+before snapshots) is migrated on the first write: the file is hard-linked in as the first snapshot.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
+import fcntl
+import functools
 import json
 import os
+import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, Literal
+from typing import Any, Final, ParamSpec, Self, TypeVar
 
 import duckdb
 import numpy as np
-from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
+from tenacity import retry, retry_if_exception, stop_after_delay, wait_exponential
 
+from oppscope.history import duckdb_import as imp
 from oppscope.history import schema
-from oppscope.history.schema import literal, quote
+from oppscope.history.duckdb_import import EMPTY_SNAPSHOT, META_TABLE, ORDER_BY
+from oppscope.history.interfaces import HISTORY_BUSY, HISTORY_MISSING, HISTORY_UNAVAILABLE
+from oppscope.history.schema import quote
+from oppscope.history.sql import ROW_COLUMNS, rows_by_id_sql
 from oppscope.history.store import (
     HistoryError,
     HistoryStats,
@@ -32,115 +43,221 @@ from oppscope.history.store import (
     ImportReport,
     NumericSummary,
     OnError,
-    RowError,
     format_for_path,
 )
 
-META_TABLE: Final = "_oppscope_meta"
-EMPTY_SNAPSHOT: Final = "empty"
-MAX_ERRORS: Final = 1000
-MAX_TEXT_CHARS: Final = 20_000
-REQUIRED_COLUMNS: Final[tuple[str, ...]] = ("customer_name", "close_date")
-_TOP_SERVICES: Final = 20
-# How long an open waits for another process's conflicting lock (a reader during an import, or the reverse).
+# How long an open waits for another process's conflicting lock (only a foreign tool holding a snapshot
+# file for writing can cause one now: imports never write a file anybody reads).
 LOCK_WAIT_SECONDS: Final = 2.0
-# Keeps a report readable when the offending value is a 20k-character description.
-_MAX_REPORTED_VALUE: Final = 200
+KEEP_SNAPSHOTS: Final = 3
+_Stage = Callable[[duckdb.DuckDBPyConnection], "imp.Staged"]
+P = ParamSpec("P")
+R = TypeVar("R")
+_TOP_SERVICES: Final = 20
+_VOCABULARY: Final[dict[str, str]] = {
+    "industries": "industry",
+    "customer_segments": "customer_segment",
+    "countries": "country",
+    "regions": "opportunity_region",
+    "partners": "partner_name",
+    "activities": "activity_name",
+    "migration_phases": "migration_phase",
+}
 
-_MONEY_COLUMNS: Final[frozenset[str]] = frozenset(n for n, t in schema.COLUMNS if t == "DOUBLE")
-_DATE_COLUMNS: Final[frozenset[str]] = frozenset({"planned_delivery_start_date", "planned_delivery_end_date"})
-_CLOSE_MIN: Final = int(datetime.combine(schema.CLOSE_DATE_START, time(), UTC).timestamp())
-_CLOSE_END: Final = int(datetime.combine(schema.CLOSE_DATE_END, time(), UTC).timestamp())
-_OUTSIDE_CLOSE_RANGE: Final = f"outside {schema.CLOSE_DATE_START.year}-{schema.CLOSE_DATE_END.year - 1}"
-_ORDER_BY: Final = f"close_date, {quote('opportunity_18_character_oppty_id')}, rowid"
 
-_STAGE: Final = "_oppscope_stage"
-_CHECKED: Final = "_oppscope_checked"
+def _is_lock_conflict(exc: BaseException) -> bool:
+    """DuckDB reports another process' lock as an IO error whose text names the lock; nothing else says so."""
+    return isinstance(exc, duckdb.IOException | duckdb.ConnectionException) and "lock" in str(exc).lower()
 
 
-@dataclass(frozen=True)
-class _Staged:
-    """A file or row batch loaded into the staging table, before validation."""
-
-    source: str
-    fmt: ImportFormat | Literal["rows"]
-    # sha256 of the input bytes: the "imported data" the snapshot id chains on.
-    digest: str
-    # Schema column name -> SQL expression yielding that column as VARCHAR from the staging table.
-    present: dict[str, str]
-    unknown: list[str]
+def _reason(exc: duckdb.Error) -> str:
+    return str(exc).split("\nLINE ", 1)[0].strip()
 
 
 @retry(
-    retry=retry_if_exception_type((duckdb.IOException, duckdb.ConnectionException)),
+    retry=retry_if_exception(_is_lock_conflict),
     stop=stop_after_delay(LOCK_WAIT_SECONDS),
     wait=wait_exponential(multiplier=0.02, max=0.5),
     reraise=True,
 )
 def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
-    """DuckDB allows one writing process or many reading ones; a server's short reads (health, snapshot checks)
-    and an import meet now and then, so a conflicting lock is waited out for a moment before it is an error."""
     return duckdb.connect(str(path), read_only=read_only)
 
 
-class DuckDBHistoryStore:
-    """History in a local DuckDB file; see ``HistoryStore`` for the contract."""
+def _open(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """A connection, with DuckDB's failures turned into our codes (callers never see DuckDB's errors)."""
+    try:
+        return _connect(path, read_only)
+    except duckdb.Error as exc:
+        if read_only and not path.exists():
+            raise HistoryError(HISTORY_MISSING, f"No history database at {path}", {"path": str(path)}) from exc
+        if _is_lock_conflict(exc):
+            raise HistoryError(
+                HISTORY_BUSY,
+                f"The history database {path} is held by another process; try again shortly",
+                {"path": str(path), "reason": _reason(exc)},
+            ) from exc
+        raise HistoryError(
+            HISTORY_UNAVAILABLE, f"Cannot open history database {path}: {_reason(exc)}", {"path": str(path)}
+        ) from exc
 
-    def __init__(self, path: Path, read_only: bool = False) -> None:
-        self.path = Path(path)
-        self.read_only = read_only
-        if read_only and not self.path.exists():
-            raise HistoryError("history_missing", f"No history database at {self.path}", {"path": str(path)})
-        if not read_only:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+
+def _reading(method: Callable[P, R]) -> Callable[P, R]:
+    """A read that fails inside DuckDB (a damaged or vanished file) is ``history_unavailable``, not DuckDB's."""
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
-            self._con = _connect(self.path, read_only)
-        except (duckdb.IOException, duckdb.ConnectionException) as exc:
-            raise HistoryError(
-                "history_locked",
-                f"The history database {self.path} is held by another process (an import?); try again shortly",
-                {"path": str(path), "reason": str(exc)},
-            ) from exc
+            return method(*args, **kwargs)
         except duckdb.Error as exc:
-            raise HistoryError(
-                "open_failed", f"Cannot open history database {self.path}: {exc}", {"path": str(path)}
-            ) from exc
-        if read_only:
-            if not self._table_exists(schema.TABLE):
-                self._con.close()
-                raise HistoryError("history_missing", f"{self.path} has no table {schema.TABLE!r}")
-        else:
-            self._ensure_schema()
+            raise HistoryError(HISTORY_UNAVAILABLE, f"Cannot read the history: {_reason(exc)}") from exc
 
-    # -- lifecycle -------------------------------------------------------------------------------------
+    return wrapper
+
+
+class SnapshotFiles:
+    """Where the snapshots live: ``<link>`` (the current one), ``<stem>.snapshots/`` with the files, a log of
+    snapshot ids in the order they became current, and the writers' lock."""
+
+    def __init__(self, link: Path, keep: int = KEEP_SNAPSHOTS) -> None:
+        self.link = Path(link)
+        self.dir = self.link.with_name(f"{self.link.stem}.snapshots")
+        self.keep = max(2, keep)
+        self._log = self.dir / "snapshots.json"
+
+    def current(self) -> Path | None:
+        """The current snapshot's file, resolved once (a legacy plain file is its own snapshot)."""
+        if self.link.is_symlink():
+            return self.dir / self.link.readlink().name
+        return self.link if self.link.exists() else None
+
+    def file_for(self, snapshot: str) -> Path:
+        return self.dir / f"{snapshot}.duckdb"
+
+    def log(self) -> list[str]:
+        try:
+            data = json.loads(self._log.read_text())
+        except (OSError, ValueError):
+            return []
+        return [str(s) for s in data] if isinstance(data, list) else []
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """One writer at a time; a second import waits for the first and then builds on its result."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with (self.dir / ".writer.lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                self._adopt_legacy()
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def build_path(self) -> Path:
+        return self.dir / f".build-{uuid.uuid4().hex}.duckdb"
+
+    def publish(self, build: Path, snapshot: str) -> None:
+        """Make ``build`` the current snapshot: rename it into place, then swap the link atomically."""
+        target = self.file_for(snapshot)
+        if target.exists():  # the same content is kept already (a re-import of a rolled-back snapshot)
+            discard(build)
+        else:
+            build.replace(target)
+        self.switch(snapshot)
+
+    def switch(self, snapshot: str, *, log: list[str] | None = None) -> None:
+        tmp = self.dir / f".link-{uuid.uuid4().hex}"
+        tmp.symlink_to(f"{self.dir.name}/{snapshot}.duckdb")
+        tmp.replace(self.link)
+        _fsync_dir(self.link.parent)
+        entries = [s for s in (self.log() if log is None else log) if s != snapshot] + [snapshot]
+        self._write_log(entries)
+
+    def prune(self) -> None:
+        """Keep the last ``keep`` snapshots; drop the rest and any build a crashed import left behind."""
+        entries = self.log()
+        kept = set(entries[-self.keep :])
+        current = self.current()
+        if current is not None:  # whatever the log says, the file the link names is never deleted
+            kept.add(current.name.split(".duckdb", 1)[0])
+        for path in self.dir.glob("*.duckdb*"):
+            name = path.name.split(".duckdb", 1)[0]
+            if name.startswith(".build-") or name not in kept:
+                path.unlink(missing_ok=True)
+        for leftover in (*self.dir.glob(".link-*"), *self.dir.glob(".log-*.tmp")):
+            leftover.unlink(missing_ok=True)
+        self._write_log(entries[-self.keep :])
+
+    def _adopt_legacy(self) -> None:
+        """A plain ``history.duckdb`` becomes the first snapshot by a hard link (no copy, no lost rows)."""
+        if not self.link.exists() or self.link.is_symlink():
+            return
+        with DuckDBHistoryReader(self.link) as reader:
+            snapshot = reader.snapshot_id()
+        target = self.file_for(snapshot)
+        for suffix in ("", ".wal"):
+            source = Path(f"{self.link}{suffix}")
+            if source.exists() and not Path(f"{target}{suffix}").exists():
+                try:
+                    os.link(source, f"{target}{suffix}")
+                except OSError:
+                    shutil.copy2(source, f"{target}{suffix}")
+        self.switch(snapshot, log=[])
+        Path(f"{self.link}.wal").unlink(missing_ok=True)
+
+    def _write_log(self, entries: list[str]) -> None:
+        fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=".log-", suffix=".tmp")
+        with os.fdopen(fd, "w") as fh:
+            json.dump(entries, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        Path(tmp).replace(self._log)
+
+
+class DuckDBHistoryReader:
+    """A read-only view of one snapshot (the current one when opened); see ``HistoryReader``."""
+
+    def __init__(self, path: Path, *, missing_ok: bool = False) -> None:
+        self.path = Path(path)
+        target = SnapshotFiles(self.path).current()
+        if target is None:
+            if not missing_ok:
+                raise HistoryError(HISTORY_MISSING, f"No history database at {self.path}", {"path": str(path)})
+            # Nothing imported yet: an empty table in memory answers every read consistently.
+            self._con = duckdb.connect()
+            imp.ensure_schema(self._con)
+            return
+        self._con = _open(target, read_only=True)
+        if not imp.table_exists(self._con, schema.TABLE):
+            self._con.close()
+            raise HistoryError(HISTORY_MISSING, f"{target} has no table {schema.TABLE!r}", {"path": str(target)})
 
     def close(self) -> None:
         self._con.close()
 
-    def __enter__(self) -> DuckDBHistoryStore:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
 
-    # -- reads -----------------------------------------------------------------------------------------
-
+    @_reading
     def snapshot_id(self) -> str:
-        if self._table_exists(META_TABLE):
+        if imp.table_exists(self._con, META_TABLE):
             row = self._con.execute(f"SELECT value FROM {META_TABLE} WHERE key = 'snapshot_id'").fetchone()
             if row is not None:
                 return str(row[0])
-        return self._adopted_snapshot_id()
+        # A table filled by something other than oppscope gets its content-derived id instead of none.
+        return imp.table_content(self._con).snapshot_id()
 
+    @_reading
     def row_count(self) -> int:
-        row = self._con.execute(f"SELECT count(*) FROM {quote(schema.TABLE)}").fetchone()
-        return int(row[0]) if row else 0
+        (n,) = self._one(f"SELECT count(*) FROM {quote(schema.TABLE)}")
+        return int(n)
 
+    @_reading
     def fetch_columns(self, columns: Sequence[str] | None = None) -> dict[str, np.ndarray]:
         names = list(schema.COLUMN_NAMES if columns is None else columns)
         unknown = [c for c in names if c not in schema.COLUMN_TYPES]
@@ -149,23 +266,19 @@ class DuckDBHistoryStore:
         if not names:
             return {}
         select = ", ".join(f"{quote(c)} AS c{i}" for i, c in enumerate(names))
-        raw = self._con.execute(f"SELECT {select} FROM {quote(schema.TABLE)} ORDER BY {_ORDER_BY}").fetchnumpy()
+        raw = self._con.execute(f"SELECT {select} FROM {quote(schema.TABLE)} ORDER BY {ORDER_BY}").fetchnumpy()
         return {name: _plain_array(raw[f"c{i}"], schema.COLUMN_TYPES[name]) for i, name in enumerate(names)}
 
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """Run ``sql`` inside a transaction that is always rolled back, so a stray write cannot persist."""
-        cur = self._con.cursor()
-        try:
-            cur.execute("BEGIN TRANSACTION")
-            try:
-                return [tuple(r) for r in cur.execute(sql, list(params)).fetchall()]
-            finally:
-                cur.execute("ROLLBACK")
-        except duckdb.Error as exc:
-            raise HistoryError("query_failed", f"History query failed: {exc}", {"sql": sql}) from exc
-        finally:
-            cur.close()
+    def rows_by_id(self, ids: Sequence[str], limit: int) -> list[dict[str, Any]]:
+        return [dict(zip(ROW_COLUMNS, row, strict=True)) for row in self.query(rows_by_id_sql(ids, limit))]
 
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        try:
+            return [tuple(r) for r in self._con.execute(sql, list(params)).fetchall()]
+        except duckdb.Error as exc:
+            raise HistoryError("query_failed", f"History query failed: {_reason(exc)}", {"sql": sql}) from exc
+
+    @_reading
     def stats(self) -> HistoryStats:
         table = quote(schema.TABLE)
         rows, customers, cmin, cmax, amin, amed, amax = self._one(
@@ -196,39 +309,70 @@ class DuckDBHistoryStore:
             top_services={str(s): int(n) for s, n in services},
         )
 
-    # -- writes ----------------------------------------------------------------------------------------
+    @_reading
+    def vocabulary(self) -> dict[str, list[str]]:
+        table = quote(schema.TABLE)
+        out: dict[str, list[str]] = {}
+        for field, column in _VOCABULARY.items():
+            rows = self._con.execute(
+                f"SELECT v FROM (SELECT trim({quote(column)}) AS v FROM {table}) WHERE v IS NOT NULL AND v <> '' "
+                "GROUP BY v ORDER BY count(*) DESC, v"
+            ).fetchall()
+            out[field] = [str(v) for (v,) in rows]
+        return out
+
+    def _one(self, sql: str) -> tuple[Any, ...]:
+        row = self._con.execute(sql).fetchone()
+        if row is None:  # aggregates always return a row; this guards the type, not a real case
+            raise HistoryError("query_failed", f"No result for {sql}")
+        return tuple(row)
+
+    def _counts(self, column: str) -> dict[str, int]:
+        rows = self._con.execute(
+            f"SELECT coalesce({quote(column)}, '(unknown)') AS k, count(*) AS n FROM {quote(schema.TABLE)} "
+            "GROUP BY k ORDER BY n DESC, k"
+        ).fetchall()
+        return {str(k): int(n) for k, n in rows}
+
+
+class DuckDBHistoryWriter:
+    """Imports into a new snapshot file, switched to only when it holds committed rows; see ``HistoryWriter``."""
+
+    def __init__(self, path: Path, *, keep: int = KEEP_SNAPSHOTS) -> None:
+        self.path = Path(path)
+        self.files = SnapshotFiles(self.path, keep)
 
     def import_file(
         self,
         path: Path,
         *,
         replace: bool = False,
-        on_error: OnError = "skip",
+        on_error: OnError = "reject",
         fmt: ImportFormat | None = None,
+        dedupe: bool = False,
     ) -> ImportReport:
-        """Validate and load one file; ``rows_imported + rows_rejected == rows_read`` always holds."""
-        self._check_writable()
+        """Validate and load one file; ``rows_imported + rows_rejected + duplicates dropped == rows_read``."""
         path = Path(path)
         if not path.is_file():
             raise HistoryError("file_not_found", f"No such file: {path}", {"path": str(path)})
         fmt = fmt or format_for_path(path)
-        staged = self._stage_file(path, fmt)
-        if missing := [c for c in REQUIRED_COLUMNS if c not in staged.present]:
-            self._drop_temp()
-            raise HistoryError(
-                "missing_columns",
-                f"{path.name} lacks required column(s): {', '.join(missing)}",
-                {"missing": missing, "path": str(path)},
-            )
-        return self._validate_and_commit(staged, replace=replace, on_error=on_error)
+        return self._write(
+            lambda con: imp.stage_file(con, path, fmt), replace=replace, on_error=on_error, dedupe=dedupe
+        )
 
-    def insert_rows(self, rows: Sequence[Mapping[str, Any]], *, replace: bool = False) -> ImportReport:
-        """Load Python dicts through the same checks as a file (bad rows skipped and reported).
+    def insert_rows(
+        self,
+        rows: Sequence[Mapping[str, Any]],
+        *,
+        replace: bool = False,
+        on_error: OnError = "reject",
+        dedupe: bool = False,
+    ) -> ImportReport:
+        """Load Python dicts through the same checks as a file.
 
         Rows go through a temporary JSON Lines file of strings: DuckDB parses that in bulk far faster than
         ``executemany`` binds parameters, and stringifying first makes dicts validate exactly like a CSV.
         """
-        self._check_writable()
         keys: dict[str, None] = dict.fromkeys(schema.COLUMN_NAMES)
         for row in rows:
             keys.update(dict.fromkeys(row))
@@ -242,314 +386,194 @@ class DuckDBHistoryStore:
                     encode({k: v if type(v) is str else str(v) for k, v in row.items() if v is not None}) + "\n"
                     for row in rows
                 )
-            columns = "{" + ", ".join(f"{literal(k)}: 'VARCHAR'" for k in keys) + "}"
-            self._create_stage(f"read_json({literal(str(tmp))}, format='newline_delimited', columns={columns})")
-            digest = _file_digest(tmp)
+            return self._write(
+                lambda con: imp.stage_jsonl_strings(con, tmp, list(keys)),
+                replace=replace,
+                on_error=on_error,
+                dedupe=dedupe,
+            )
         finally:
             tmp.unlink(missing_ok=True)
-        present, unknown = self._classify_stage_columns()
-        staged = _Staged("rows", "rows", digest, present, unknown)
-        return self._validate_and_commit(staged, replace=replace, on_error="skip")
 
-    # -- internals: setup ------------------------------------------------------------------------------
+    def snapshots(self) -> list[str]:
+        log = self.files.log()
+        if log:
+            return log
+        current = self.files.current()
+        if current is None:
+            return []
+        with DuckDBHistoryReader(self.path) as reader:
+            return [reader.snapshot_id()]
 
-    def _ensure_schema(self) -> None:
-        if not self._table_exists(schema.TABLE):
-            self._con.execute(schema.create_table_sql())
-        if not self._table_exists(META_TABLE):
-            adopted = self._adopted_snapshot_id()
-            self._con.execute(f"CREATE TABLE {META_TABLE} (key VARCHAR PRIMARY KEY, value VARCHAR)")
-            self._con.execute(f"INSERT INTO {META_TABLE} VALUES ('snapshot_id', ?)", [adopted])
+    def rollback(self) -> str:
+        with self.files.writing():
+            log = self.files.log()
+            if len(log) < 2 or not self.files.file_for(log[-2]).exists():
+                raise HistoryError(
+                    "no_previous_snapshot", "There is no earlier history snapshot to go back to", {"snapshots": log}
+                )
+            previous = log[-2]
+            self.files.switch(previous, log=log[:-1])
+            return previous
 
-    def _adopted_snapshot_id(self) -> str:
-        """Give a table filled by something other than this class a content-derived id instead of none."""
-        if self.row_count() == 0:
-            return EMPTY_SNAPSHOT
-        (digest,) = self._one(
-            f"SELECT sha256(string_agg(md5(CAST(ROW({schema.column_list()}) AS VARCHAR)), '' "
-            f"ORDER BY {_ORDER_BY})) FROM {quote(schema.TABLE)}"
-        )
-        return _next_snapshot("adopted", str(digest), "replace")
+    def _write(self, stage: _Stage, *, replace: bool, on_error: OnError, dedupe: bool) -> ImportReport:
+        with self.files.writing():
+            current = self.files.current()
+            previous = EMPTY_SNAPSHOT
+            if current is not None:
+                with DuckDBHistoryReader(self.path) as reader:
+                    previous = reader.snapshot_id()
+            build = self.files.build_path()
+            appending = current is not None and not replace
+            try:
+                if appending and current is not None:
+                    _copy_database(current, build)
+                report, snapshot = self._build(build, stage, previous, replace, on_error, dedupe, appending)
+                if snapshot is None:
+                    discard(build)
+                    return report
+                if snapshot == previous:
+                    discard(build)
+                else:
+                    self.files.publish(build, snapshot)
+                    self.files.prune()
+                return report
+            except BaseException:
+                discard(build)
+                raise
 
-    def _table_exists(self, name: str) -> bool:
-        (n,) = self._one(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = ? AND table_schema = 'main' "
-            "AND table_catalog = current_database()",
-            [name],
-        )
-        return bool(n)
+    def _build(
+        self,
+        build: Path,
+        stage: _Stage,
+        previous: str,
+        replace: bool,
+        on_error: OnError,
+        dedupe: bool,
+        appending: bool,
+    ) -> tuple[ImportReport, str | None]:
+        """Stage, check and (if there is anything to commit) write the rows into ``build``."""
+        con = _open(build, read_only=False)
+        try:
+            imp.ensure_schema(con)
+            staged: imp.Staged = stage(con)
+            checked = imp.check(con, staged, appending=appending, dedupe=dedupe)
+            refused = on_error == "reject" and checked.bad > 0
+            imported = 0 if refused else _good_rows(con)
+            base = {
+                "source": staged.source,
+                "format": staged.fmt,
+                "rows_read": checked.rows_read,
+                "errors": checked.errors,
+                "errors_truncated": checked.errors_truncated,
+                "warnings": checked.warnings,
+                "warnings_truncated": checked.warnings_truncated,
+            }
+            if refused or imported == 0:
+                # Nothing to commit, so nothing changes: the current snapshot stays exactly as it was.
+                return ImportReport(
+                    **base,
+                    rows_imported=0,
+                    rows_rejected=checked.rows_read if refused else checked.bad,
+                    replaced=False,
+                    committed=False,
+                    snapshot_id=previous,
+                    message=_nothing_imported(checked, refused),
+                ), None
+            content = imp.commit_checked(con, replace=replace, dedupe=dedupe)
+            imp.drop_temp(con)
+            snapshot = content.snapshot_id()
+            con.execute(f"INSERT OR REPLACE INTO {META_TABLE} VALUES ('snapshot_id', ?)", [snapshot])
+            con.execute(f"INSERT OR REPLACE INTO {META_TABLE} VALUES ('content', ?)", [content.encode()])
+            con.execute(f"INSERT OR REPLACE INTO {META_TABLE} VALUES ('created_at', ?)", [_now()])
+            con.execute("CHECKPOINT")
+            return ImportReport(
+                **base,
+                rows_imported=imported,
+                rows_rejected=checked.bad,
+                replaced=replace,
+                committed=True,
+                snapshot_id=snapshot,
+                rows_deduplicated=checked.duplicates,
+                message=f"{imported:,} row(s) imported"
+                + (f", {checked.bad:,} bad row(s) skipped" if checked.bad else ""),
+            ), snapshot
+        finally:
+            con.close()
+
+
+class DuckDBHistoryStore(DuckDBHistoryReader, DuckDBHistoryWriter):
+    """Reader and writer together: reads follow the snapshot this store's own writes made current."""
+
+    def __init__(self, path: Path, read_only: bool = False, *, keep: int = KEEP_SNAPSHOTS) -> None:
+        DuckDBHistoryReader.__init__(self, path, missing_ok=not read_only)
+        DuckDBHistoryWriter.__init__(self, path, keep=keep)
+        self.read_only = read_only
+
+    def rollback(self) -> str:
+        self._check_writable()
+        snapshot = super().rollback()
+        self._repin()
+        return snapshot
+
+    def _write(self, stage: _Stage, *, replace: bool, on_error: OnError, dedupe: bool) -> ImportReport:
+        self._check_writable()
+        report = super()._write(stage, replace=replace, on_error=on_error, dedupe=dedupe)
+        if report.committed:
+            self._repin()
+        return report
+
+    def _repin(self) -> None:
+        self.close()
+        DuckDBHistoryReader.__init__(self, self.path, missing_ok=True)
 
     def _check_writable(self) -> None:
         if self.read_only:
             raise HistoryError("read_only", f"History {self.path} is open read-only")
 
-    # -- internals: staging ----------------------------------------------------------------------------
-
-    def _stage_file(self, path: Path, fmt: ImportFormat) -> _Staged:
-        src = literal(str(path))
-        if fmt == "csv":
-            reader = f"read_csv({src}, all_varchar=true, header=true)"
-        elif fmt == "parquet":
-            reader = f"read_parquet({src})"
-        else:
-            # A ``.json`` export is often one array rather than lines; 'auto' takes both. A full-file sample
-            # keeps type inference from failing on a late row whose type differs from the first ones.
-            layout = "auto" if path.suffix.lower() == ".json" else "newline_delimited"
-            reader = f"read_json({src}, format='{layout}', sample_size=-1)"
-        self._create_stage(reader)
-        present, unknown = self._classify_stage_columns()
-        return _Staged(str(path), fmt, _file_digest(path), present, unknown)
-
-    def _create_stage(self, reader: str) -> None:
-        self._drop_temp()
-        try:
-            # The staging table's rowid follows file order (insertion order is preserved), which gives the
-            # 1-based data row numbers reported to the user.
-            self._con.execute(f"CREATE TEMP TABLE {_STAGE} AS SELECT * FROM {reader}")
-        except duckdb.Error as exc:
-            self._drop_temp()
-            raise HistoryError("unreadable_file", f"Cannot read input: {exc}") from exc
-
-    def _classify_stage_columns(self) -> tuple[dict[str, str], list[str]]:
-        """Map staged columns onto the schema by name (trimmed, case-insensitive, as DuckDB compares)."""
-        by_key = {name.lower(): name for name in schema.COLUMN_NAMES}
-        present: dict[str, str] = {}
-        unknown: list[str] = []
-        described = self._con.execute(f"DESCRIBE {_STAGE}").fetchall()
-        for name, col_type, *_ in described:
-            target = by_key.get(str(name).strip().lower())
-            if target is None or target in present:
-                unknown.append(str(name))
-                continue
-            ref = quote(str(name))
-            # JSON-typed values would otherwise keep their quotes when cast to text.
-            present[target] = f"({ref} ->> '$')" if col_type == "JSON" else f"CAST({ref} AS VARCHAR)"
-        return present, unknown
-
-    def _drop_temp(self) -> None:
-        self._con.execute(f"DROP TABLE IF EXISTS temp.{_STAGE}")
-        self._con.execute(f"DROP TABLE IF EXISTS temp.{_CHECKED}")
-
-    # -- internals: validation and commit --------------------------------------------------------------
-
-    def _validate_and_commit(self, staged: _Staged, *, replace: bool, on_error: OnError) -> ImportReport:
-        try:
-            self._con.execute(f"CREATE TEMP TABLE {_CHECKED} AS {_checked_sql(staged.present)}")
-            errors, truncated = self._collect_errors(staged)
-            (rows_read,) = self._one(f"SELECT count(*) FROM {_CHECKED}")
-            (bad,) = self._one(f"SELECT count(*) FROM {_CHECKED} WHERE NOT ok")
-            rows_read, bad = int(rows_read), int(bad)
-            if on_error == "reject" and bad:
-                return ImportReport(
-                    source=staged.source,
-                    format=staged.fmt,
-                    rows_read=rows_read,
-                    rows_imported=0,
-                    rows_rejected=rows_read,
-                    replaced=False,
-                    committed=False,
-                    snapshot_id=self.snapshot_id(),
-                    errors=errors,
-                    errors_truncated=truncated,
-                )
-            snapshot = self._commit(replace=replace, good=rows_read - bad, digest=staged.digest)
-            return ImportReport(
-                source=staged.source,
-                format=staged.fmt,
-                rows_read=rows_read,
-                rows_imported=rows_read - bad,
-                rows_rejected=bad,
-                replaced=replace,
-                committed=True,
-                snapshot_id=snapshot,
-                errors=errors,
-                errors_truncated=truncated,
-            )
-        finally:
-            self._drop_temp()
-
-    def _commit(self, *, replace: bool, good: int, digest: str) -> str:
-        """Write the valid rows in one transaction and chain the snapshot id onto the previous one."""
-        previous = self.snapshot_id()
-        if not replace and not good:
-            return previous
-        self._con.execute("BEGIN TRANSACTION")
-        try:
-            if replace:
-                self._con.execute(f"DELETE FROM {quote(schema.TABLE)}")
-            self._insert_checked()
-            mode = "replace" if replace else "append"
-            snapshot = EMPTY_SNAPSHOT if self.row_count() == 0 else _next_snapshot(previous, digest, mode)
-            self._con.execute(f"INSERT OR REPLACE INTO {META_TABLE} VALUES ('snapshot_id', ?)", [snapshot])
-            self._con.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(duckdb.Error):
-                self._con.execute("ROLLBACK")
-            raise
-        return snapshot
-
-    def _insert_checked(self) -> None:
-        self._con.execute(
-            f"INSERT INTO {quote(schema.TABLE)} ({schema.column_list()}) SELECT {_value_columns()} FROM {_CHECKED} "
-            "WHERE ok ORDER BY __row"
-        )
-
-    def _collect_errors(self, staged: _Staged) -> tuple[list[RowError], bool]:
-        """Unknown-column warnings (row 0) first, then row errors in file order, capped at ``MAX_ERRORS``."""
-        errors = [RowError(row=0, column=name, reason="unknown column, ignored (warning)") for name in staged.unknown][
-            :MAX_ERRORS
-        ]
-        room = MAX_ERRORS - len(errors)
-        truncated = len(staged.unknown) > MAX_ERRORS
-        # Every bad row carries at least one error, so the first room+1 bad rows hold all errors we can
-        # report plus the evidence of truncation; only they are joined back to the raw staged text.
-        parts = [
-            f"SELECT __row, {i} AS pos, {literal(name)} AS col, e{i} AS reason, {expr} AS value FROM b "
-            f"WHERE e{i} IS NOT NULL"
-            for i, (name, expr) in enumerate((n, staged.present.get(n)) for n in schema.COLUMN_NAMES)
-            if expr is not None
-        ]
-        found = self._con.execute(
-            f"WITH b AS (SELECT c.*, s.* FROM {_CHECKED} c JOIN {_STAGE} s ON s.rowid + 1 = c.__row "
-            f"WHERE c.__row IN (SELECT __row FROM {_CHECKED} WHERE NOT ok ORDER BY __row LIMIT {room + 1})) "
-            f"SELECT __row, col, reason, value FROM ({' UNION ALL '.join(parts)}) "
-            f"ORDER BY __row, pos LIMIT {room + 1}"
-        ).fetchall()
-        truncated = truncated or len(found) > room
-        for row, col, reason, value in found[:room]:
-            errors.append(RowError(row=int(row), column=str(col), reason=str(reason), value=_clip(value)))
-        return errors, truncated
-
-    # -- internals: small helpers ----------------------------------------------------------------------
-
-    def _one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...]:
-        row = self._con.execute(sql, list(params)).fetchone()
-        if row is None:  # aggregates always return a row; this guards the type, not a real case
-            raise HistoryError("query_failed", f"No result for {sql}")
-        return tuple(row)
-
-    def _counts(self, column: str) -> dict[str, int]:
-        rows = self._con.execute(
-            f"SELECT coalesce({quote(column)}, '(unknown)') AS k, count(*) AS n FROM {quote(schema.TABLE)} "
-            "GROUP BY k ORDER BY n DESC, k"
-        ).fetchall()
-        return {str(k): int(n) for k, n in rows}
-
-
-# -- SQL generation ------------------------------------------------------------------------------------
-
-
-def _checked_sql(present: Mapping[str, str]) -> str:
-    """One row per staged row: its number ``__row``, normalised values ``v{i}``, errors ``e{i}`` and ``ok``.
-
-    Raw text is deliberately not kept: materialising it doubled the validation time, and the few rows that
-    end up in a report are looked up in the staging table again. Columns absent from the input read as NULL.
-    """
-    n = len(schema.COLUMN_NAMES)
-    raw = ", ".join(
-        f"{present.get(name, 'CAST(NULL AS VARCHAR)')} AS r{i}" for i, name in enumerate(schema.COLUMN_NAMES)
-    )
-    rules = [_column_rules(name, f"r{i}", i) for i, name in enumerate(schema.COLUMN_NAMES)]
-    ctes = [f"h0 AS (SELECT rowid + 1 AS __row, {raw} FROM {_STAGE})"]
-    for level in range(max(len(rule.helpers) for rule in rules)):
-        extra = [h for rule in rules if level < len(rule.helpers) for h in rule.helpers[level]]
-        ctes.append(f"h{level + 1} AS (SELECT *, {', '.join(extra)} FROM h{level})")
-    checks = ", ".join(f"{rule.value} AS v{i}, {rule.error} AS e{i}" for i, rule in enumerate(rules))
-    ctes.append(f"c AS (SELECT __row, {checks} FROM h{len(ctes) - 1})")
-    all_ok = " AND ".join(f"e{i} IS NULL" for i in range(n))
-    return f"WITH {', '.join(ctes)} SELECT *, ({all_ok}) AS ok FROM c"
-
-
-@dataclass(frozen=True)
-class _Rule:
-    """SQL for one column: helper columns computed in successive steps, then the value and its error."""
-
-    value: str
-    error: str
-    helpers: tuple[tuple[str, ...], ...] = ()
-
-
-def _column_rules(name: str, r: str, i: int) -> _Rule:
-    too_long = f"WHEN length({r}) > {MAX_TEXT_CHARS} THEN 'longer than {MAX_TEXT_CHARS} characters'"
-    if name == "close_date":
-        return _close_date_rule(r, i)
-    if name in _MONEY_COLUMNS:
-        error = (
-            f"CASE WHEN m{i} IS NULL THEN NULL WHEN d{i} IS NULL THEN 'not a number' "
-            f"WHEN NOT isfinite(d{i}) THEN 'not a finite number' "
-            f"WHEN d{i} < 0 THEN 'negative amount' END"
-        )
-        # Plain numbers take DuckDB's fast cast ("_" excluded: the cast would take "1_000"). Only the rest,
-        # e.g. "$1,234.5" as spreadsheets export money, pays for the regex clean-up and strict pattern.
-        strip = f"regexp_replace(m{i}, '[\\s$,]', '', 'g')"
-        parse = (
-            f"CASE WHEN m{i} IS NULL THEN NULL "
-            f"WHEN NOT contains(m{i}, '_') AND TRY_CAST(m{i} AS DOUBLE) IS NOT NULL THEN TRY_CAST(m{i} AS DOUBLE) "
-            f"WHEN regexp_full_match({strip}, '[+-]?(\\d+\\.?\\d*|\\.\\d+)([eE][+-]?\\d+)?') "
-            f"THEN TRY_CAST({strip} AS DOUBLE) END AS d{i}"
-        )
-        return _Rule(f"d{i}", error, ((f"NULLIF(trim({r}), '') AS m{i}",), (parse,)))
-    if name in _DATE_COLUMNS:
-        day = (
-            f"CASE WHEN regexp_full_match(t{i}, "
-            "'\\d{4}-\\d{2}-\\d{2}([ T]\\d{2}:\\d{2}(:\\d{2}(\\.\\d+)?)?(Z|[+-]\\d{2}(:?\\d{2})?)?)?') "
-            f"AND TRY_CAST(left(t{i}, 10) AS DATE) IS NOT NULL THEN left(t{i}, 10) END"
-        )
-        error = f"CASE WHEN t{i} IS NULL THEN NULL WHEN y{i} IS NULL THEN 'not a YYYY-MM-DD date' END"
-        return _Rule(f"y{i}", error, ((f"NULLIF(trim({r}), '') AS t{i}",), (f"{day} AS y{i}",)))
-    if name == "customer_name":
-        return _Rule(r, f"CASE WHEN {r} IS NULL OR trim({r}) = '' THEN 'required' {too_long} END")
-    return _Rule(r, f"CASE {too_long} END")
-
-
-def _close_date_rule(r: str, i: int) -> _Rule:
-    """Unix time in s/ms/µs/ns (told apart by digit count) or an ISO date/datetime, as seconds."""
-    # Integral values may arrive as '1700000000.0' from a DOUBLE column; the fraction must be zero.
-    digits = f"regexp_extract(t{i}, '^\\+?0*(\\d+)(\\.0*)?$', 1) AS g{i}"
-    scale = (
-        f"CASE WHEN length(g{i}) <= 11 THEN 1 WHEN length(g{i}) <= 14 THEN 1000 "
-        f"WHEN length(g{i}) <= 17 THEN 1000000 ELSE 1000000000 END"
-    )
-    seconds = (
-        f"CASE WHEN g{i} <> '' THEN "
-        f"CASE WHEN length(g{i}) <= 20 THEN TRY_CAST(g{i} AS HUGEINT) // {scale} END "
-        f"WHEN regexp_matches(t{i}, '^\\d{{4}}-\\d{{2}}-\\d{{2}}') "
-        f"THEN CAST(floor(epoch(TRY_CAST(t{i} AS TIMESTAMP))) AS HUGEINT) END AS x{i}"
-    )
-    in_range = f"x{i} >= {_CLOSE_MIN} AND x{i} < {_CLOSE_END}"
-    error = (
-        f"CASE WHEN t{i} IS NULL THEN 'required' "
-        f"WHEN x{i} IS NULL AND g{i} = '' THEN 'not a Unix time or YYYY-MM-DD date' "
-        f"WHEN x{i} IS NULL OR NOT ({in_range}) THEN '{_OUTSIDE_CLOSE_RANGE}' END"
-    )
-    value = f"CASE WHEN {in_range} THEN CAST(x{i} AS BIGINT) END"
-    return _Rule(value, error, ((f"NULLIF(trim({r}), '') AS t{i}",), (digits,), (seconds,)))
-
-
-def _value_columns() -> str:
-    return ", ".join(f"v{i}" for i in range(len(schema.COLUMN_NAMES)))
-
 
 # -- plain helpers -------------------------------------------------------------------------------------
 
 
-def _next_snapshot(previous: str, digest: str, mode: str) -> str:
-    return hashlib.sha256(f"{previous}{digest}{mode}".encode()).hexdigest()[:16]
+def _nothing_imported(checked: imp.Checked, refused: bool) -> str:
+    if refused:
+        return (
+            f"{checked.bad:,} of {checked.rows_read:,} row(s) are bad, so nothing was imported and the history is "
+            "unchanged; fix them, or pass --skip-bad-rows to import the good ones"
+        )
+    if checked.rows_read == 0:
+        return "the file holds no data rows; the history is unchanged"
+    return "every row was rejected; the history is unchanged"
 
 
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+def _good_rows(con: duckdb.DuckDBPyConnection) -> int:
+    row = con.execute("SELECT count(*) FROM temp._oppscope_checked WHERE ok AND NOT superseded").fetchone()
+    return int(row[0]) if row else 0
 
 
-def _clip(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = str(value)
-    return text if len(text) <= _MAX_REPORTED_VALUE else text[: _MAX_REPORTED_VALUE - 1] + "…"
+def _copy_database(source: Path, target: Path) -> None:
+    """The previous snapshot's bytes (and WAL, if an older writer left one) as the start of the next one."""
+    shutil.copyfile(source, target)
+    wal = Path(f"{source}.wal")
+    if wal.exists():
+        shutil.copyfile(wal, f"{target}.wal")
+
+
+def discard(path: Path) -> None:
+    for suffix in ("", ".wal"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _iso_day(seconds: Any) -> str | None:

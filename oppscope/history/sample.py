@@ -11,9 +11,11 @@ Everything is drawn from one ``numpy.random.Generator`` in a fixed order, vector
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from importlib.resources import files
 from typing import Any, Final
 
 import numpy as np
@@ -68,272 +70,6 @@ class _ProjectType:
     details: tuple[str, ...]
 
 
-_EC2, _EBS, _S3, _RDS, _AURORA = "Amazon EC2", "Amazon EBS", "Amazon S3", "Amazon RDS", "Amazon Aurora"
-_ELB, _DX, _BACKUP, _FSX, _CW = (
-    "Elastic Load Balancing",
-    "AWS Direct Connect",
-    "AWS Backup",
-    "Amazon FSx",
-    "Amazon CloudWatch",
-)
-_LAMBDA, _DDB, _OPENSEARCH, _KINESIS = "AWS Lambda", "Amazon DynamoDB", "Amazon OpenSearch Service", "Amazon Kinesis"
-
-PROJECT_TYPES: Final[tuple[_ProjectType, ...]] = (
-    _ProjectType(
-        "Migration", 300_000, "servers", 120, 0.9, 2.5, 6, 6.5, 0.63,
-        ((_EC2, 0.36), (_EBS, 0.12), (_RDS, 0.12), (_S3, 0.06), (_ELB, 0.04), (_DX, 0.05), (_CW, 0.03),
-         (_BACKUP, 0.04), (_FSX, 0.04), (_AURORA, 0.05), ("AWS Database Migration Service", 0.03),
-         ("AWS Snowball", 0.02), ("AWS Transit Gateway", 0.04)),
-        (
-            _Variant("Lift and Shift Migration", "Data center migration to AWS",
-                     "Rehost {q} servers from the on-premises data center to Amazon EC2 with AWS Application "
-                     "Migration Service."),
-            _Variant("Data Center Exit", "Data center exit",
-                     "Exit the co-located data center before the lease ends by moving {q} servers to AWS."),
-            _Variant("Windows Workload Migration", "Windows and SQL Server migration",
-                     "Migrate {q} Windows servers and their SQL Server databases to AWS with license "
-                     "optimisation."),
-            _Variant("Database Migration", "Oracle database migration",
-                     "Move the Oracle and SQL Server databases running on {q} servers to Amazon RDS and Amazon "
-                     "Aurora."),
-            _Variant("Mainframe Migration", "Mainframe migration",
-                     "Replatform mainframe COBOL batch jobs together with {q} distributed servers onto AWS."),
-        ),
-        ("Workloads are mostly VMware virtual machines running RHEL and Windows Server.",
-         "The estate includes Oracle, SQL Server and a few DB2 databases.",
-         "Cutover is planned in three waves on a landing zone built with AWS Control Tower.",
-         "The customer wants to cut hosting costs by about 30%."),
-    ),
-    _ProjectType(
-        "Modernization", 200_000, "applications", 12, 0.7, 2.0, 8, 6.5, 0.35,
-        (("Amazon ECS", 0.14), (_AURORA, 0.2), (_LAMBDA, 0.1), ("Amazon API Gateway", 0.06), (_EC2, 0.12),
-         (_S3, 0.05), (_DDB, 0.08), ("Amazon CloudFront", 0.05), ("Amazon ElastiCache", 0.06),
-         ("Amazon SQS", 0.03), ("Amazon EKS", 0.1)),
-        (
-            _Variant("Application Modernization", "Application modernization",
-                     "Refactor {q} legacy .NET and Java applications into cloud-native services on AWS."),
-            _Variant("Database Modernization", "Move off Oracle to Amazon Aurora",
-                     "Modernize {q} applications by moving them from Oracle to Amazon Aurora PostgreSQL."),
-            _Variant("Microservices Refactoring", "Monolith to microservices",
-                     "Break {q} monolithic applications into microservices with managed databases and CI/CD."),
-            _Variant("Windows Modernization", ".NET modernization",
-                     "Port {q} .NET Framework applications to .NET 8 on Linux to remove Windows licensing."),
-        ),
-        ("The current stack runs on WebLogic and Oracle.",
-         "Delivery pipelines will be rebuilt with AWS CodePipeline.",
-         "The goal is faster releases and lower licensing cost."),
-    ),
-    _ProjectType(
-        "Data & Analytics", 240_000, "TB", 80, 1.1, 1.5, 5, 6.5, 0.42,
-        (("Amazon Redshift", 0.24), ("AWS Glue", 0.12), ("Amazon Athena", 0.06), (_S3, 0.14),
-         ("Amazon EMR", 0.12), (_KINESIS, 0.08), ("Amazon QuickSight", 0.05), (_OPENSEARCH, 0.06),
-         ("Amazon MSK", 0.05), (_EC2, 0.05), ("AWS Database Migration Service", 0.03)),
-        (
-            _Variant("Data Lake Build", "Enterprise data lake",
-                     "Build the {q} TB data lake on Amazon S3 with AWS Glue and Amazon Athena."),
-            _Variant("Data Warehouse Migration", "Data warehouse migration to Amazon Redshift",
-                     "Migrate the {q} TB Teradata data warehouse to Amazon Redshift."),
-            _Variant("Real-time Analytics", "Real-time analytics platform",
-                     "Stream events into an analytics platform holding {q} TB with Amazon Kinesis and Amazon "
-                     "OpenSearch Service."),
-            _Variant("BI Modernization", "BI and reporting modernization",
-                     "Consolidate reporting on {q} TB of data into Amazon QuickSight dashboards."),
-            _Variant("Hadoop Migration", "Hadoop to Amazon EMR migration",
-                     "Move the {q} TB on-premises Hadoop cluster to Amazon EMR."),
-        ),
-        ("Sources include SAP, Salesforce and several SQL Server databases.",
-         "Data governance with AWS Lake Formation is in scope.",
-         "The business wants daily KPIs instead of monthly reports."),
-    ),
-    _ProjectType(
-        "AI/ML", 220_000, "models", 4, 0.6, 1.2, 4, 5.5, 0.14,
-        (("Amazon SageMaker", 0.33), ("Amazon Bedrock", 0.2), (_S3, 0.08), (_EC2, 0.1), (_LAMBDA, 0.04),
-         (_OPENSEARCH, 0.07), ("Amazon Kendra", 0.05), ("Amazon Comprehend", 0.03), ("Amazon Textract", 0.04),
-         ("AWS Glue", 0.03), (_DDB, 0.03)),
-        (
-            _Variant("GenAI Assistant", "Generative AI assistant",
-                     "Build a generative AI assistant on Amazon Bedrock grounded in internal documents, with {q} "
-                     "foundation models evaluated."),
-            _Variant("ML Platform", "MLOps platform on Amazon SageMaker",
-                     "Stand up an MLOps platform on Amazon SageMaker for {q} production models."),
-            _Variant("Demand Forecasting", "Demand forecasting with machine learning",
-                     "Train and deploy {q} demand forecasting models on Amazon SageMaker."),
-            _Variant("Document Intelligence", "Intelligent document processing",
-                     "Automate document processing with Amazon Textract and {q} custom models."),
-            _Variant("Fraud Detection", "Fraud detection models",
-                     "Deploy {q} real-time fraud detection models with Amazon SageMaker."),
-        ),
-        ("Retrieval-augmented generation uses a vector store in Amazon OpenSearch Service.",
-         "Data scientists currently work on laptops with no MLOps.",
-         "A responsible AI review is required before go-live."),
-    ),
-    _ProjectType(
-        "SAP on AWS", 850_000, "SAP users", 1500, 0.8, 4.0, 12, 7.0, 0.77,
-        ((_EC2, 0.52), (_EBS, 0.12), (_FSX, 0.06), ("Amazon EFS", 0.03), (_S3, 0.04), (_BACKUP, 0.05),
-         (_DX, 0.06), (_ELB, 0.02), (_CW, 0.02), ("AWS Transit Gateway", 0.03), ("AWS Systems Manager", 0.02),
-         (_RDS, 0.03)),
-        (
-            _Variant("SAP S/4HANA Migration", "SAP S/4HANA migration to AWS",
-                     "Migrate SAP ECC to SAP S/4HANA on AWS for {q} SAP users."),
-            _Variant("RISE with SAP on AWS", "RISE with SAP on AWS",
-                     "Move the SAP landscape serving {q} SAP users to RISE with SAP on AWS."),
-            _Variant("SAP BW Migration", "SAP BW/4HANA on AWS",
-                     "Rehost SAP BW and its HANA databases for {q} SAP users on memory-optimised Amazon EC2 "
-                     "instances."),
-        ),
-        ("The landscape includes production, QA and two sandbox systems.",
-         "HANA databases total about 6 TB.",
-         "High availability across two Availability Zones is required."),
-    ),
-    _ProjectType(
-        "VMware Cloud", 600_000, "VMs", 300, 0.9, 3.0, 6, 5.0, 0.8,
-        (("VMware Cloud on AWS", 0.62), (_DX, 0.07), (_S3, 0.04), (_FSX, 0.07), (_EC2, 0.05), (_BACKUP, 0.04),
-         ("AWS Transit Gateway", 0.03), (_ELB, 0.02), (_RDS, 0.03), (_CW, 0.03)),
-        (
-            _Variant("VMware Cloud Migration", "VMware Cloud on AWS migration",
-                     "Migrate {q} VMs to VMware Cloud on AWS with HCX."),
-            _Variant("VMware Data Center Extension", "Data center extension with VMware Cloud on AWS",
-                     "Extend the on-premises vSphere estate with VMware Cloud on AWS for {q} VMs."),
-            _Variant("VMware Disaster Recovery", "VMware disaster recovery on AWS",
-                     "Protect {q} VMs with VMware Cloud Disaster Recovery on AWS."),
-        ),
-        ("vSphere 6.7 reaches end of support.",
-         "The customer is reviewing VMware licensing after the Broadcom acquisition.",
-         "NSX network segments must be preserved."),
-    ),
-    _ProjectType(
-        "Storage & Backup", 100_000, "TB", 200, 1.0, 1.0, 3, 5.0, 0.42,
-        ((_S3, 0.33), (_BACKUP, 0.2), (_FSX, 0.12), ("Amazon S3 Glacier", 0.1), ("Amazon EFS", 0.06),
-         ("AWS Storage Gateway", 0.07), (_DX, 0.05), ("AWS DataSync", 0.03), ("AWS Snowball", 0.02),
-         ("AWS Elastic Disaster Recovery", 0.04)),
-        (
-            _Variant("Backup Modernization", "Backup modernization with AWS Backup",
-                     "Replace tape backups with AWS Backup and Amazon S3 Glacier for {q} TB."),
-            _Variant("File Storage Migration", "File server migration to Amazon FSx",
-                     "Move {q} TB of Windows file shares to Amazon FSx."),
-            _Variant("Archive to Cloud", "Archive to Amazon S3 Glacier",
-                     "Archive {q} TB of historical data to Amazon S3 Glacier Deep Archive."),
-            _Variant("Disaster Recovery", "Disaster recovery on AWS",
-                     "Set up disaster recovery for {q} TB of business-critical data with AWS Elastic Disaster "
-                     "Recovery."),
-        ),
-        ("The NetApp arrays reach end of life next year.",
-         "The initial data transfer is planned with AWS Snowball.",
-         "Regulation requires seven years of retention."),
-    ),
-    _ProjectType(
-        "Containers", 170_000, "microservices", 40, 0.8, 1.5, 5, 6.0, 0.28,
-        (("Amazon EKS", 0.25), (_EC2, 0.2), ("Amazon ECS", 0.08), ("AWS Fargate", 0.12), ("Amazon ECR", 0.03),
-         (_ELB, 0.05), (_AURORA, 0.08), (_CW, 0.04), ("Amazon ElastiCache", 0.05), (_S3, 0.03),
-         ("Amazon MSK", 0.05)),
-        (
-            _Variant("Kubernetes Platform", "Kubernetes platform on Amazon EKS",
-                     "Build a Kubernetes platform on Amazon EKS for {q} microservices."),
-            _Variant("Container Migration", "Container migration to AWS",
-                     "Move {q} containerised microservices from OpenShift to Amazon EKS."),
-            _Variant("ECS Fargate Migration", "Serverless containers on AWS Fargate",
-                     "Run {q} microservices on Amazon ECS with AWS Fargate."),
-        ),
-        ("GitOps with Argo CD and Helm charts.",
-         "Observability with Prometheus and Grafana.",
-         "Teams want self-service deployments."),
-    ),
-    _ProjectType(
-        "Serverless Application", 60_000, "monthly active users", 200_000, 1.2, 1.0, 4, 6.0, 0.07,
-        ((_LAMBDA, 0.24), ("Amazon API Gateway", 0.15), (_DDB, 0.18), (_S3, 0.07), ("Amazon CloudFront", 0.1),
-         ("Amazon Cognito", 0.05), ("Amazon SQS", 0.03), ("Amazon SNS", 0.02), ("AWS Step Functions", 0.05),
-         ("Amazon EventBridge", 0.03), (_AURORA, 0.07)),
-        (
-            _Variant("Serverless Web Application", "Serverless web application",
-                     "Build a serverless web application on AWS Lambda and Amazon DynamoDB for {q} monthly "
-                     "active users."),
-            _Variant("API Modernization", "Serverless API platform",
-                     "Expose core services as serverless APIs with Amazon API Gateway for {q} monthly active "
-                     "users."),
-            _Variant("Event-driven Integration", "Event-driven integration",
-                     "Replace batch integrations with event-driven workflows on Amazon EventBridge for {q} "
-                     "monthly active users."),
-            _Variant("Mobile Backend", "Mobile app backend",
-                     "Build the mobile app backend for {q} monthly active users with AWS Amplify and AWS Lambda."),
-        ),
-        ("Traffic peaks during seasonal campaigns.",
-         "Authentication goes through Amazon Cognito.",
-         "The team wants to pay only for usage."),
-    ),
-    _ProjectType(
-        "Contact Center", 130_000, "agents", 250, 0.9, 2.0, 4, 5.5, 0.07,
-        (("Amazon Connect", 0.55), ("Amazon Lex", 0.08), (_LAMBDA, 0.05), ("Amazon Transcribe", 0.05),
-         ("Amazon Polly", 0.02), (_DDB, 0.04), (_S3, 0.04), (_KINESIS, 0.05), ("Amazon Bedrock", 0.05),
-         ("Amazon Comprehend", 0.03), ("Amazon Pinpoint", 0.04)),
-        (
-            _Variant("Contact Center Migration", "Amazon Connect contact center",
-                     "Replace the Avaya call center with Amazon Connect for {q} contact-center agents."),
-            _Variant("Omnichannel Contact Center", "Omnichannel customer service",
-                     "Launch omnichannel voice, chat and email on Amazon Connect for {q} agents."),
-            _Variant("Contact Center AI", "Contact center AI with Amazon Connect",
-                     "Add Contact Lens analytics and Amazon Lex bots for {q} contact-center agents."),
-        ),
-        ("IVR flows will be redesigned.",
-         "Integration with Salesforce CRM is required.",
-         "Real-time call transcription supports quality assurance."),
-    ),
-    _ProjectType(
-        "Security & Compliance", 75_000, "AWS accounts", 40, 0.9, 1.0, 3, 6.0, 0.07,
-        (("Amazon GuardDuty", 0.17), ("AWS Security Hub", 0.1), ("AWS WAF", 0.12), ("AWS Shield", 0.15),
-         ("AWS Key Management Service", 0.05), ("AWS CloudTrail", 0.06), ("AWS Config", 0.08),
-         ("Amazon Macie", 0.06), ("Amazon Inspector", 0.05), ("AWS Network Firewall", 0.1), (_CW, 0.06)),
-        (
-            _Variant("Security Hardening", "Cloud security hardening",
-                     "Harden security across {q} AWS accounts with Amazon GuardDuty and AWS Security Hub."),
-            _Variant("Landing Zone and Governance", "Landing zone and governance",
-                     "Build a governed multi-account landing zone for {q} AWS accounts with AWS Control Tower."),
-            _Variant("Compliance Automation", "Compliance automation",
-                     "Automate PCI DSS and ISO 27001 controls across {q} AWS accounts with AWS Config."),
-            _Variant("DDoS and Web Protection", "DDoS protection and WAF",
-                     "Protect public applications in {q} AWS accounts with AWS Shield Advanced and AWS WAF."),
-        ),
-        ("An external audit is due next quarter.",
-         "A recent ransomware incident triggered the project.",
-         "SIEM integration with Splunk is required."),
-    ),
-)  # fmt: skip
-_T = {t.name: i for i, t in enumerate(PROJECT_TYPES)}
-_N_TYPES: Final = len(PROJECT_TYPES)
-
-# Services bought with some money up front (reserved capacity, term subscriptions, device jobs, ports).
-_UPFRONT_SERVICES: Final = frozenset(
-    {_EC2, _RDS, _AURORA, "Amazon Redshift", "Amazon ElastiCache", _OPENSEARCH, _DX, "AWS Snowball",
-     "VMware Cloud on AWS", "Amazon SageMaker"}
-)  # fmt: skip
-
-SEGMENTS: Final = ("Enterprise", "Mid-Market", "SMB", "Public Sector", "Startup")
-_SEGMENT_SHARE: Final = (0.28, 0.30, 0.20, 0.10, 0.12)
-_SEGMENT_ARR: Final = np.array([0.6, 0.0, -0.7, 0.3, -0.9])
-_SEGMENT_SIGMA: Final = np.array([0.28, 0.35, 0.45, 0.30, 0.55])
-_SEGMENT_TTL: Final = np.array([1.0, 0.0, -0.5, 2.0, -0.7])
-# Bigger organisations also buy bigger scopes; this is on top of (and correlated with) the ARR effect.
-_SEGMENT_SCOPE: Final = np.array([0.5, 0.0, -0.6, 0.3, -0.7])
-_SEGMENT_EMPLOYEES: Final = (25_000, 1_500, 120, 6_000, 60)
-_SEGMENT_ADJECTIVES: Final = (
-    ("leading", "global", "large"),
-    ("mid-sized", "regional", "established"),
-    ("small", "family-owned", "independent"),
-    ("state-funded", "municipal", "national"),
-    ("fast-growing", "venture-backed", "young"),
-)
-# How segments bend the choice of project: startups build serverless and AI, enterprises run SAP.
-_SEGMENT_TYPE_BIAS: Final = np.array(
-    [
-        # Mig  Mod  D&A  AI   SAP  VMW  Sto  Con  Svl  CC   Sec
-        [1.0, 1.0, 1.0, 1.0, 2.0, 1.5, 1.0, 1.0, 0.5, 1.0, 1.0],
-        [1.0] * 11,
-        [1.0, 0.8, 0.8, 0.8, 0.2, 0.5, 1.5, 0.7, 1.3, 1.0, 1.0],
-        [1.0, 1.0, 1.0, 0.8, 0.7, 1.0, 1.0, 0.8, 0.6, 1.5, 1.5],
-        [0.4, 1.0, 1.0, 2.5, 0.0, 0.1, 0.4, 2.0, 3.0, 0.6, 0.8],
-    ]
-)
-
-
 @dataclass(frozen=True)
 class _Industry:
     name: str
@@ -343,39 +79,52 @@ class _Industry:
     activities: tuple[str, ...]
 
 
-INDUSTRIES: Final[tuple[_Industry, ...]] = (
-    _Industry("Financial Services", 0.25, 0.16, ("Bank", "Capital", "Financial", "Insurance", "Payments", "Credit"),
-              ("offers retail and commercial banking", "sells life and property insurance",
-               "runs a card payments platform", "manages investment funds for private clients")),
-    _Industry("Healthcare", 0.05, 0.09, ("Health", "Medical", "Clinics", "Pharma", "Biosciences", "Care"),
-              ("runs hospitals and outpatient clinics", "develops generic medicines",
-               "provides home care services", "operates diagnostic laboratories")),
-    _Industry("Retail", 0.0, 0.11, ("Retail", "Stores", "Outfitters", "Market", "Brands", "Foods"),
-              ("operates grocery stores and an online shop", "sells fashion through stores and e-commerce",
-               "runs a chain of home improvement stores")),
-    _Industry("Manufacturing", -0.05, 0.12, ("Industries", "Manufacturing", "Components", "Machinery", "Steel"),
-              ("makes industrial pumps and valves", "produces packaging materials",
-               "manufactures electronic components for OEMs")),
-    _Industry("Media & Entertainment", 0.1, 0.06, ("Media", "Studios", "Broadcasting", "Games", "Publishing"),
-              ("streams video to subscribers", "publishes news and magazines", "develops mobile games")),
-    _Industry("Telecommunications", 0.2, 0.05, ("Telecom", "Networks", "Communications", "Mobile", "Fiber"),
-              ("provides mobile and broadband services", "operates a fiber network for businesses")),
-    _Industry("Energy & Utilities", 0.05, 0.06, ("Energy", "Power", "Utilities", "Renewables", "Gas & Electric"),
-              ("generates and distributes electricity", "operates wind and solar farms",
-               "supplies gas and water to households")),
-    _Industry("Public Sector", -0.1, 0.01, ("Services",), ("delivers public services to citizens",
-                                                           "runs transport and infrastructure services")),
-    _Industry("Education", -0.25, 0.02, ("Learning", "Academy", "Education"),
-              ("teaches undergraduate and graduate students", "offers online courses and certifications")),
-    _Industry("Travel & Hospitality", -0.05, 0.06, ("Hotels", "Travel", "Airlines", "Resorts", "Logistics"),
-              ("operates hotels and resorts", "runs a regional airline", "sells package holidays online",
-               "provides freight and logistics services")),
-    _Industry("Software & Internet", 0.1, 0.16, ("Software", "Labs", "Technologies", "Systems", "Analytics"),
-              ("sells a SaaS platform to businesses", "runs an online marketplace",
-               "builds HR and payroll software")),
-    _Industry("Automotive", 0.05, 0.05, ("Motors", "Automotive", "Mobility", "Auto Parts"),
-              ("supplies parts to car makers", "runs a network of car dealerships", "builds electric vehicles")),
+def _load_catalogue() -> dict[str, Any]:
+    """The tables the generator draws from live in data, beside the funding rules; the code is the model."""
+    data: dict[str, Any] = json.loads((files("oppscope") / "data" / "sample_catalogue.json").read_text("utf-8"))
+    return data
+
+
+def _strings(values: list[str]) -> tuple[str, ...]:
+    return tuple(str(v) for v in values)
+
+
+_CATALOGUE: Final = _load_catalogue()
+
+PROJECT_TYPES: Final[tuple[_ProjectType, ...]] = tuple(
+    _ProjectType(
+        t["name"], t["base_arr"], t["unit"], t["typical_scope"], t["scope_sigma"], t["ttl_base"],
+        t["duration_base"], t["n_services"], t["upfront_chance"],
+        tuple((str(name), float(share)) for name, share in t["services"]),
+        tuple(_Variant(v["activity"], v["title"], v["main"]) for v in t["variants"]),
+        _strings(t["details"]),
+    )
+    for t in _CATALOGUE["project_types"]
 )  # fmt: skip
+_T = {t.name: i for i, t in enumerate(PROJECT_TYPES)}
+_N_TYPES: Final = len(PROJECT_TYPES)
+
+# Services bought with some money up front (reserved capacity, term subscriptions, device jobs, ports).
+_UPFRONT_SERVICES: Final = frozenset(_CATALOGUE["upfront_services"])
+
+_SEG: Final = _CATALOGUE["segments"]
+SEGMENTS: Final = _strings(_SEG["names"])
+_SEGMENT_SHARE: Final = tuple(_SEG["share"])
+_SEGMENT_ARR: Final = np.array(_SEG["arr"])
+_SEGMENT_SIGMA: Final = np.array(_SEG["sigma"])
+_SEGMENT_TTL: Final = np.array(_SEG["ttl"])
+# Bigger organisations also buy bigger scopes; this is on top of (and correlated with) the ARR effect.
+_SEGMENT_SCOPE: Final = np.array(_SEG["scope"])
+_SEGMENT_EMPLOYEES: Final = tuple(_SEG["employees"])
+_SEGMENT_ADJECTIVES: Final = tuple(_strings(a) for a in _SEG["adjectives"])
+# How segments bend the choice of project (rows: segments, columns: project types): startups build
+# serverless and AI, enterprises run SAP.
+_SEGMENT_TYPE_BIAS: Final = np.array(_SEG["type_bias"])
+
+INDUSTRIES: Final[tuple[_Industry, ...]] = tuple(
+    _Industry(i["name"], i["arr_effect"], i["weight"], _strings(i["nouns"]), _strings(i["activities"]))
+    for i in _CATALOGUE["industries"]
+)
 _I = {ind.name: i for i, ind in enumerate(INDUSTRIES)}
 
 
@@ -383,212 +132,74 @@ def _industry_weights() -> npt.NDArray[np.float64]:
     """Industry shares per segment: the public sector and startups look nothing like the rest."""
     general = np.array([ind.weight for ind in INDUSTRIES])
     public = np.zeros(len(INDUSTRIES))
-    public[[_I["Public Sector"], _I["Education"], _I["Healthcare"], _I["Energy & Utilities"]]] = (
-        0.55, 0.25, 0.15, 0.05)  # fmt: skip
+    for name, w in _CATALOGUE["public_sector_industry_weights"].items():
+        public[_I[name]] = w
     startup = np.zeros(len(INDUSTRIES))
-    for name, w in (("Software & Internet", 0.45), ("Financial Services", 0.15), ("Healthcare", 0.1),
-                    ("Retail", 0.1), ("Media & Entertainment", 0.1), ("Travel & Hospitality", 0.05),
-                    ("Education", 0.05)):  # fmt: skip
+    for name, w in _CATALOGUE["startup_industry_weights"].items():
         startup[_I[name]] = w
     rows = np.stack([general, general, general, public, startup])
     return np.asarray(rows / rows.sum(axis=1, keepdims=True), dtype=np.float64)
 
 
-_INTERACTIONS: Final = {
-    ("AI/ML", "Software & Internet"): 0.3,
-    ("SAP on AWS", "Manufacturing"): 0.2,
-    ("Contact Center", "Travel & Hospitality"): 0.25,
-    ("Data & Analytics", "Retail"): 0.15,
+_INTERACTIONS: Final[dict[tuple[str, str], float]] = {
+    (str(t), str(i)): float(e) for t, i, e in _CATALOGUE["interactions"]
 }
 
 # (country, share of customers, price level on ln ARR, legal suffixes)
-_COUNTRIES: Final[tuple[tuple[str, float, float, tuple[str, ...]], ...]] = (
-    ("United States", 0.36, 0.10, ("Inc.", "LLC", "Corp.")),
-    ("Canada", 0.04, 0.0, ("Inc.", "Ltd.")),
-    ("United Kingdom", 0.08, 0.05, ("Ltd", "plc")),
-    ("Ireland", 0.02, 0.0, ("Ltd", "DAC")),
-    ("Germany", 0.07, 0.05, ("GmbH", "AG")),
-    ("Switzerland", 0.02, 0.15, ("AG", "SA")),
-    ("France", 0.04, 0.0, ("SA", "SAS")),
-    ("Netherlands", 0.03, 0.0, ("B.V.", "N.V.")),
-    ("Sweden", 0.02, 0.05, ("AB",)),
-    ("Spain", 0.02, -0.08, ("S.A.", "S.L.")),
-    ("Italy", 0.02, -0.05, ("S.p.A.", "S.r.l.")),
-    ("United Arab Emirates", 0.02, 0.05, ("LLC", "PJSC")),
-    ("Australia", 0.05, 0.05, ("Pty Ltd", "Limited")),
-    ("Japan", 0.04, 0.0, ("K.K.", "Co., Ltd.")),
-    ("Singapore", 0.03, 0.0, ("Pte. Ltd.",)),
-    ("India", 0.04, -0.15, ("Pvt. Ltd.", "Limited")),
-    ("Brazil", 0.04, -0.1, ("Ltda.", "S.A.")),
-    ("Mexico", 0.02, -0.12, ("S.A. de C.V.",)),
-    ("Chile", 0.02, -0.1, ("SpA", "S.A.")),
+_COUNTRIES: Final[tuple[tuple[str, float, float, tuple[str, ...]], ...]] = tuple(
+    (str(c), float(share), float(price), _strings(suffixes)) for c, share, price, suffixes in _CATALOGUE["countries"]
 )
 
-_PREFIXES: Final = (
-    "Northwind", "Helios", "Bluepeak", "Silverline", "Ironbridge", "Redwood", "Summit", "Crescent", "Lakeside",
-    "Evergreen", "Brightwater", "Granite", "Cobalt", "Orion", "Vertex", "Meridian", "Pinnacle", "Harbor",
-    "Atlas", "Beacon", "Cedar", "Falcon", "Keystone", "Maple", "Nova", "Oakridge", "Pacific", "Sterling",
-    "Trident", "Vanguard", "Westfield", "Zenith", "Alder", "Coastal", "Eastgate", "Greenfield", "Highland",
-    "Juniper", "Kestrel", "Lumen", "Mosaic", "Northstar", "Pioneer", "Rockport", "Sapphire", "Tidewater",
-    "Willow", "Arcadia", "Bellwether", "Clearview", "Driftwood", "Emberly", "Foxhollow", "Larkspur", "Quill",
-)  # fmt: skip
-_PREFIX_ADJECTIVES: Final = (
-    "Blue", "Silver", "Red", "Green", "Golden", "North", "South", "East", "West", "Grand", "High", "Clear",
-    "Bright", "Iron", "Stone", "Royal", "Swift", "True", "Far", "Old",
-)  # fmt: skip
-_PREFIX_NOUNS: Final = (
-    "Harbor", "River", "Peak", "Ridge", "Lake", "Bridge", "Oak", "Pine", "Field", "Rock", "Bay", "Creek",
-    "Hill", "Gate", "Point", "Star", "Wave", "Crest", "Brook", "Valley",
-)  # fmt: skip
-_PLACES: Final = (
-    "Ashford", "Westbrook", "Riverton", "Lakewood", "Fairview", "Brookhaven", "Kingsport", "Millbrook",
-    "Oakdale", "Cedarburg", "Greenville", "Clearwater", "Stonebridge", "Maplewood", "Northfield", "Eastleigh",
-    "Harrowgate", "Bridgeport", "Elmhurst", "Glenwood", "Hartwell", "Ironton", "Kelso", "Linwood", "Marlow",
-    "Newhaven", "Oldcastle", "Pembroke", "Redcliff", "Seabrook", "Thornbury", "Wexford", "Yarrow", "Ambleside",
-)  # fmt: skip
-_PLACE_QUALIFIERS: Final = ("", "", "North ", "South ", "East ", "West ", "New ", "Port ", "Upper ", "Lower ")
-_INSTITUTIONS: Final[dict[str, tuple[str, ...]]] = {
-    "Public Sector": ("City of {p}", "{p} County", "{p} Transit Authority", "{p} Department of Revenue",
-                      "Port of {p}", "{p} Police Service", "{p} Housing Agency"),
-    "Education": ("{p} University", "University of {p}", "{p} Community College", "{p} School District",
-                  "{p} Institute of Technology"),
-    "Healthcare": ("{p} Health Authority", "{p} General Hospital", "{p} Health System"),
-    "Energy & Utilities": ("{p} Water Authority", "{p} Municipal Utilities", "{p} Public Power District"),
-}  # fmt: skip
-_NAME_QUALIFIERS: Final = ("Group", "Holdings", "International", "Global", "Partners")
+_PREFIXES: Final = _strings(_CATALOGUE["name_prefixes"])
+_PREFIX_ADJECTIVES: Final = _strings(_CATALOGUE["name_prefix_adjectives"])
+_PREFIX_NOUNS: Final = _strings(_CATALOGUE["name_prefix_nouns"])
+_PLACES: Final = _strings(_CATALOGUE["places"])
+_PLACE_QUALIFIERS: Final = _strings(_CATALOGUE["place_qualifiers"])
+_INSTITUTIONS: Final[dict[str, tuple[str, ...]]] = {k: _strings(v) for k, v in _CATALOGUE["institutions"].items()}
+_NAME_QUALIFIERS: Final = _strings(_CATALOGUE["name_qualifiers"])
 
 # (partner, sales regions, project types it is known for, relative size)
-_PARTNERS: Final[tuple[tuple[str, tuple[str, ...], tuple[str, ...], float], ...]] = (
-    ("Stratus Cloud Partners", ("NAMER",), ("Migration", "VMware Cloud", "Storage & Backup"), 3.0),
-    ("Cumulus Consulting", ("NAMER",), ("Data & Analytics", "AI/ML"), 2.0),
-    ("Skyforge Solutions", ("NAMER",), ("Modernization", "Containers", "Serverless Application"), 2.0),
-    ("Bluewave Technologies", ("NAMER",), ("Migration", "Security & Compliance"), 1.5),
-    ("Northpoint Cloud", ("NAMER",), ("Contact Center", "AI/ML"), 1.0),
-    ("Apex Cloud Services", ("NAMER", "LATAM"), ("Migration", "Data & Analytics"), 2.0),
-    ("Cirrus Digital", ("NAMER",), ("Serverless Application", "Containers"), 1.0),
-    ("Pillar Systems Integration", ("NAMER",), ("SAP on AWS",), 1.2),
-    ("Keystone Cloud Group", ("NAMER",), ("Security & Compliance", "Storage & Backup"), 1.0),
-    ("Silverlake Consulting", ("NAMER",), ("Data & Analytics", "Modernization"), 1.0),
-    ("Alpenwolke Consulting", ("EMEA",), ("SAP on AWS", "Migration"), 1.5),
-    ("Brightlane Digital", ("EMEA",), ("Modernization", "Serverless Application"), 1.5),
-    ("Cloudhaven Europe", ("EMEA",), ("Migration", "VMware Cloud"), 2.0),
-    ("Lumiere Cloud", ("EMEA",), ("Data & Analytics", "AI/ML"), 1.0),
-    ("Polder IT Services", ("EMEA",), ("Migration", "Storage & Backup"), 1.0),
-    ("Fjordline Cloud", ("EMEA",), ("Containers", "Modernization"), 0.8),
-    ("Thamesbridge Consulting", ("EMEA",), ("Security & Compliance", "Contact Center"), 1.2),
-    ("Rhein Cloud Solutions", ("EMEA",), ("SAP on AWS", "Data & Analytics"), 1.0),
-    ("Iberia Cloud Partners", ("EMEA", "LATAM"), ("Migration", "Contact Center"), 0.8),
-    ("Desert Falcon IT", ("EMEA",), ("Migration", "Security & Compliance"), 0.6),
-    ("Southern Cross Cloud", ("APJ",), ("Migration", "Data & Analytics"), 1.5),
-    ("Kaizen Cloud", ("APJ",), ("Modernization", "SAP on AWS"), 1.2),
-    ("Lion City Digital", ("APJ",), ("Serverless Application", "AI/ML"), 1.0),
-    ("Indus Cloud Technologies", ("APJ",), ("Migration", "Modernization", "Containers"), 1.5),
-    ("Tasman Digital", ("APJ",), ("Contact Center", "Security & Compliance"), 0.8),
-    ("Pacific Rim Cloud", ("APJ",), ("VMware Cloud", "Storage & Backup"), 0.8),
-    ("Nuvem Brasil Consultoria", ("LATAM",), ("Migration", "Data & Analytics"), 1.2),
-    ("Andes Cloud Partners", ("LATAM",), ("Migration", "Modernization"), 0.8),
-    ("Azteca Digital", ("LATAM",), ("Contact Center", "Serverless Application"), 0.7),
-    ("Global Cloud Alliance", ("NAMER", "EMEA", "APJ", "LATAM"), ("Migration", "SAP on AWS", "VMware Cloud"), 3.0),
-    ("Transcend Consulting", ("NAMER", "EMEA", "APJ"), ("Data & Analytics", "AI/ML", "Modernization"), 2.5),
-    ("Ironclad Systems", ("NAMER", "EMEA"), ("Security & Compliance",), 1.0),
-    ("Vantage Point Digital", ("NAMER", "EMEA", "APJ"), ("Contact Center", "AI/ML"), 1.2),
-    ("Orbit Cloud Services", ("NAMER", "APJ"), ("Containers", "Serverless Application"), 1.0),
-    ("Meridian Data Works", ("NAMER", "EMEA"), ("Data & Analytics",), 1.0),
-    ("Archway Managed Services", ("NAMER", "EMEA"), ("Storage & Backup", "Migration"), 1.0),
-    ("Quantica AI", ("NAMER", "EMEA", "APJ"), ("AI/ML",), 0.8),
-    ("Beacon Hill Technologies", ("NAMER",), ("SAP on AWS", "Migration"), 0.9),
-    ("Crosswind Cloud", ("EMEA", "APJ"), ("VMware Cloud", "Migration"), 0.8),
-    ("Sable Systems", ("LATAM", "NAMER"), ("Modernization", "Containers"), 0.6),
-)  # fmt: skip
-_REGIONS: Final = ("NAMER", "EMEA", "APJ", "LATAM")
-
-_PHASES: Final[tuple[str | None, ...]] = ("Assess", "Mobilize", "Migrate & Modernize", None)
-_PHASE_PROBS: Final = np.array(
-    [
-        [0.18, 0.22, 0.55, 0.05],
-        [0.0, 0.04, 0.36, 0.60],
-        [0.0, 0.0, 0.10, 0.90],
-        [0.0, 0.0, 0.0, 1.0],
-        [0.10, 0.15, 0.50, 0.25],
-        [0.10, 0.15, 0.50, 0.25],
-        [0.05, 0.10, 0.35, 0.50],
-        [0.0, 0.0, 0.20, 0.80],
-        [0.0, 0.0, 0.05, 0.95],
-        [0.0, 0.0, 0.10, 0.90],
-        [0.0, 0.0, 0.0, 1.0],
-    ]
+_PARTNERS: Final[tuple[tuple[str, tuple[str, ...], tuple[str, ...], float], ...]] = tuple(
+    (str(name), _strings(regions), _strings(types), float(size))
+    for name, regions, types, size in _CATALOGUE["partners"]
 )
-_PHASE_ARR: Final = np.array([-0.5, -0.2, 0.0, 0.0])
-_PHASE_TTL: Final = np.array([0.0, 1.0, 0.5, 0.0])
+_REGIONS: Final = _strings(_CATALOGUE["regions"])
+
+_PHASES: Final[tuple[str | None, ...]] = tuple(_CATALOGUE["phases"])
+_PHASE_PROBS: Final = np.array(_CATALOGUE["phase_probs"])
+_PHASE_ARR: Final = np.array(_CATALOGUE["phase_arr"])
+_PHASE_TTL: Final = np.array(_CATALOGUE["phase_ttl"])
 # An assessment or a mobilize phase is short work whatever the estate's size.
-_PHASE_DURATION: Final = np.array([-3.0, -1.5, 0.0, 0.0])
+_PHASE_DURATION: Final = np.array(_CATALOGUE["phase_duration"])
 
-_START: Final = np.array([0.30, 0.06, 0.12, 0.06, 0.06, 0.07, 0.09, 0.05, 0.07, 0.06, 0.09])
+_START: Final = np.array(_CATALOGUE["first_type"])
 # What a customer buys next, given what it bought last (rows: previous type, columns: next type).
-_NEXT: Final = np.array(
-    [
-        # Mig   Mod   D&A   AI    SAP   VMW   Sto   Con   Svl   CC    Sec
-        [0.10, 0.22, 0.22, 0.05, 0.02, 0.01, 0.06, 0.14, 0.06, 0.02, 0.10],  # Migration
-        [0.03, 0.08, 0.25, 0.10, 0.00, 0.00, 0.03, 0.25, 0.12, 0.02, 0.12],  # Modernization
-        [0.02, 0.05, 0.18, 0.40, 0.00, 0.00, 0.03, 0.04, 0.08, 0.05, 0.08],  # Data & Analytics
-        [0.02, 0.04, 0.25, 0.25, 0.00, 0.00, 0.02, 0.06, 0.06, 0.12, 0.08],  # AI/ML
-        [0.12, 0.04, 0.45, 0.12, 0.05, 0.00, 0.08, 0.02, 0.02, 0.02, 0.08],  # SAP on AWS
-        [0.35, 0.18, 0.08, 0.02, 0.02, 0.05, 0.08, 0.12, 0.02, 0.02, 0.06],  # VMware Cloud
-        [0.45, 0.05, 0.15, 0.03, 0.02, 0.05, 0.05, 0.02, 0.02, 0.02, 0.14],  # Storage & Backup
-        [0.03, 0.10, 0.30, 0.18, 0.00, 0.00, 0.02, 0.10, 0.12, 0.03, 0.12],  # Containers
-        [0.02, 0.05, 0.30, 0.28, 0.00, 0.00, 0.02, 0.12, 0.08, 0.05, 0.08],  # Serverless Application
-        [0.02, 0.04, 0.28, 0.40, 0.00, 0.00, 0.02, 0.02, 0.12, 0.02, 0.08],  # Contact Center
-        [0.22, 0.15, 0.20, 0.12, 0.02, 0.02, 0.06, 0.12, 0.04, 0.02, 0.03],  # Security & Compliance
-    ]
-)
+_NEXT: Final = np.array(_CATALOGUE["next_type"])
 # Market shifts by close year 2019..2025: generative AI from 2023, VMware exits after 2023, remote contact
 # centers in 2020.
 _YEAR_TYPE_BIAS: Final = np.ones((7, _N_TYPES))
-_YEAR_TYPE_BIAS[:, _T["AI/ML"]] = (0.5, 0.6, 0.7, 0.8, 1.3, 1.8, 2.0)
-_YEAR_TYPE_BIAS[:, _T["VMware Cloud"]] = (1.0, 1.0, 1.0, 1.0, 1.0, 0.6, 0.5)
-_YEAR_TYPE_BIAS[:, _T["Migration"]] = (1.0, 1.0, 1.0, 1.0, 1.0, 1.15, 1.2)
-_YEAR_TYPE_BIAS[:, _T["Contact Center"]] = (0.7, 1.3, 1.2, 1.0, 1.0, 1.0, 1.0)
-_YEAR_TYPE_BIAS[:, _T["Containers"]] = (0.7, 0.8, 0.9, 1.0, 1.1, 1.1, 1.1)
+for _name, _bias in _CATALOGUE["year_type_bias"].items():
+    _YEAR_TYPE_BIAS[:, _T[_name]] = _bias
 
-_PROJECTS_PER_CUSTOMER: Final = (0.30, 0.22, 0.16, 0.12, 0.09, 0.06, 0.05)
-_FIRST_DAY: Final = int(np.datetime64("2019-01-01", "D").astype(np.int64))
-_LAST_DAY: Final = int(np.datetime64("2025-09-30", "D").astype(np.int64))
-_YEARLY_GROWTH: Final = 0.25  # new customers per year grow ~25%, so later years hold more projects
-_TREND_PER_YEAR: Final = 0.06
-_TREND_ORIGIN_YEAR: Final = 2022.0
-_SCOPE_ELASTICITY: Final = 0.55
+_PROJECTS_PER_CUSTOMER: Final = tuple(_CATALOGUE["projects_per_customer"])
+_FIRST_DAY: Final = int(np.datetime64(_CATALOGUE["first_close_day"], "D").astype(np.int64))
+_LAST_DAY: Final = int(np.datetime64(_CATALOGUE["last_close_day"], "D").astype(np.int64))
+_YEARLY_GROWTH: Final = float(_CATALOGUE["yearly_growth"])  # later years hold more projects
+_TREND_PER_YEAR: Final = float(_CATALOGUE["trend_per_year"])
+_TREND_ORIGIN_YEAR: Final = float(_CATALOGUE["trend_origin_year"])
+_SCOPE_ELASTICITY: Final = float(_CATALOGUE["scope_elasticity"])
 
-_GTM: Final = ("Co-Sell", "Partner Originated", "AWS Originated")
-_GTM_PROBS: Final = np.array(
-    [[0.55, 0.25, 0.20], [0.45, 0.40, 0.15], [0.30, 0.60, 0.10], [0.50, 0.30, 0.20], [0.30, 0.55, 0.15]]
-)
-_PROGRAMS: Final = ("MAP", "MAP Lite", "ISV Workload Migration", "Partner Opportunity Acceleration", "None")
-_UNIFIED_PROGRAM: Final = (
-    "Migration Acceleration Program",
-    "Migration Acceleration Program",
-    "ISV Workload Migration Program",
-    "Partner Funding",
-    "No Funding",
-)
-_MAP_ARR_THRESHOLD: Final = math.log(150_000)
+_GTM: Final = _strings(_CATALOGUE["gtm"])
+_GTM_PROBS: Final = np.array(_CATALOGUE["gtm_probs"])
+_PROGRAMS: Final = _strings(_CATALOGUE["programs"])
+_UNIFIED_PROGRAM: Final = _strings(_CATALOGUE["unified_programs"])
+_MAP_ARR_THRESHOLD: Final = math.log(_CATALOGUE["map_arr_threshold_usd"])
 
-_NOISE_SENTENCES: Final = (
-    "Budget approved for this fiscal year.",
-    "Customer asked for a fixed-price SOW.",
-    "Decision expected by end of quarter.",
-    "Executive sponsor is the CIO.",
-    "Follow-up workshop scheduled with the architecture team.",
-    "Competing offer from another cloud provider.",
-    "Timeline driven by a contract renewal.",
-    "Partner to run a proof of concept first.",
-    "Pricing based on the AWS Pricing Calculator estimate.",
-    "Pending legal review.",
-    "TBD: exact scope after discovery.",
-    "See attached SOW draft.",
-)
+_NOISE_SENTENCES: Final = _strings(_CATALOGUE["noise_sentences"])
+
 _BASE62: Final = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _SFDC_CHECKSUM: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
-_SFDC_PODS: Final = ("1T", "3x", "4W", "5e", "6S", "8X", "Hp")  # by close year: newer records, newer pods
+_SFDC_PODS: Final = _strings(_CATALOGUE["sfdc_pods"])  # by close year: newer records, newer pods
 
 
 def _categorical(rng: np.random.Generator, probs: FloatArray) -> IntArray:

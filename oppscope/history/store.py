@@ -1,18 +1,15 @@
-"""The contract every history backend fulfils (DuckDB embedded by default, Athena on AWS).
+"""The values every history backend hands out: import reports, statistics and its one error type.
 
-The engine never talks SQL to a backend: it asks for the columns it needs as NumPy arrays, once per
-snapshot, and works in memory. ``snapshot_id`` changes whenever the table's content changes, so anything
-derived from the history (fitted models, caches, provenance) can be keyed by it.
+The protocols themselves are in ``interfaces``; these plain models are kept apart so that callers that only
+report or catch (the web layer, the CLI) need not import anything that touches a backend.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
-import numpy as np
 from pydantic import BaseModel, Field
 
 from oppscope.errors import ErrorKind, OppscopeError
@@ -31,6 +28,8 @@ class RowError(BaseModel):
 
 
 class ImportReport(BaseModel):
+    """What an import did. ``committed`` is false when it changed nothing (refused, or no row to commit)."""
+
     source: str
     format: ImportFormat | Literal["rows"]
     rows_read: int
@@ -41,6 +40,12 @@ class ImportReport(BaseModel):
     snapshot_id: str
     errors: list[RowError] = Field(default_factory=list)
     errors_truncated: bool = False
+    # Implausible but accepted values and ignored columns: worth a look, never a reason to refuse.
+    warnings: list[RowError] = Field(default_factory=list)
+    warnings_truncated: bool = False
+    # Rows dropped or superseded because their opportunity id came again (only with ``dedupe``).
+    rows_deduplicated: int = 0
+    message: str = ""
 
 
 class NumericSummary(BaseModel):
@@ -105,36 +110,3 @@ def format_for_path(path: Path) -> ImportFormat:
             {"path": str(path), "extensions": sorted(EXTENSIONS)},
         )
     return fmt
-
-
-class HistoryStore(Protocol):
-    def snapshot_id(self) -> str: ...
-
-    def row_count(self) -> int: ...
-
-    def import_file(
-        self,
-        path: Path,
-        *,
-        replace: bool = False,
-        on_error: OnError = "skip",
-        fmt: ImportFormat | None = None,
-    ) -> ImportReport: ...
-
-    def insert_rows(self, rows: Sequence[Mapping[str, Any]], *, replace: bool = False) -> ImportReport: ...
-
-    def fetch_columns(self, columns: Sequence[str] | None = None) -> dict[str, np.ndarray]: ...
-
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
-
-    def stats(self) -> HistoryStats: ...
-
-    def close(self) -> None: ...
-
-    # Every store closes itself at the end of a ``with`` block: DuckDB allows one writer per file, so a
-    # store left open would lock out the next command.
-    def __enter__(self) -> HistoryStore: ...
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None: ...

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from sqlalchemy import Engine
 
 from oppscope.errors import OppscopeError
-from oppscope.history.store import HistoryStore
+from oppscope.history.interfaces import HISTORY_BUSY, HistoryReader
 from oppscope.state.migrate import require_current
 
 Result = dict[str, Any]
@@ -66,15 +66,15 @@ def _timed(probe: Callable[[], Result]) -> Result:
     return result
 
 
-def history_check(open_reader: Callable[[], HistoryStore]) -> Check:
+def history_check(open_reader: Callable[[], HistoryReader]) -> Check:
     def probe() -> Result:
         try:
-            with open_reader() as store:
-                rows, snapshot = store.row_count(), store.snapshot_id()
+            with open_reader() as reader:
+                rows, snapshot = reader.row_count(), reader.snapshot_id()
         except OppscopeError as exc:
-            if exc.code != "history_locked":
+            if exc.code != HISTORY_BUSY:
                 raise
-            # An import holds the file; analyses still answer from the engine in memory, so this is no outage.
+            # Another process holds the history for a moment; analyses still answer from the engine in memory.
             return {"status": "busy", "error": _error(exc)}
         return {"status": "ok" if rows > 0 else "empty", "rows": rows, "snapshot_id": snapshot}
 

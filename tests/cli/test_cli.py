@@ -157,16 +157,24 @@ def test_import_skips_bad_rows_and_reports_them(tmp_path: Path) -> None:
     rows = [project_row(0), project_row(1, close_date="yesterday"), project_row(2)]
     source = write_csv(tmp_path / "projects.csv", rows)
 
-    result = invoke("--data-dir", tmp_path / "data", "history", "import", source, "--json")
+    result = invoke("--data-dir", tmp_path / "data", "history", "import", source, "--json", "--skip-bad-rows")
     assert result.exit_code == 0, result.output
     report = stdout_json(result)
     assert (report["rows_imported"], report["rows_rejected"]) == (2, 1)
     assert report["errors"][0]["row"] == 2
     assert report["errors"][0]["column"] == "close_date"
 
-    readable = invoke("--data-dir", tmp_path / "data2", "history", "import", source)
+    readable = invoke("--data-dir", tmp_path / "data2", "history", "import", source, "--skip-bad-rows")
     assert readable.exit_code == 0
     assert "close_date" in readable.stdout
+
+
+def test_import_refuses_a_file_with_bad_rows_by_default(tmp_path: Path) -> None:
+    source = write_csv(tmp_path / "projects.csv", [project_row(0), project_row(1, close_date="yesterday")])
+
+    result = invoke("--data-dir", tmp_path / "data", "history", "import", source)
+    assert result.exit_code == 1
+    assert "close_date" in result.stdout and "--skip-bad-rows" in result.stderr
 
 
 def test_import_rejecting_all_commits_nothing_and_fails(tmp_path: Path) -> None:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from oppscope.config import load_settings
 from oppscope.history.duckdb_store import DuckDBHistoryStore
+from oppscope.history.interfaces import HistoryReader, HistoryStore
+from oppscope.wiring import HISTORY_BACKENDS, open_services
 
 BASE_CLOSE = 1_700_000_000  # 2023-11-14T22:13:20Z
 
@@ -34,3 +38,21 @@ def make_row(i: int, **overrides: Any) -> dict[str, Any]:
 def store(tmp_path: Path) -> Iterator[DuckDBHistoryStore]:
     with DuckDBHistoryStore(tmp_path / "db" / "history.duckdb") as s:
         yield s
+
+
+# Every history backend the wiring can build (``history_backend``), for the contract suites: a backend joins
+# them by its entry in the wiring's table.
+
+
+@dataclass(frozen=True)
+class Backend:
+    writer: HistoryStore
+    open_reader: Callable[[], HistoryReader]
+
+
+@pytest.fixture(params=HISTORY_BACKENDS)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    """A fresh, empty history of one backend: its writer, and how to open a reader on the current snapshot."""
+    settings = load_settings(data_dir=tmp_path / "data", history_backend=request.param)
+    with open_services(settings) as services, services.history.writer() as writer:
+        yield Backend(writer, services.history.reader)

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -10,10 +12,11 @@ import numpy as np
 import pytest
 
 from oppscope.config import Settings
-from oppscope.history import schema
-from oppscope.history.duckdb_store import EMPTY_SNAPSHOT, MAX_ERRORS, DuckDBHistoryStore
+from oppscope.history import duckdb_import, schema
+from oppscope.history.duckdb_import import EMPTY_SNAPSHOT, MAX_ERRORS
+from oppscope.history.duckdb_store import DuckDBHistoryStore
 from oppscope.history.export import write_rows
-from oppscope.history.factory import open_history_store
+from oppscope.history.factory import open_history_reader, open_history_store
 from oppscope.history.store import HistoryError, ImportFormat
 from tests.history.conftest import BASE_CLOSE, make_row
 
@@ -222,7 +225,7 @@ BAD_LINES = [
 
 
 def test_skip_mode_reports_row_column_reason(store: DuckDBHistoryStore, tmp_path: Path) -> None:
-    report = _import_csv(store, tmp_path, BAD_LINES, BAD_HEADER)
+    report = store.import_file(_write_csv(tmp_path / "bad.csv", BAD_HEADER, BAD_LINES), on_error="skip")
 
     assert report.committed
     assert (report.rows_read, report.rows_imported, report.rows_rejected) == (11, 2, 9)
@@ -248,6 +251,7 @@ def test_skip_mode_reports_row_column_reason(store: DuckDBHistoryStore, tmp_path
 def test_one_row_can_carry_several_errors(store: DuckDBHistoryStore) -> None:
     report = store.insert_rows([make_row(0, customer_name=" ", close_date="soon", annual_run_rate_usd=-1)])
 
+    assert not report.committed
     assert [(e.row, e.column) for e in report.errors] == [
         (1, "customer_name"),
         (1, "annual_run_rate_usd"),
@@ -294,8 +298,9 @@ def test_unknown_columns_are_warned_once_and_ignored(store: DuckDBHistoryStore, 
     lines = [["A", "1700000000", "x", "y"], ["B", "1700000000", "x", "y"]]
     report = _import_csv(store, tmp_path, lines, ["customer_name", "close_date", "colour", "Extra Col"])
 
-    assert [(e.row, e.column) for e in report.errors] == [(0, "colour"), (0, "Extra Col")]
-    assert all("unknown column" in e.reason for e in report.errors)
+    assert report.errors == []
+    assert [(e.row, e.column) for e in report.warnings] == [(0, "colour"), (0, "Extra Col")]
+    assert all("unknown column" in e.reason for e in report.warnings)
     assert report.rows_imported == 2 and report.rows_rejected == 0
 
 
@@ -352,33 +357,49 @@ def test_failure_after_delete_leaves_previous_rows(
     store.insert_rows([make_row(i) for i in range(3)])
     before = store.snapshot_id()
     write_rows([make_row(7)], tmp_path / "n.csv", "csv")
-    deleted: list[int] = []
+    real_commit = duckdb_import.commit_checked
 
-    def explode() -> None:
-        deleted.append(store.row_count())  # inside the transaction, after the DELETE
+    def explode(con: Any, **kwargs: Any) -> None:
+        real_commit(con, **kwargs)  # the old rows are deleted in the new snapshot's file, then it fails
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(store, "_insert_checked", explode)
+    monkeypatch.setattr(duckdb_import, "commit_checked", explode)
     with pytest.raises(RuntimeError):
         store.import_file(tmp_path / "n.csv", replace=True)
 
-    assert deleted == [0]
     assert store.row_count() == 3
     assert store.snapshot_id() == before
+    assert not list(store.path.parent.glob("*.snapshots/.build-*"))
     monkeypatch.undo()
     assert store.import_file(tmp_path / "n.csv").rows_imported == 1
     assert store.row_count() == 4
 
 
-def test_crash_leaves_file_readable_with_previous_content(tmp_path: Path) -> None:
+def test_a_killed_import_leaves_the_previous_snapshot(tmp_path: Path) -> None:
     db = tmp_path / "h.duckdb"
     with DuckDBHistoryStore(db) as s:
         s.insert_rows([make_row(i) for i in range(2)])
-        s._con.execute("BEGIN TRANSACTION")
-        s._con.execute('DELETE FROM "parquet"')
-        # Simulate a process that dies mid-import: the connection goes away without COMMIT.
+    write_rows([make_row(5)], tmp_path / "n.csv", "csv")
+    # A process that dies mid-import, after writing the new rows and before switching to them.
+    code = (
+        "import os\n"
+        "from oppscope.history import duckdb_import\n"
+        "from oppscope.history.duckdb_store import DuckDBHistoryWriter\n"
+        "real = duckdb_import.commit_checked\n"
+        "def die(con, **kw):\n"
+        "    real(con, **kw)\n"
+        "    os._exit(9)\n"
+        "duckdb_import.commit_checked = die\n"
+        f"DuckDBHistoryWriter({str(db)!r}).import_file({str(tmp_path / 'n.csv')!r}, replace=True)\n"
+    )
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 9
+    assert list(db.parent.glob("*.snapshots/.build-*"))  # the half-built file is left behind ...
     with DuckDBHistoryStore(db, read_only=True) as s:
         assert s.row_count() == 2
+    with DuckDBHistoryStore(db) as s:
+        s.insert_rows([make_row(3)])
+        assert s.row_count() == 3
+    assert not list(db.parent.glob("*.snapshots/.build-*"))  # ... and pruned by the next import
 
 
 def test_snapshot_ids(tmp_path: Path) -> None:
@@ -398,7 +419,8 @@ def test_snapshot_ids(tmp_path: Path) -> None:
     second = run(tmp_path / "two.duckdb")
 
     assert first[0] == EMPTY_SNAPSHOT
-    assert len(set(first)) == 4
+    # The id is a function of the content: replacing with a.csv again gives a.csv's snapshot back.
+    assert len(set(first)) == 3 and first[3] == first[1]
     assert all(len(i) == 16 and int(i, 16) >= 0 for i in first[1:])
     assert first == second
     with DuckDBHistoryStore(tmp_path / "one.duckdb", read_only=True) as s:
@@ -411,14 +433,14 @@ def test_snapshot_unchanged_when_nothing_imported_and_empty_after_empty_replace(
     store.insert_rows([make_row(0)])
     before = store.snapshot_id()
 
-    report = store.insert_rows([make_row(1, customer_name="")])
-    assert report.committed and report.rows_imported == 0
+    report = store.insert_rows([make_row(1, customer_name="")], on_error="skip")
+    assert not report.committed and report.rows_imported == 0
     assert store.snapshot_id() == before
 
     _write_csv(tmp_path / "empty.csv", ["customer_name", "close_date"], [])
     report = store.import_file(tmp_path / "empty.csv", replace=True)
-    assert report.rows_read == 0 and store.row_count() == 0
-    assert store.snapshot_id() == EMPTY_SNAPSHOT
+    assert report.rows_read == 0 and not report.committed and "no data rows" in report.message
+    assert store.row_count() == 1 and store.snapshot_id() == before
 
 
 # -- insert_rows, query, stats, modes ------------------------------------------------------------------
@@ -427,7 +449,7 @@ def test_snapshot_unchanged_when_nothing_imported_and_empty_after_empty_replace(
 def test_insert_rows_validates_like_files(store: DuckDBHistoryStore) -> None:
     rows = [make_row(0), {"customer_name": "Sparse", "close_date": BASE_CLOSE}, make_row(2, close_date=5)]
 
-    report = store.insert_rows(rows)
+    report = store.insert_rows(rows, on_error="skip")
 
     assert report.format == "rows"
     assert (report.rows_imported, report.rows_rejected) == (2, 1)
@@ -439,7 +461,9 @@ def test_insert_rows_validates_like_files(store: DuckDBHistoryStore) -> None:
 def test_query_cannot_write(store: DuckDBHistoryStore) -> None:
     store.insert_rows([make_row(i) for i in range(2)])
 
-    store.query('DELETE FROM "parquet"')
+    with pytest.raises(HistoryError) as err:
+        store.query('DELETE FROM "parquet"')
+    assert err.value.code == "query_failed"
 
     assert store.row_count() == 2
     with pytest.raises(HistoryError) as err:
@@ -528,4 +552,8 @@ def test_factory_uses_settings_path(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "data")
     with open_history_store(settings) as store:
         assert store.row_count() == 0
-    assert settings.history_path.exists()
+        assert not settings.history_path.exists()  # reading an empty history creates nothing
+        store.insert_rows([make_row(0)])
+    assert settings.history_path.is_symlink()
+    with open_history_reader(settings) as reader:
+        assert reader.row_count() == 1

@@ -1,4 +1,4 @@
-"""DuckDB lets one process write or several read: a short conflict is waited out, a long one is named."""
+"""Readers and imports never wait for each other; only a foreign process writing a snapshot file is a lock."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ import pytest
 
 from oppscope.history.duckdb_store import LOCK_WAIT_SECONDS, DuckDBHistoryStore
 from oppscope.history.store import HistoryError
+from tests.history.conftest import make_row
 
 
 def hold_in_another_process(path: Path, seconds: float, *, read_only: bool) -> subprocess.Popen[bytes]:
-    """Another process holding the file, as a running import (writer) or a server's check (reader) would."""
+    """Another process holding the file open: a reader (a server's check) or a foreign writing tool."""
     code = (
         "import duckdb, sys, time\n"
         f"con = duckdb.connect({str(path)!r}, read_only={read_only})\n"
@@ -29,20 +30,25 @@ def hold_in_another_process(path: Path, seconds: float, *, read_only: bool) -> s
 @pytest.fixture
 def history_file(tmp_path: Path) -> Path:
     path = tmp_path / "history.duckdb"
-    DuckDBHistoryStore(path).close()
+    with DuckDBHistoryStore(path) as store:
+        store.insert_rows([make_row(0)])
     return path
 
 
-def test_a_writer_waits_out_a_short_read(history_file: Path) -> None:
-    holder = hold_in_another_process(history_file, 0.5, read_only=True)
+def test_an_import_does_not_wait_for_a_long_read(history_file: Path) -> None:
+    holder = hold_in_another_process(history_file, 30, read_only=True)
     try:
+        # A writer that needed the reader's file would give up after LOCK_WAIT_SECONDS with history_locked.
         with DuckDBHistoryStore(history_file) as store:
-            assert store.row_count() == 0
+            assert store.insert_rows([make_row(1)]).committed
+            assert store.row_count() == 2
+        assert holder.poll() is None  # the reader still holds the previous snapshot, undisturbed
     finally:
+        holder.kill()
         holder.wait(timeout=30)
 
 
-def test_a_long_import_is_named_not_reported_as_a_broken_file(history_file: Path) -> None:
+def test_a_foreign_writer_is_named_not_reported_as_a_broken_file(history_file: Path) -> None:
     holder = hold_in_another_process(history_file, LOCK_WAIT_SECONDS + 3, read_only=False)
     try:
         started = time.monotonic()

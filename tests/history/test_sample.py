@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import re
 import statistics
 from collections import defaultdict
 from datetime import UTC, date, datetime
 from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
 from oppscope.history import sample, schema
+from oppscope.history.duckdb_store import DuckDBHistoryWriter
 from oppscope.history.geo import AWS_REGION_COUNTRY, COUNTRY_GEO, US_SUB_REGIONS, resolve_region
 from oppscope.history.sample import SampleHistory, generate_sample
 from oppscope.history.schema import DAYS_PER_MONTH, OTHER_SERVICES
@@ -50,6 +54,16 @@ def test_same_arguments_give_identical_rows_and_truth() -> None:
     assert a.rows == b.rows
     assert a.truth == b.truth
     assert generate_sample(400, 12).rows != a.rows
+
+
+def test_the_default_sample_is_unchanged_by_its_catalogue_living_in_data(tmp_path: Path) -> None:
+    """The rows' digest was taken before the catalogue moved from sample.py into data/sample_catalogue.json; the
+    snapshot id pins the history's content digest of those same rows."""
+    generated = generate_sample(5000, 20240601)
+    rows = hashlib.sha256(json.dumps(generated.rows, sort_keys=True, default=str).encode()).hexdigest()
+    assert rows == "d54b2df9d836f1047a96d6dc48899cffbc17c4d68a8910409aa5ca5e447f824a"
+    report = DuckDBHistoryWriter(tmp_path / "history.duckdb").insert_rows(generated.rows)
+    assert report.snapshot_id == "27a269de9252e51b"
 
 
 def test_row_count_is_exact_for_small_and_odd_sizes() -> None:
