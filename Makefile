@@ -30,9 +30,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-# Debian programs driven for real: Chromium (browser tests, through Playwright) and Node.js with npm (the
-# original system's client rules and its own contract and security suites) by the tests, wrk by the HTTP benchmark.
-TEST_PROGRAMS := chromium:chromium node:nodejs npm:npm
+# Debian programs driven for real: Chromium (browser tests, through Playwright), Node.js with npm (the
+# original system's client rules and its own contract and security suites) and promtool (checks of the /metrics
+# scrape) by the tests, wrk by the HTTP benchmark.
+TEST_PROGRAMS := chromium:chromium node:nodejs npm:npm promtool:prometheus
 # The suites' one dependency (axios), pinned by its lock file; reinstalled when the lock file changes.
 NODE_MODULES := tests/compat_js/node_modules/.package-lock.json
 BENCH_PROGRAMS := wrk:wrk

@@ -10,13 +10,16 @@ history of any other size), starts ``oppscope serve --workers N`` on a free loop
 * the seed's load: 100 requests a minute (one every 0.6 s, open loop: a slow answer does not delay the next)
   from a small httpx client, latency measured from each request's scheduled start;
 
-and finally counts the analyses saved in ``<data_dir>/state.sqlite``. The server is always stopped (its whole
+and finally counts the analyses saved in ``<data_dir>/state.sqlite``. Then, on the first history size, the cost
+of the instrumentation (Prometheus metrics, the time series, stage timings): the same wrk load against servers
+with ``OPPSCOPE_METRICS_ENABLED`` false and true, in the order off, on, on, off per pair of rounds so that a
+drift of the machine falls on both, compared by mean analyses/s. The server is always stopped (its whole
 process group: the uvicorn supervisor and its workers), also on Ctrl-C, SIGTERM or an error.
 
     .venv/bin/python benchmarks/http.py [--sizes 5000,100000] [--workers N] [--duration 30] [--connections 8]
-        [--threads 1] [--paced-seconds 60] [--quick] [--json]
+        [--threads 1] [--paced-seconds 60] [--cost-seconds 15] [--cost-rounds 2] [--cost-only] [--quick] [--json]
 
-Targets: at least 100 analyses/s in the throughput run, paced p95 under 100 ms.
+Targets: at least 100 analyses/s in the throughput run, paced p95 under 100 ms, instrumentation under 5%.
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ SAMPLE_ROWS = 5_000  # the sample ``oppscope serve`` auto-loads (settings.sample
 TARGET_PER_S = 100.0
 TARGET_PACED_P95_MS = 100.0
 SEED_RATE_PER_MINUTE = 100.0
+TARGET_INSTRUMENTATION_COST = 0.05
 
 
 def _progress(message: str) -> None:
@@ -129,6 +133,7 @@ class Server:
     profile: str | None
     log_level: str | None
     log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
     _log: TextIO | None = field(default=None, repr=False)
 
@@ -144,7 +149,7 @@ class Server:
         ]  # fmt: skip
         if self.profile:
             command += ["--profile", self.profile]
-        env = dict(os.environ)
+        env = {**os.environ, **self.env}
         if self.log_level:
             env["OPPSCOPE_LOG_LEVEL"] = self.log_level
         self._log = self.log_path.open("w")
@@ -358,6 +363,9 @@ class Options:
     log_level: str | None
     ready_timeout_s: float
     verbose: bool
+    cost_seconds: int
+    cost_rounds: int
+    cost_only: bool
 
 
 def load_history(rows: int, data_dir: Path, workdir: Path, options: Options) -> str:
@@ -371,7 +379,20 @@ def load_history(rows: int, data_dir: Path, workdir: Path, options: Options) -> 
     return "import"
 
 
-def run_size(rows: int, workdir: Path, options: Options) -> dict[str, Any]:
+@dataclass
+class Prepared:
+    rows: int
+    source: str
+    data_dir: Path
+    load_s: float
+    token: str | None
+    headers: dict[str, str]
+    bodies: list[dict[str, Any]]
+    bodies_path: Path
+
+
+def prepare(rows: int, workdir: Path, options: Options) -> Prepared:
+    """A data directory with the history loaded by the real commands, a token where needed, request bodies."""
     data_dir = workdir / f"data-{rows}"
     _progress(f"{rows:,} rows: oppscope db upgrade, load the history")
     t0 = time.perf_counter()
@@ -384,11 +405,14 @@ def run_size(rows: int, workdir: Path, options: Options) -> dict[str, Any]:
             "token"
         ]
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-
     bodies = request_bodies(options.bodies, seed=options.seed + 1)
     bodies_path = workdir / f"bodies-{rows}.jsonl"
     bodies_path.write_text("".join(json.dumps(b) + "\n" for b in bodies))
+    return Prepared(rows, source, data_dir, load_s, token, headers, bodies, bodies_path)
 
+
+def run_size(prepared: Prepared, workdir: Path, options: Options) -> dict[str, Any]:
+    rows, data_dir, headers, bodies = prepared.rows, prepared.data_dir, prepared.headers, prepared.bodies
     server = Server(
         data_dir, _free_port(), options.workers, options.profile, options.log_level, workdir / f"serve-{rows}.log"
     )
@@ -400,8 +424,9 @@ def run_size(rows: int, workdir: Path, options: Options) -> dict[str, Any]:
             f"{rows:,} rows: wrk {options.duration_s} s, {options.connections} connections, {options.threads} threads"
         )
         throughput = run_wrk(
-            server.base_url, bodies_path, token, duration_s=options.duration_s, connections=options.connections,
-            threads=options.threads, timeout_s=options.timeout_s, verbose=options.verbose,
+            server.base_url, prepared.bodies_path, prepared.token, duration_s=options.duration_s,
+            connections=options.connections, threads=options.threads, timeout_s=options.timeout_s,
+            verbose=options.verbose,
         )  # fmt: skip
         time.sleep(1)  # let requests still in flight when wrk stopped finish before the paced run
         _progress(f"{rows:,} rows: paced {SEED_RATE_PER_MINUTE:.0f}/min for {options.paced_seconds:.0f} s")
@@ -410,11 +435,11 @@ def run_size(rows: int, workdir: Path, options: Options) -> dict[str, Any]:
     paced_p95 = paced["p95_ms"]
     return {
         "history_rows": rows,
-        "history_source": source,
+        "history_source": prepared.source,
         "workers": options.workers,
         "profile": options.profile or "development",
         "log_level": options.log_level or "profile default",
-        "setup": {"load_history_s": round(load_s, 1), "start_to_ready_s": round(ready_s, 1)},
+        "setup": {"load_history_s": round(prepared.load_s, 1), "start_to_ready_s": round(ready_s, 1)},
         "throughput": throughput,
         "paced": paced,
         "warmup_created": warm_created,
@@ -427,6 +452,84 @@ def run_size(rows: int, workdir: Path, options: Options) -> dict[str, Any]:
             "paced_p95_ms": TARGET_PACED_P95_MS,
             "paced_p95_met": paced_p95 is not None and paced_p95 < TARGET_PACED_P95_MS,
         },
+    }
+
+
+_PER_REQUEST = """
+import os, sys, time
+from pathlib import Path
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = sys.argv[1]
+from oppscope.config import load_settings
+from oppscope.ops.metrics import Telemetry
+from oppscope.ops.timeseries import STAGES
+telemetry = Telemetry(load_settings(data_dir=Path(sys.argv[1]) / "data"))
+telemetry.start()
+count = int(sys.argv[2])
+started = time.process_time()
+for i in range(count):
+    telemetry.request("POST", "/api/v1/analyses", 201 if i % 10 else 422, 0.013)
+    for stage in STAGES:
+        telemetry.stage(stage, 0.002)
+    telemetry.cache(i % 2 == 0)
+print((time.process_time() - started) / count * 1e6)
+telemetry.stop()
+"""
+
+
+def instrumentation_cpu_us(workdir: Path, count: int = 20_000) -> float:
+    """CPU microseconds the instrumentation adds to one analysis request (what the web layer and the service
+    report: the request, five stages and a cache look-up, into multiprocess Prometheus files and the time
+    series), measured alone: a figure the noise of a shared machine does not move."""
+    directory = workdir / "per-request"
+    directory.mkdir(exist_ok=True)
+    done = subprocess.run(
+        [sys.executable, "-c", _PER_REQUEST, str(directory), str(count)], capture_output=True, text=True, check=True
+    )
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def instrumentation_cost(prepared: Prepared, workdir: Path, options: Options) -> dict[str, Any]:
+    """The same wrk load with the instrumentation off and on, rounds ordered off, on, on, off; the throughput
+    lost with it on, from the mean analyses/s of each."""
+    order = [enabled for _ in range(options.cost_rounds // 2) for enabled in (False, True, True, False)]
+    order += [False, True] if options.cost_rounds % 2 else []
+    runs: dict[bool, list[dict[str, Any]]] = {False: [], True: []}
+    for i, enabled in enumerate(order):
+        server = Server(
+            prepared.data_dir, _free_port(), options.workers, options.profile, options.log_level,
+            workdir / f"serve-cost-{i}.log", env={"OPPSCOPE_METRICS_ENABLED": "true" if enabled else "false"},
+        )  # fmt: skip
+        label = "on" if enabled else "off"
+        _progress(f"instrumentation cost {i + 1}/{len(order)}: metrics {label}, wrk {options.cost_seconds} s")
+        with running_server(server, options.ready_timeout_s):
+            warm_up(server.base_url, prepared.bodies, options.warmup, prepared.headers)
+            figures = run_wrk(
+                server.base_url, prepared.bodies_path, prepared.token, duration_s=options.cost_seconds,
+                connections=options.connections, threads=options.threads, timeout_s=options.timeout_s,
+                verbose=options.verbose,
+            )  # fmt: skip
+        runs[enabled].append(figures)
+    off = float(np.mean([r["analyses_per_s"] for r in runs[False]]))
+    on = float(np.mean([r["analyses_per_s"] for r in runs[True]]))
+    cost = 1 - on / off if off else None
+    per_request_us = instrumentation_cpu_us(workdir)
+    return {
+        "per_request_cpu_us": round(per_request_us, 1),
+        # The CPU a second of analyses at the measured rate spends in it, as a share of the cores the server has.
+        "per_request_cpu_share": round(per_request_us * 1e-6 * off / min(options.workers, _cpu_count()), 4),
+        "history_rows": prepared.rows,
+        "seconds_per_run": options.cost_seconds,
+        "order": ["on" if e else "off" for e in order],
+        "off_analyses_per_s": [r["analyses_per_s"] for r in runs[False]],
+        "on_analyses_per_s": [r["analyses_per_s"] for r in runs[True]],
+        "off_mean": round(off, 1),
+        "on_mean": round(on, 1),
+        "off_p95_ms": [r["p95_ms"] for r in runs[False]],
+        "on_p95_ms": [r["p95_ms"] for r in runs[True]],
+        "errors": sum(r["errors"] for rs in runs.values() for r in rs),
+        "cost": None if cost is None else round(cost, 4),
+        "target": TARGET_INSTRUMENTATION_COST,
+        "met": cost is not None and cost < TARGET_INSTRUMENTATION_COST,
     }
 
 
@@ -469,6 +572,18 @@ def print_table(results: Sequence[dict[str, Any]]) -> None:
         )
 
 
+def print_cost(cost: dict[str, Any]) -> None:
+    share = "-" if cost["cost"] is None else f"{cost['cost'] * 100:+.1f}%"
+    print(
+        f"instrumentation ({cost['history_rows']:,} rows, {cost['seconds_per_run']} s per run, order "
+        f"{' '.join(cost['order'])}): metrics off {cost['off_mean']:.1f} analyses/s {cost['off_analyses_per_s']}, "
+        f"on {cost['on_mean']:.1f} {cost['on_analyses_per_s']}; throughput cost {share} "
+        f"(target < {cost['target'] * 100:.0f}%: {'met' if cost['met'] else 'MISSED'}); errors {cost['errors']}; "
+        f"instrumentation alone {cost['per_request_cpu_us']:.0f} us CPU per analysis request, "
+        f"{cost['per_request_cpu_share'] * 100:.2f}% of the cores at the measured rate"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--sizes", default=f"{SAMPLE_ROWS},100000", help="History sizes, comma separated.")
@@ -483,6 +598,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7, help="Seed of the generated history and bodies.")
     parser.add_argument("--profile", help="oppscope settings profile (development: no auth, high rate limits).")
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="OPPSCOPE_LOG_LEVEL.")
+    parser.add_argument("--cost-seconds", type=int, help="wrk seconds per instrumentation run (15; quick: 5).")
+    parser.add_argument("--cost-rounds", type=int, default=2, help="Runs with metrics on, and as many off (2).")
+    parser.add_argument("--cost-only", action="store_true", help="Only the instrumentation cost, first size.")
     parser.add_argument("--ready-timeout", type=float, default=900, help="Seconds to wait for /health/ready.")
     parser.add_argument("--quick", action="store_true", help="A short smoke run.")
     parser.add_argument("--json", action="store_true", help="Print the figures as JSON.")
@@ -502,22 +620,34 @@ def main() -> None:
         log_level=args.log_level,
         ready_timeout_s=args.ready_timeout,
         verbose=args.verbose,
+        cost_seconds=args.cost_seconds or (5 if args.quick else 15),
+        cost_rounds=max(1, args.cost_rounds),
+        cost_only=args.cost_only,
     )
     _stop_on_sigterm()
     _progress(f"options: {asdict(options)}")
     results = []
+    cost: dict[str, Any] | None = None
+    sizes = [int(s) for s in args.sizes.split(",")]
     try:
         with tempfile.TemporaryDirectory(prefix="oppscope-http-bench-") as tmp:
-            for size in (int(s) for s in args.sizes.split(",")):
-                results.append(run_size(size, Path(tmp), options))
+            for i, size in enumerate(sizes[:1] if options.cost_only else sizes):
+                prepared = prepare(size, Path(tmp), options)
+                if not options.cost_only:
+                    results.append(run_size(prepared, Path(tmp), options))
+                if i == 0:
+                    cost = instrumentation_cost(prepared, Path(tmp), options)
     except KeyboardInterrupt as exc:
         _progress(f"interrupted ({exc or 'Ctrl-C'}); the server was stopped")
         sys.exit(130)
     if args.json:
-        json.dump(results, sys.stdout, indent=2)
+        json.dump({"sizes": results, "instrumentation": cost}, sys.stdout, indent=2)
         print()
     else:
-        print_table(results)
+        if results:
+            print_table(results)
+        if cost is not None:
+            print_cost(cost)
 
 
 if __name__ == "__main__":

@@ -78,6 +78,22 @@ class Settings(BaseSettings):
     # Health: /health/ready fails when the data directory's disk has less free space than this.
     disk_free_min_percent: float = Field(10.0, ge=0, le=100)
 
+    # Observability: JSON logs (one file per UTC day under log_dir, default <data_dir>/logs), Prometheus metrics
+    # and the internal per-minute time series under <data_dir>/ops. metrics_enabled=false turns the metrics, the
+    # time series and the stage timings off (the request log stays).
+    log_dir: Path | None = None
+    log_retention_days: int = Field(30, ge=1, le=3650)
+    metrics_enabled: bool = True
+    timeseries_retention_hours: int = Field(48, ge=24, le=24 * 90)
+    timeseries_flush_seconds: float = Field(5.0, gt=0, le=300)
+    resource_sample_seconds: float = Field(15.0, gt=0, le=3600)
+    # Analyses of an identical input against the same history snapshot and settings, per worker process.
+    analysis_cache_enabled: bool = False
+    analysis_cache_max_entries: int = Field(1000, ge=1, le=1_000_000)
+    analysis_cache_ttl_high_seconds: float = Field(7200, gt=0, le=604_800)
+    analysis_cache_ttl_medium_seconds: float = Field(3600, gt=0, le=604_800)
+    analysis_cache_ttl_low_seconds: float = Field(1800, gt=0, le=604_800)
+
     @property
     def history_path(self) -> Path:
         return self.data_dir / "history.duckdb"
@@ -89,6 +105,16 @@ class Settings(BaseSettings):
     @property
     def model_cache_dir(self) -> Path:
         return self.data_dir / "models"
+
+    @property
+    def log_path(self) -> Path:
+        """The directory the JSON log files go to."""
+        return self.log_dir or self.data_dir / "logs"
+
+    @property
+    def ops_dir(self) -> Path:
+        """Operational state shared by the worker processes: the time series, Prometheus' multiprocess files."""
+        return self.data_dir / "ops"
 
     @classmethod
     def settings_customise_sources(

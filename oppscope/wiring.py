@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 
 from oppscope.access.interfaces import TokenStore
 from oppscope.access.sql_tokens import SqlTokenStore
+from oppscope.analyses.cache import AnalysisCache
 from oppscope.analyses.service import AnalysisService
 from oppscope.analyses.sql_store import SqlAnalysisStore
 from oppscope.analyses.store import AnalysisStore
@@ -28,6 +29,7 @@ from oppscope.engines.interfaces import ModelCache
 from oppscope.history.factory import open_history_reader, open_history_store
 from oppscope.history.interfaces import HistoryReader, HistoryStore
 from oppscope.ops.health import Check, disk_check, engine_check, history_check, state_check
+from oppscope.ops.metrics import Telemetry
 from oppscope.state.db import open_state
 from oppscope.state.migrate import require_current
 
@@ -58,8 +60,9 @@ HISTORY_BACKENDS = tuple(_HISTORY_BACKENDS)
 
 @dataclass
 class Services:
-    """The process' backends. ``metrics`` and ``events`` are slots for the metrics registry and the event sink
-    (None until those exist); ``checks`` are what readiness probes, one per dependency."""
+    """The process' backends. ``metrics`` is the telemetry (Prometheus and the time series; None with
+    ``metrics_enabled`` off), ``events`` a slot for the event sink (None until it exists); ``checks`` are what
+    readiness probes, one per dependency."""
 
     settings: Settings
     history: HistoryAccess
@@ -69,7 +72,7 @@ class Services:
     model_cache: ModelCache
     engines: EngineHolder
     analyses: AnalysisService
-    metrics: object | None = None
+    metrics: Telemetry | None = None
     events: object | None = None
     checks: list[Check] = field(default_factory=list)
 
@@ -88,6 +91,7 @@ def build_services(settings: Settings) -> Services:
     analysis_store = _ANALYSIS_STORES[settings.analysis_store_backend](state)
     model_cache = open_model_cache(settings)
     engines = EngineHolder(settings, history.reader, model_cache)
+    telemetry = Telemetry(settings) if settings.metrics_enabled else None
     services = Services(
         settings=settings,
         history=history,
@@ -96,7 +100,14 @@ def build_services(settings: Settings) -> Services:
         tokens=_TOKEN_STORES[settings.token_backend](state),
         model_cache=model_cache,
         engines=engines,
-        analyses=AnalysisService(analysis_store, engines, mask_free_text=settings.mask_free_text),
+        analyses=AnalysisService(
+            analysis_store,
+            engines,
+            AnalysisCache.from_settings(settings),
+            telemetry,
+            mask_free_text=settings.mask_free_text,
+        ),
+        metrics=telemetry,
     )
     services.checks = [
         history_check(history.reader),

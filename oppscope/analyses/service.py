@@ -10,6 +10,8 @@ import hashlib
 import json
 from typing import TYPE_CHECKING, Protocol
 
+from oppscope.analyses.cache import AnalysisCache
+from oppscope.analyses.instrument import AnalysisObserver, AnalysisRun
 from oppscope.analyses.redaction import mask_opportunity
 from oppscope.analyses.store import AnalysisStore, IdempotencyConflictError, NewAnalysis, SavedAnalysis
 from oppscope.analysis.models import Opportunity
@@ -41,9 +43,19 @@ def request_digest(opportunity: Opportunity, rerun_of: str | None) -> str:
 
 
 class AnalysisService:
-    def __init__(self, store: AnalysisStore, engines: EngineSource, *, mask_free_text: bool = True) -> None:
+    def __init__(
+        self,
+        store: AnalysisStore,
+        engines: EngineSource,
+        cache: AnalysisCache | None = None,
+        observer: AnalysisObserver | None = None,
+        *,
+        mask_free_text: bool = True,
+    ) -> None:
         self.store = store
         self.engines = engines
+        self.cache = cache or AnalysisCache(enabled=False)
+        self.observer = observer
         self.mask_free_text = mask_free_text
 
     def accept(self, opportunity: Opportunity) -> Opportunity:
@@ -69,16 +81,20 @@ class AnalysisService:
                 if earlier_digest != digest:
                     raise IdempotencyConflictError(idempotency_key, saved.id)
                 return saved, False
-        analysis = self.engines.current(refresh=rerun_of is not None).analyze(opportunity)
-        return self.store.save(
-            NewAnalysis(
-                analysis=analysis,
-                created_by=created_by,
-                rerun_of=rerun_of,
-                idempotency_key=idempotency_key,
-                request_sha256=digest,
+        run = AnalysisRun(self.observer)
+        analysis = self.cache.analyze(self.engines.current(refresh=rerun_of is not None), opportunity, run)
+        with run.timed("store"):
+            saved, created = self.store.save(
+                NewAnalysis(
+                    analysis=analysis,
+                    created_by=created_by,
+                    rerun_of=rerun_of,
+                    idempotency_key=idempotency_key,
+                    request_sha256=digest,
+                )
             )
-        )
+        run.log(saved.id, analysis, rerun_of)
+        return saved, created
 
     def get(self, analysis_id: str) -> SavedAnalysis:
         saved = self.store.get(analysis_id)

@@ -11,7 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from functools import cache, cached_property
@@ -90,6 +92,23 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(int(ts), tz=UTC).date().isoformat()
 
 
+StageHook = Callable[[str, float], None]
+
+
+class _Laps:
+    """Tells the hook how long each stage took since the previous one; free without a hook."""
+
+    def __init__(self, hook: StageHook | None) -> None:
+        self.hook = hook
+        self.last = time.perf_counter()
+
+    def __call__(self, stage: str) -> None:
+        if self.hook is not None:
+            now = time.perf_counter()
+            self.hook(stage, now - self.last)
+            self.last = now
+
+
 class Engine:
     def __init__(
         self,
@@ -147,9 +166,13 @@ class Engine:
             for field, block in fields.items()
         }
 
-    def analyze(self, opportunity: Opportunity) -> Analysis:
+    def analyze(self, opportunity: Opportunity, on_stage: StageHook | None = None) -> Analysis:
+        """``on_stage(stage, seconds)`` hears of each stage as it ends: resolve, retrieve, estimate, narrative."""
+        lap = _Laps(on_stage)
         prepared = self.core.prepare(opportunity)
+        lap("resolve")
         analogs = self.core.analogs(prepared, self.config.analog_count)
+        lap("retrieve")
         evidence = self.core.evidence(prepared, analogs)
         raw = {
             name: estimate(model, evidence[name], model.residuals[analogs.index])
@@ -195,13 +218,16 @@ class Engine:
             regression_arr=math.exp(raw["arr"].base),
             validation=self.params.validation,
         )
+        lap("estimate")
+        report = sections(facts)
+        lap("narrative")
         return Analysis(
             input=opportunity,
             predictions=predictions,
             confidence=conf,
             top_services=services,
             similar_projects=similar,
-            sections=sections(facts),
+            sections=report,
             funding=funding,
             follow_on=follow_on,
             provenance=self._provenance(opportunity),

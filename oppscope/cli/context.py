@@ -59,22 +59,15 @@ class CliState:
                     str(exc),
                     {"valid_profiles": [p.value for p in Profile]},
                 ) from exc
-            _log_to_stderr(self._settings.log_level)
+            _log_to_stderr(self._settings)
         return self._settings
 
 
-def _log_to_stderr(level: str) -> None:
-    """Keep stdout for results: structlog prints to stdout unless told otherwise, which would corrupt --json."""
-    import logging
-    import sys
+def _log_to_stderr(settings: Settings) -> None:
+    """Keep stdout for results (``--json``): the CLI logs to stderr for people, and to the JSON log file."""
+    from oppscope.ops.logging import configure_logging
 
-    import structlog
-
-    structlog.configure(
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
-        # Looked up per logger, not bound once, so a swapped or reopened sys.stderr is honoured.
-        logger_factory=lambda *_: structlog.PrintLogger(sys.stderr),
-    )
+    configure_logging(settings, stream="stderr", console=True)
 
 
 def command_state(ctx: typer.Context, profile: str | None, data_dir: Path | None, json_mode: bool) -> CliState:

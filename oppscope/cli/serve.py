@@ -42,6 +42,9 @@ def serve(
         settings = state.settings()
         bind = host or settings.host
         _refuse_open_remote(settings, bind)
+        from oppscope.ops.multiproc import prepare_multiproc_dir
+
+        prepare_multiproc_dir(settings)  # before anything imports prometheus-client (the wiring does)
         _require_migrated(settings)
         from oppscope.engines.cache import open_model_cache
         from oppscope.engines.loading import ensure_published, prepare_history
@@ -58,6 +61,9 @@ def serve(
     # profile and data directory travel through the environment that create_app() reads.
     os.environ["OPPSCOPE_PROFILE"] = settings.profile.value
     os.environ["OPPSCOPE_DATA_DIR"] = str(settings.data_dir.resolve())
+    from oppscope.ops.logging import start_log_pruning
+
+    start_log_pruning(settings)
     import uvicorn
 
     uvicorn.run(
@@ -68,6 +74,8 @@ def serve(
         reload=reload,
         workers=None if reload else workers,
         log_level=settings.log_level,
+        log_config=None,  # each worker's create_app() configures logging (JSON), uvicorn's loggers included
+        access_log=False,  # replaced by the app's request log: route templates, no query strings
     )
 
 

@@ -1,1 +1,2 @@
-"""Operating oppscope: health checks now; metrics, logs, alerts and diagnostics build on them."""
+"""Operating oppscope: health checks, structured logs, Prometheus metrics and the internal per-minute time
+series; alerts and diagnostics build on them."""

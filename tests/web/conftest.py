@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -51,6 +52,19 @@ def serving(app: FastAPI) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+def wait_until_answering(server: subprocess.Popen[bytes], url: str, timeout_s: float = 120) -> None:
+    """Until ``url`` answers 200, failing the test if the server process exits or the time runs out."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if httpx.get(url, timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert server.poll() is None and time.monotonic() < deadline, f"{url} did not answer 200"
+        time.sleep(0.2)
 
 
 def migrate(settings: Settings) -> None:

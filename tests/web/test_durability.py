@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -18,7 +17,7 @@ from oppscope.state.db import state_engine
 from oppscope.state.migrate import current_revision, head_revision
 from oppscope.web.app import create_app
 from tests.examples import OPPORTUNITY
-from tests.web.conftest import WebSettings, free_port, serving
+from tests.web.conftest import WebSettings, free_port, serving, wait_until_answering
 
 
 def test_a_committed_analysis_survives_kill_9(web_settings: WebSettings) -> None:
@@ -36,15 +35,7 @@ def test_a_committed_analysis_survives_kill_9(web_settings: WebSettings) -> None
     )
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{url}/health/ready", timeout=5).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert server.poll() is None and time.monotonic() < deadline, "the server did not become ready"
-            time.sleep(0.2)
+        wait_until_answering(server, f"{url}/health/ready")
         ids = [
             httpx.post(f"{url}/api/v1/analyses", json={**OPPORTUNITY, "opportunity_name": f"Kill {i}"}, timeout=60)
             .json()["id"]
