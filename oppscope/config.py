@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     history_backend: Literal["duckdb"] = "duckdb"
     analysis_store_backend: Literal["sql"] = "sql"
     token_backend: Literal["sql"] = "sql"
+    model_cache_backend: Literal["files"] = "files"
 
     # State: saved analyses and API tokens. Without a URL, a SQLite file in the data directory.
     state_url: str | None = None

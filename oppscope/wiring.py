@@ -1,8 +1,9 @@
 """Every backend oppscope talks to, built in one place from the settings.
 
 ``build_services(settings)`` is how the web app, the CLI and the tests get the history, the analysis store, the
-token store and the engine; each is picked by a setting (``history_backend``, ``analysis_store_backend``,
-``token_backend``), so adding a backend (Athena, DynamoDB) is one entry in a table below and no caller changes.
+token store, the model cache and the engine; each is picked by a setting (``history_backend``,
+``analysis_store_backend``, ``token_backend``, ``model_cache_backend``), so adding a backend (Athena, DynamoDB)
+is one entry in a table and no caller changes.
 Building opens nothing but the state database's connection pool: the history is opened per use, the engine is
 loaded by ``engines.load()``.
 """
@@ -18,10 +19,13 @@ from sqlalchemy import Engine
 from oppscope.access.interfaces import TokenStore
 from oppscope.access.sql_tokens import SqlTokenStore
 from oppscope.analyses.cache import AnalysisCache
-from oppscope.analyses.service import AnalysisService, EngineHolder
+from oppscope.analyses.service import AnalysisService
 from oppscope.analyses.sql_store import SqlAnalysisStore
 from oppscope.analyses.store import AnalysisStore
 from oppscope.config import Settings
+from oppscope.engines.cache import open_model_cache
+from oppscope.engines.holder import EngineHolder
+from oppscope.engines.interfaces import ModelCache
 from oppscope.history.factory import open_history_reader, open_history_store
 from oppscope.history.interfaces import HistoryReader, HistoryStore
 from oppscope.ops.health import Check, disk_check, engine_check, history_check, state_check
@@ -65,6 +69,7 @@ class Services:
     state: Engine
     analysis_store: AnalysisStore
     tokens: TokenStore
+    model_cache: ModelCache
     engines: EngineHolder
     analyses: AnalysisService
     metrics: Telemetry | None = None
@@ -76,6 +81,7 @@ class Services:
         require_current(self.state)
 
     def close(self) -> None:
+        self.engines.close()  # stops the engine's switch timer, if it was loaded
         self.state.dispose()
 
 
@@ -83,7 +89,8 @@ def build_services(settings: Settings) -> Services:
     state = open_state(settings)
     history = _HISTORY_BACKENDS[settings.history_backend](settings)
     analysis_store = _ANALYSIS_STORES[settings.analysis_store_backend](state)
-    engines = EngineHolder(settings, history.reader)
+    model_cache = open_model_cache(settings)
+    engines = EngineHolder(settings, history.reader, model_cache)
     telemetry = Telemetry(settings) if settings.metrics_enabled else None
     services = Services(
         settings=settings,
@@ -91,6 +98,7 @@ def build_services(settings: Settings) -> Services:
         state=state,
         analysis_store=analysis_store,
         tokens=_TOKEN_STORES[settings.token_backend](state),
+        model_cache=model_cache,
         engines=engines,
         analyses=AnalysisService(
             analysis_store,

@@ -3,7 +3,7 @@
 ``Engine.fit`` does all the heavy work (features, regressions, calibration on a time split, the similarity
 index, the follow-on table); ``Engine.analyze`` only prepares one query, finds its analogs and formats. A
 fitted engine is never modified, so any number of threads may analyze with it at once.
-Pure functions over data: no I/O here (``runtime.py`` does the loading and caching).
+Pure functions over data: no I/O here (``oppscope.engines`` does the loading and caching).
 """
 
 from __future__ import annotations

@@ -121,7 +121,7 @@ def analyze(
 def _analyzer(settings: Settings) -> Callable[[Opportunity], Analysis]:
     """The engine's analyze, behind the same masking of free text the server applies (``mask_free_text``)."""
     from oppscope.analyses.redaction import mask_opportunity
-    from oppscope.analysis.runtime import prepared_engine
+    from oppscope.engines.loading import prepared_engine
 
     engine = prepared_engine(settings)
     if not settings.mask_free_text:

@@ -68,7 +68,7 @@ def backtest(
     out = state.output
     with out.guard():
         from oppscope.analysis.backtest import MAX_TEST_FRACTION, MIN_TEST_FRACTION
-        from oppscope.analysis.runtime import prepare_history, run_backtest
+        from oppscope.engines.loading import prepare_history, run_backtest
 
         if not MIN_TEST_FRACTION <= test_fraction <= MAX_TEST_FRACTION:
             raise CliError(

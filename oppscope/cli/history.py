@@ -75,7 +75,7 @@ def import_history(
         if skip_bad_rows and reject_all_on_error:
             raise CliError("invalid_input", "--skip-bad-rows and --reject-all-on-error contradict each other")
         settings = state.settings()
-        from oppscope.analysis.runtime import import_history
+        from oppscope.engines.loading import import_history
 
         report = import_history(
             settings,
@@ -211,7 +211,7 @@ def _export_rows(out: Output, rows: Sequence[Mapping[str, Any]], path: Path, fmt
 
 
 def _load_sample(out: Output, settings: Settings, rows: int, seed: int, *, replace: bool) -> None:
-    from oppscope.analysis.runtime import load_sample
+    from oppscope.engines.loading import load_sample
     from oppscope.wiring import open_services
 
     with open_services(settings) as services, services.history.writer() as store:

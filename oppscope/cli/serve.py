@@ -26,7 +26,8 @@ def serve(
         typer.Option(min=1, max=65535, help="Port (default: the port setting).", show_default=False),
     ] = None,
     workers: Annotated[
-        int, typer.Option(min=1, max=64, help="Worker processes; each loads the engine from the model cache.")
+        int,
+        typer.Option(min=1, max=64, help="Worker processes; they share one memory-mapped copy of the model."),
     ] = 1,
     reload: Annotated[
         bool, typer.Option("--reload/--no-reload", help="Restart on code changes (development).")
@@ -45,12 +46,15 @@ def serve(
 
         prepare_multiproc_dir(settings)  # before anything imports prometheus-client (the wiring does)
         _require_migrated(settings)
-        from oppscope.analysis.runtime import load_engine, prepare_history
+        from oppscope.engines.cache import open_model_cache
+        from oppscope.engines.loading import ensure_published, prepare_history
         from oppscope.history.store import HistoryError
 
         prepare_history(settings)
         try:
-            load_engine(settings)  # fit once here, so every worker starts from the model cache
+            # Fit (in a child process, so this supervisor stays small) and publish once here: every worker then
+            # starts by mapping the published model.
+            ensure_published(settings, open_model_cache(settings))
         except HistoryError as exc:
             state.output.notice(f"serving without an analysis engine: {exc.message}", style="yellow")
     # uvicorn builds the app itself (factory=True, and in a fresh process with --reload), so the effective

@@ -15,8 +15,9 @@ from fastapi import Depends, Request
 from oppscope.access.interfaces import ANONYMOUS, Principal, TokenError, TokenStore
 from oppscope.access.ratelimit import RateLimiter
 from oppscope.access.scopes import Scope
-from oppscope.analyses.service import AnalysisService, EngineHolder
+from oppscope.analyses.service import AnalysisService
 from oppscope.config import Settings
+from oppscope.engines.holder import EngineHolder
 from oppscope.web.errors import ApiError
 from oppscope.wiring import HistoryAccess, Services
 

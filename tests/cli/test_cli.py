@@ -110,7 +110,7 @@ def test_help_does_not_import_heavy_modules() -> None:
         "import sys\n"
         "from oppscope.cli.main import app\n"
         "try:\n    app(['history', 'import', '--help'])\nexcept SystemExit:\n    pass\n"
-        "heavy = ('duckdb', 'numpy', 'fastapi', 'uvicorn', 'sqlalchemy', 'alembic', 'oppscope.analysis.runtime')\n"
+        "heavy = ('duckdb', 'numpy', 'fastapi', 'uvicorn', 'sqlalchemy', 'alembic', 'oppscope.engines.loading')\n"
         "print('LOADED', [m for m in heavy if m in sys.modules])\n"
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True)

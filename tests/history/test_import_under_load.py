@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from oppscope.analysis.runtime import load_engine, prepare_history
 from oppscope.config import load_settings
+from oppscope.engines.loading import load_engine, prepare_history
 from oppscope.history.export import write_rows
 from oppscope.web.app import create_app
 from tests.history.conftest import make_row

@@ -78,7 +78,7 @@ def migrate(settings: Settings) -> None:
 @pytest.fixture(scope="session")
 def prepared_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Sample history, its fitted engine in the model cache, and a migrated, empty state database."""
-    from oppscope.analysis.runtime import load_engine, prepare_history
+    from oppscope.engines.loading import load_engine, prepare_history
 
     data_dir = tmp_path_factory.mktemp("web-data")
     settings = load_settings(data_dir=data_dir, sample_rows=SAMPLE_ROWS)

@@ -271,7 +271,7 @@ def test_openapi_documents_the_api(client: httpx.Client) -> None:
 
 def test_rerun_follows_a_changed_history(web_settings: WebSettings) -> None:
     """A rerun analyses against the history as it is now, not as it was when the server started."""
-    from oppscope.analysis.runtime import load_sample
+    from oppscope.engines.loading import load_sample
     from oppscope.history.factory import open_history_store
 
     settings = web_settings()
@@ -288,7 +288,7 @@ def test_rerun_follows_a_changed_history(web_settings: WebSettings) -> None:
 
 def test_new_analyses_follow_a_changed_history_without_waiting_for_it(web_settings: WebSettings) -> None:
     """The engine for a new history is loaded in the background; until then the previous one answers."""
-    from oppscope.analysis.runtime import load_sample
+    from oppscope.engines.loading import load_sample
     from oppscope.history.factory import open_history_store
 
     settings = web_settings(history_check_seconds=0)

@@ -1,18 +1,19 @@
-"""Glue between storage and the pure engine: first-run sample, imports, the fitted-engine cache, backtests.
+"""Storage around the pure engine: first-run sample, imports, fitting once per model, backtests.
 
-A fitted engine is cached on disk under ``<data_dir>/models`` keyed by its model id (engine code, history
-snapshot, settings), so a restart or a CLI call does not pay for fitting again and two processes agree.
+A fitted engine is saved in the model cache keyed by its model id (engine code, history snapshot, settings), so
+a restart or a CLI call does not pay for fitting again and every process agrees. A server fits in a child process
+(``fit_process``): a fit needs several times the memory of the engine it makes, and a serving worker should not
+keep that heap for the rest of its life.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-import pickle
+import subprocess
+import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import structlog
@@ -21,8 +22,10 @@ from oppscope.analysis.backtest import MAX_QUERIES, BacktestReport, Truth, backt
 from oppscope.analysis.dataset import history_from_columns
 from oppscope.analysis.engine import Engine, EngineConfig, model_id
 from oppscope.config import Settings
-from oppscope.history.factory import open_history_store
-from oppscope.history.interfaces import HistoryStore
+from oppscope.engines.cache import open_model_cache
+from oppscope.engines.interfaces import ModelCache, Published
+from oppscope.history.factory import open_history_reader, open_history_store
+from oppscope.history.interfaces import HistoryReader, HistoryStore
 from oppscope.history.store import HistoryError, ImportFormat, ImportReport, OnError
 
 log = structlog.get_logger(__name__)
@@ -101,58 +104,97 @@ def prepared_engine(settings: Settings) -> Engine:
     return load_engine(settings)
 
 
-def load_engine(settings: Settings) -> Engine:
-    """The fitted engine for the current history snapshot: from the cache when it holds it, else fitted.
+def load_engine(settings: Settings, cache: ModelCache | None = None) -> Engine:
+    """The fitted engine for the current history snapshot: from the cache when it holds it, else fitted here.
 
     Only the snapshot id is read to find the cache; the history itself is fetched only when fitting.
     """
-    config = engine_config(settings)
+    cache = cache or open_model_cache(settings)
     with open_history_store(settings, read_only=settings.history_path.exists()) as store:
-        if store.row_count() == 0:
-            raise HistoryError(
-                "history_empty",
-                "The history is empty: import one with `oppscope history import FILE` "
-                "or load the sample with `oppscope history sample`.",
-            )
-        snapshot = store.snapshot_id()
-        cache = settings.model_cache_dir / f"engine-{model_id(snapshot, config)}.pkl"
-        cached = _cached_engine(cache, snapshot)
+        mid = model_id(_snapshot(store), engine_config(settings))
+        cached = cache.load(mid)
         if cached is not None:
             return cached
-        history = history_from_columns(store.fetch_columns())
-    with _fitting(cache):
+    with cache.fitting(mid):
         # Another process (a second server worker) may have fitted it while this one waited for the lock.
-        cached = _cached_engine(cache, snapshot)
-        if cached is not None:
-            return cached
-        log.info("fitting engine", rows=history.n, snapshot=snapshot)
-        engine = Engine.fit(history, snapshot, config)
-        _atomic_write(cache, pickle.dumps(engine, protocol=pickle.HIGHEST_PROTOCOL))
+        cached = cache.load(mid)
+        return cached if cached is not None else fit_and_save(settings, cache)
+
+
+def fit_and_save(settings: Settings, cache: ModelCache) -> Engine:
+    """Fit the engine for the history as it is now and save it; the caller holds ``cache.fitting``."""
+    with open_history_store(settings, read_only=settings.history_path.exists()) as store:
+        snapshot = _snapshot(store)
+        history = history_from_columns(store.fetch_columns())
+    log.info("fitting engine", rows=history.n, snapshot=snapshot)
+    engine = Engine.fit(history, snapshot, engine_config(settings))
+    # Computed once here and saved with the engine: counted over a million mapped rows, every worker would
+    # otherwise pay seconds for it on its first form after each switch.
+    _ = engine.form_vocabulary
+    cache.save(engine)
     return engine
 
 
-@contextmanager
-def _fitting(cache: Path) -> Iterator[None]:
-    """One fit per model across processes: the others wait on the lock file, then read the cache."""
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    with (cache.parent / f"{cache.name}.lock").open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+def ensure_published(
+    settings: Settings, cache: ModelCache, open_reader: Callable[[], HistoryReader] | None = None
+) -> Published:
+    """Make the model for the current history the published one, fitting it first (in a child process) if no
+    process has. Every serving process calls this when its history check is due; the fit lock makes one of them
+    fit and the others find the saved model when they get the lock.
+    """
+    with (open_reader or _reader(settings))() as store:
+        snapshot = _snapshot(store)
+    wanted = Published(model_id(snapshot, engine_config(settings)), snapshot)
+    if cache.published() == wanted:
+        return wanted
+    if not cache.contains(wanted.model_id):
+        with cache.fitting(wanted.model_id):
+            if not cache.contains(wanted.model_id):
+                fitted = fit_in_child(settings)
+                if fitted != wanted:  # the history changed again meanwhile: publish what was fitted
+                    log.info("history changed while fitting", fitted=fitted.snapshot_id, seen=snapshot)
+                    wanted = fitted
+    previous = cache.published()
+    if previous != wanted:
+        cache.publish(wanted)
+        log.info("published model", model_id=wanted.model_id, snapshot=wanted.snapshot_id)
+        # The previous model stays on disk for workers still switching away from it; older ones go.
+        cache.prune({wanted.model_id, *([previous.model_id] if previous else [])})
+    return wanted
+
+
+def fit_in_child(settings: Settings) -> Published:
+    """Fit and save in a fresh interpreter (``fit_process``), which hands back what it fitted."""
+    done = subprocess.run(
+        [sys.executable, "-m", "oppscope.engines.fit_process"],
+        input=settings.model_dump_json(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        lines = done.stdout.strip().splitlines()
         try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+            error = json.loads(lines[-1])["error"]
+        except (IndexError, ValueError, KeyError, TypeError):
+            raise HistoryError("fit_failed", "fitting the engine failed", {"stderr": done.stderr[-2000:]}) from None
+        raise HistoryError(error["code"], error["message"], error.get("details"))
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    return Published(result["model_id"], result["snapshot_id"])
 
 
-def _cached_engine(path: Path, snapshot: str) -> Engine | None:
-    if not path.exists():
-        return None
-    try:
-        with path.open("rb") as f:
-            engine = pickle.load(f)  # our own file, written atomically by load_engine
-    except Exception as exc:  # a cache is only ever a shortcut: anything wrong with it means refit
-        log.warning("ignoring unreadable engine cache", path=str(path), error=type(exc).__name__)
-        return None
-    return engine if isinstance(engine, Engine) and engine.snapshot_id == snapshot else None
+def _reader(settings: Settings) -> Callable[[], HistoryReader]:
+    return lambda: open_history_reader(settings)
+
+
+def _snapshot(store: HistoryReader) -> str:
+    if store.row_count() == 0:
+        raise HistoryError(
+            "history_empty",
+            "The history is empty: import one with `oppscope history import FILE` "
+            "or load the sample with `oppscope history sample`.",
+        )
+    return store.snapshot_id()
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

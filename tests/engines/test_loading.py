@@ -1,4 +1,4 @@
-"""The I/O glue: first-run sample, the fitted-engine cache, and what survives a damaged cache file."""
+"""Loading: first-run sample, fitting once per model (also across processes), and what survives a damaged cache."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from typing import NoReturn
 
 import pytest
 
-from oppscope.analysis import runtime
 from oppscope.analysis.engine import Engine
 from oppscope.config import Settings, load_settings
+from oppscope.engines import loading as runtime
+from oppscope.engines.cache import FileModelCache
 from oppscope.history.duckdb_store import DuckDBHistoryStore
 from oppscope.history.factory import open_history_store
 from oppscope.history.store import HistoryError
@@ -39,8 +40,9 @@ def test_production_never_loads_the_sample(tmp_path: Path) -> None:
 def test_fitted_engine_is_cached_and_reused(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     runtime.prepare_history(settings)
     first = runtime.load_engine(settings)
-    cached = list(settings.model_cache_dir.glob("engine-*.pkl"))
-    assert [p.name for p in cached] == [f"engine-{first.model_id}.pkl"]
+    cache = FileModelCache(settings.model_cache_dir)
+    assert cache.contains(first.model_id)
+    assert sorted(p.name for p in settings.model_cache_dir.iterdir()) == sorted([first.model_id, "locks"])
 
     def unexpected(*_: object, **__: object) -> NoReturn:
         raise AssertionError("the cached engine should have been used, without reading the history")
@@ -53,10 +55,10 @@ def test_fitted_engine_is_cached_and_reused(settings: Settings, monkeypatch: pyt
 def test_a_damaged_cache_is_refitted(settings: Settings) -> None:
     runtime.prepare_history(settings)
     engine = runtime.load_engine(settings)
-    cache = settings.model_cache_dir / f"engine-{engine.model_id}.pkl"
-    cache.write_bytes(cache.read_bytes()[:100])
+    pickled = settings.model_cache_dir / engine.model_id / "object.pkl"
+    pickled.write_bytes(pickled.read_bytes()[:100])
     assert runtime.load_engine(settings).model_id == engine.model_id
-    assert cache.stat().st_size > 100
+    assert pickled.stat().st_size > 100
 
 
 def test_an_empty_history_is_a_clear_error(tmp_path: Path) -> None:
@@ -72,7 +74,7 @@ def test_concurrent_processes_fit_a_model_once(settings: Settings) -> None:
     code = (
         "import sys\n"
         "from oppscope.config import load_settings\n"
-        "from oppscope.analysis import runtime\n"
+        "from oppscope.engines import loading as runtime\n"
         "fitted = []\n"
         "original = runtime.Engine.fit\n"
         "runtime.Engine.fit = lambda *a, **k: fitted.append(1) or original(*a, **k)\n"
