@@ -49,9 +49,9 @@ from typing import Any, TypeVar
 import httpx
 import numpy as np
 
+from oppscope.analysis.contracts import Opportunity
 from oppscope.analysis.dataset import history_from_columns
 from oppscope.analysis.engine import Engine, EngineConfig
-from oppscope.analysis.models import Opportunity
 from oppscope.analysis.original_sql import relevance_sql_duckdb
 from oppscope.analysis.reference import reference_inputs, reference_predict
 from oppscope.analysis.resolve import history_row_as_opportunity

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from oppscope.analysis.models import Opportunity
+from oppscope.analysis.contracts import Opportunity
 from oppscope.analysis.patterns import PATTERNS, Pattern
 from oppscope.analysis.reference import reference_inputs, reference_predict
 from oppscope.history.export import write_rows

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from oppscope.analyses.instrument import AnalysisRun
-from oppscope.analysis.models import Analysis, ConfidenceLevel, Opportunity
+from oppscope.analysis.contracts import Analysis, ConfidenceLevel, Opportunity
 from oppscope.config import Settings
 
 if TYPE_CHECKING:

@@ -14,7 +14,7 @@ from typing import Literal, Protocol
 
 import structlog
 
-from oppscope.analysis.models import Analysis
+from oppscope.analysis.contracts import Analysis
 
 log = structlog.get_logger(__name__)
 

@@ -19,7 +19,7 @@ from typing import Final
 
 from pydantic import ValidationError
 
-from oppscope.analysis.models import Opportunity
+from oppscope.analysis.contracts import Opportunity
 
 # The Opportunity fields people type prose into; ids, dates, regions and links are not masked.
 FREE_TEXT: Final = (

@@ -14,7 +14,7 @@ from oppscope.analyses.cache import AnalysisCache
 from oppscope.analyses.instrument import AnalysisObserver, AnalysisRun
 from oppscope.analyses.redaction import mask_opportunity
 from oppscope.analyses.store import AnalysisStore, IdempotencyConflictError, NewAnalysis, SavedAnalysis
-from oppscope.analysis.models import Opportunity
+from oppscope.analysis.contracts import Opportunity
 from oppscope.errors import ErrorKind, OppscopeError
 
 if TYPE_CHECKING:

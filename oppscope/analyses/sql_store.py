@@ -21,8 +21,8 @@ from oppscope.analyses.store import (
     NewAnalysis,
     SavedAnalysis,
 )
+from oppscope.analysis.contracts import Opportunity
 from oppscope.analysis.dataset import normalize
-from oppscope.analysis.models import Opportunity
 from oppscope.state.db import iso_utc, utc_now
 from oppscope.state.tables import analyses
 

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
-from oppscope.analysis.models import Analysis
+from oppscope.analysis.contracts import Analysis
 from oppscope.errors import ErrorKind, OppscopeError
 
 

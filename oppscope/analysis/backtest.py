@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import BaseModel
 
+from oppscope.analysis.contracts import Opportunity
 from oppscope.analysis.dataset import History, normalize
 from oppscope.analysis.engine import Engine, EngineConfig
-from oppscope.analysis.models import Opportunity
 from oppscope.analysis.original_sql import relevance_sql_duckdb
 from oppscope.analysis.patterns import PATTERNS, restate
 from oppscope.analysis.reference import reference_inputs, reference_predict

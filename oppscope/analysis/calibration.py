@@ -16,10 +16,12 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from oppscope.analysis import confidence
+from oppscope.analysis.contracts import Opportunity
 from oppscope.analysis.core import TARGETS, Core, Design, TargetParams, build_core, target_values
 from oppscope.analysis.dataset import History
 from oppscope.analysis.features import Profile
-from oppscope.analysis.model import (
+from oppscope.analysis.patterns import PATTERNS, Pattern, restate
+from oppscope.analysis.regression import (
     CUSTOMER_PRIOR_GRID,
     GROUPS,
     SHRINKAGE_GRID,
@@ -32,8 +34,6 @@ from oppscope.analysis.model import (
     loss,
     robust_sigma,
 )
-from oppscope.analysis.models import Opportunity
-from oppscope.analysis.patterns import PATTERNS, Pattern, restate
 from oppscope.analysis.resolve import history_row_as_opportunity
 
 MIN_ROWS_TO_CALIBRATE = 150

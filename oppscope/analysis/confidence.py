@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from oppscope.analysis.models import Confidence, ConfidenceLevel
+from oppscope.analysis.contracts import Confidence, ConfidenceLevel
 from oppscope.analysis.similarity import Analogs
 
 # Weights measured on backtests: interval width tracks the actual error best, the closeness of the best

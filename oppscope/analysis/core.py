@@ -15,9 +15,11 @@ import numpy as np
 from scipy import sparse
 from scipy.special import ndtri
 
+from oppscope.analysis.contracts import Opportunity
 from oppscope.analysis.dataset import History
 from oppscope.analysis.features import MODEL_BLOCKS, FeatureSpace, Profile
-from oppscope.analysis.model import (
+from oppscope.analysis.patterns import PATTERNS, Pattern, pattern_for, restate, stated_fields, usual_fields
+from oppscope.analysis.regression import (
     Calibration,
     Evidence,
     NormalEquations,
@@ -25,8 +27,6 @@ from oppscope.analysis.model import (
     TargetModel,
     robust_sigma,
 )
-from oppscope.analysis.models import Opportunity
-from oppscope.analysis.patterns import PATTERNS, Pattern, pattern_for, restate, stated_fields, usual_fields
 from oppscope.analysis.resolve import Resolution, Vocabulary, close_year_of, resolve
 from oppscope.analysis.similarity import BLOCK_WEIGHTS, Analogs, Query, SimilarityIndex
 

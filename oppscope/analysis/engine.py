@@ -23,13 +23,7 @@ import numpy as np
 
 from oppscope.analysis import confidence as confidence_mod
 from oppscope.analysis.calibration import EngineParams, calibrate, validation_cut
-from oppscope.analysis.core import TARGETS, Core, Design, PreparedQuery, build_core, target_values
-from oppscope.analysis.dataset import History, normalize
-from oppscope.analysis.features import history_profiles
-from oppscope.analysis.follow_on import FollowOnTable
-from oppscope.analysis.funding import FundingRule, load_rules, recommend
-from oppscope.analysis.model import MIN_KNOWN_ROWS, NormalEquations, RawEstimate, estimate
-from oppscope.analysis.models import (
+from oppscope.analysis.contracts import (
     Analysis,
     Estimate,
     Opportunity,
@@ -37,8 +31,14 @@ from oppscope.analysis.models import (
     Provenance,
     SimilarProject,
 )
+from oppscope.analysis.core import TARGETS, Core, Design, PreparedQuery, build_core, target_values
+from oppscope.analysis.dataset import History, normalize
+from oppscope.analysis.features import history_profiles
+from oppscope.analysis.follow_on import FollowOnTable
+from oppscope.analysis.funding import FundingRule, load_rules, recommend
 from oppscope.analysis.narrative import Facts, sections
-from oppscope.analysis.services import top_services
+from oppscope.analysis.regression import MIN_KNOWN_ROWS, NormalEquations, RawEstimate, estimate
+from oppscope.analysis.service_costs import top_services
 from oppscope.analysis.similarity import Analogs, match_reasons
 from oppscope.history.schema import add_months
 from oppscope.history.store import HistoryError

@@ -13,8 +13,8 @@ from itertools import pairwise
 
 import numpy as np
 
+from oppscope.analysis.contracts import FollowOnOpportunity
 from oppscope.analysis.dataset import History, normalize
-from oppscope.analysis.models import FollowOnOpportunity
 from oppscope.history.schema import DAYS_PER_MONTH
 
 MIN_EVIDENCE = 2

@@ -10,8 +10,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from oppscope.analysis.contracts import FundingRecommendation
 from oppscope.analysis.dataset import History, normalize
-from oppscope.analysis.models import FundingRecommendation
 from oppscope.analysis.similarity import Analogs
 
 RULES_PATH = Path(__file__).resolve().parent.parent / "data" / "funding_rules.toml"

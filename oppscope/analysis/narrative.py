@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from oppscope.analysis.models import (
+from oppscope.analysis.contracts import (
     Architecture,
     Confidence,
     Predictions,

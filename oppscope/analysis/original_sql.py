@@ -12,8 +12,8 @@ from collections import Counter
 import sqlglot
 from sqlglot import exp
 
+from oppscope.analysis.contracts import Opportunity
 from oppscope.analysis.features import tokens
-from oppscope.analysis.models import Opportunity
 from oppscope.history.schema import SERVICE_SLOTS, TABLE, monthly_column, quote, upfront_column
 
 ROW_LIMIT = 200

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from oppscope.analysis.contracts import Opportunity
 from oppscope.analysis.dataset import History
-from oppscope.analysis.models import Opportunity
 
 OPTIONAL_FIELDS: tuple[str, ...] = (
     "industry", "customer_segment", "partner_name", "activity_focus", "business_description", "migration_phase",

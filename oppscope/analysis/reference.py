@@ -17,7 +17,7 @@ from sklearn.linear_model import Ridge
 from sklearn.model_selection import KFold, cross_val_predict
 from sklearn.preprocessing import OneHotEncoder
 
-from oppscope.analysis.models import Opportunity
+from oppscope.analysis.contracts import Opportunity
 
 FOLDS = 5
 FIELDS = ("customer_name", "region", "industry", "customer_segment", "partner_name", "activity_focus",

@@ -12,9 +12,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from oppscope.analysis.contracts import Opportunity
 from oppscope.analysis.dataset import EPOCH_ORIGIN, SECONDS_PER_YEAR, History, normalize
 from oppscope.analysis.features import Profile, tokens
-from oppscope.analysis.models import Opportunity
 from oppscope.history.geo import COUNTRY_GEO, resolve_region
 
 _FILLABLE_FROM_CUSTOMER = ("industry", "segment", "partner", "country")

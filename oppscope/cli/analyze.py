@@ -21,7 +21,7 @@ from oppscope.errors import error_body
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from oppscope.analysis.models import Analysis, Estimate, Opportunity
+    from oppscope.analysis.contracts import Analysis, Estimate, Opportunity
     from oppscope.config import Settings
 
 _TextOption = Annotated[str | None, typer.Option(show_default=False)]
@@ -108,7 +108,7 @@ def analyze(
             return
 
         fields = {**_read_json_object(json_file), **given} if json_file is not None else given
-        from oppscope.analysis.models import Opportunity
+        from oppscope.analysis.contracts import Opportunity
 
         opportunity = Opportunity.model_validate(fields)
         analysis = _analyzer(state.settings())(opportunity)
@@ -214,7 +214,7 @@ def run_batch(
 def _analyze_line(line: bytes, analyze_one: Callable[[Opportunity], Analysis]) -> dict[str, Any]:
     from pydantic import ValidationError
 
-    from oppscope.analysis.models import Opportunity
+    from oppscope.analysis.contracts import Opportunity
     from oppscope.history.store import HistoryError
 
     if not line.strip():

@@ -26,7 +26,7 @@ def saved_pattern_counts(settings: Settings, usual: frozenset[str]) -> dict[str,
 
     from oppscope.analyses.sql_store import SqlAnalysisStore
     from oppscope.analyses.store import AnalysisQuery
-    from oppscope.analysis.models import Opportunity
+    from oppscope.analysis.contracts import Opportunity
     from oppscope.analysis.patterns import PATTERNS, pattern_for, stated_fields
     from oppscope.state.db import open_state
 

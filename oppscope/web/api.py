@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from oppscope.analyses import export
 from oppscope.analyses.store import AnalysisQuery, AnalysisSummary, SavedAnalysis
-from oppscope.analysis.models import Analysis, Opportunity
+from oppscope.analysis.contracts import Analysis, Opportunity
 from oppscope.history.store import HistoryStats
 from oppscope.web.context import Context, Reader, Writer
 from oppscope.web.errors import responses

@@ -12,7 +12,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, Template
 
 from oppscope.analyses.store import SavedAnalysis
-from oppscope.analysis.models import Analysis
+from oppscope.analysis.contracts import Analysis
 from oppscope.analysis.narrative import money, money_range, months, months_range
 from oppscope.web.assets import asset
 from oppscope.web.formatting import long_date, month_name, percent, timestamp

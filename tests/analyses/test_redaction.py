@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from oppscope.analyses.redaction import mask_opportunity, mask_text
-from oppscope.analysis.models import Opportunity
+from oppscope.analysis.contracts import Opportunity
 from tests.examples import OPPORTUNITY
 
 

@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
+from oppscope.analysis.contracts import Analysis, Opportunity
 from oppscope.analysis.engine import Engine
-from oppscope.analysis.models import Analysis, Opportunity
 from oppscope.analysis.resolve import history_row_as_opportunity
 
 

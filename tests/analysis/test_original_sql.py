@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from oppscope.analysis.models import Opportunity
+from oppscope.analysis.contracts import Opportunity
 from oppscope.analysis.original_sql import ROW_LIMIT, keywords, relevance_sql_duckdb, relevance_sql_presto
 from oppscope.history.duckdb_store import DuckDBHistoryStore
 

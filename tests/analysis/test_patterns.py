@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import date
 
+from oppscope.analysis.contracts import Opportunity
 from oppscope.analysis.dataset import History
 from oppscope.analysis.engine import Engine
-from oppscope.analysis.models import Opportunity
 from oppscope.analysis.patterns import BY_NAME, OPTIONAL_FIELDS, pattern_for, restate, stated_fields, usual_fields
 
 REQUIRED = {"customer_name": "Nordwind Logistik", "region": "Germany", "close_date": date(2026, 3, 31),

@@ -9,8 +9,8 @@ from datetime import date
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from oppscope.analysis.contracts import Opportunity
 from oppscope.analysis.engine import Engine
-from oppscope.analysis.models import Opportunity
 
 # Printable text without control characters (those are refused by validation, tested elsewhere).
 text = st.text(st.characters(blacklist_categories=("Cc", "Cs")), max_size=200)

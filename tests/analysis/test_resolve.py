@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
+from oppscope.analysis.contracts import Opportunity
 from oppscope.analysis.dataset import History, normalize
-from oppscope.analysis.models import Opportunity
 from oppscope.analysis.resolve import Resolution, Vocabulary, resolve
 
 

@@ -7,9 +7,9 @@ from datetime import date
 import numpy as np
 import pytest
 
+from oppscope.analysis.contracts import Opportunity
 from oppscope.analysis.dataset import history_from_columns
 from oppscope.analysis.engine import Engine, EngineConfig
-from oppscope.analysis.models import Opportunity
 from oppscope.history.store import HistoryError
 
 OPPORTUNITY = Opportunity(

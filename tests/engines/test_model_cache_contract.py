@@ -51,7 +51,7 @@ def cache(backend: str, tmp_path: Path) -> Iterator[ModelCache]:
 
 
 def _analysis(engine: Engine) -> dict[str, object]:
-    from oppscope.analysis.models import Opportunity
+    from oppscope.analysis.contracts import Opportunity
 
     return engine.analyze(Opportunity.model_validate(OPPORTUNITY)).model_dump(
         mode="json", exclude={"provenance": {"created_at"}}

@@ -7,9 +7,9 @@ import time
 
 from oppscope.analyses.cache import AnalysisCache, input_sha256
 from oppscope.analyses.instrument import AnalysisRun
+from oppscope.analysis.contracts import Opportunity
 from oppscope.analysis.dataset import History
 from oppscope.analysis.engine import Engine, EngineConfig
-from oppscope.analysis.models import Opportunity
 from tests.examples import OPPORTUNITY
 
 

@@ -11,8 +11,8 @@ from sqlalchemy import text
 
 from oppscope.analyses.sql_store import SqlAnalysisStore
 from oppscope.analyses.store import AnalysisQuery, IdempotencyConflictError, NewAnalysis
+from oppscope.analysis.contracts import Analysis, Opportunity
 from oppscope.analysis.engine import Engine
-from oppscope.analysis.models import Analysis, Opportunity
 from oppscope.config import load_settings
 from oppscope.state.db import state_engine
 from oppscope.state.migrate import StateNotMigratedError, head_revision, require_current, upgrade

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from oppscope.analyses.store import SavedAnalysis
-from oppscope.analysis.models import Analysis
+from oppscope.analysis.contracts import Analysis
 from oppscope.analysis.narrative import UNKNOWN
 from oppscope.config import load_settings
 from oppscope.history.factory import open_history_store

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Final
 
-from oppscope.analysis.models import Analysis, SimilarProject
+from oppscope.analysis.contracts import Analysis, SimilarProject
 from oppscope.analysis.narrative import UNKNOWN, money
 from oppscope.history.schema import DAYS_PER_MONTH, OTHER_SERVICES, SERVICE_SLOTS, monthly_column, upfront_column
 

@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from pydantic import ValidationError
 
-from oppscope.analysis.models import Opportunity
+from oppscope.analysis.contracts import Opportunity
 from oppscope.errors import field_errors, invalid_input_message
 from oppscope.web.errors import ApiError
 

@@ -23,7 +23,7 @@ from pydantic.alias_generators import to_camel
 
 from oppscope import __version__
 from oppscope.analyses.store import SavedAnalysis
-from oppscope.analysis.models import Analysis, FollowOnOpportunity, FundingRecommendation
+from oppscope.analysis.contracts import Analysis, FollowOnOpportunity, FundingRecommendation
 from oppscope.analysis.narrative import money, money_range, months_range
 from oppscope.errors import error_body
 from oppscope.web.compat.analogs import AnalogQuery

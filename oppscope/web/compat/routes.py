@@ -22,7 +22,7 @@ from oppscope.access.interfaces import Principal
 from oppscope.access.scopes import Scope
 from oppscope.analyses.service import AnalysisNotFoundError
 from oppscope.analyses.store import SavedAnalysis
-from oppscope.analysis.models import Analysis
+from oppscope.analysis.contracts import Analysis
 from oppscope.web.compat.analogs import run_analog_query
 from oppscope.web.compat.report import build_report
 from oppscope.web.compat.request import OriginalHeaders, OriginalRequest, parse_original, read_json

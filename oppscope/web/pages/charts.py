@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Any
 
-from oppscope.analysis.models import Analysis
+from oppscope.analysis.contracts import Analysis
 from oppscope.analysis.narrative import money, money_range
 from oppscope.history.schema import DAYS_PER_MONTH, add_months
 from oppscope.web.formatting import month_name

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from oppscope.analysis.models import Opportunity
+from oppscope.analysis.contracts import Opportunity
 from oppscope.errors import field_errors
 from oppscope.history.geo import AWS_REGION_COUNTRY
 from oppscope.history.schema import CLOSE_DATE_END, CLOSE_DATE_START

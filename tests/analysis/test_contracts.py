@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from oppscope.analysis.models import Opportunity
+from oppscope.analysis.contracts import Opportunity
 
 BASE: dict[str, Any] = {
     "customer_name": "Acme",

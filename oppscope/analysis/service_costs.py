@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from oppscope.analysis.contracts import ServiceCost
 from oppscope.analysis.dataset import History
-from oppscope.analysis.models import ServiceCost
 from oppscope.analysis.similarity import Analogs
 from oppscope.history.schema import OTHER_SERVICES
 

@@ -7,7 +7,7 @@ import pytest
 from scipy import sparse
 
 from oppscope.analysis.features import scope_quantities, tokens
-from oppscope.analysis.model import FOLDS, Evidence, NormalEquations, conformal_quantiles, correct
+from oppscope.analysis.regression import FOLDS, Evidence, NormalEquations, conformal_quantiles, correct
 
 
 def _design(rows: int, columns: int, seed: int) -> sparse.csr_matrix:
