@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import partial
 from importlib import import_module
 from pathlib import Path
 from types import ModuleType
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     import httpx
 
     from oppscope.config import Settings
+    from oppscope.engines.interfaces import ModelCache
     from oppscope.ops.alerts import AlertState
     from oppscope.ops.checks import Suite
     from oppscope.ops.diagnostics import OpsReport
@@ -479,13 +481,17 @@ def diagnose(
         report = _report(state, window)
         with open_services(settings) as services:
             probes = [probe for probe in services.checks if not probe.slow]
+            published = partial(_published_id, services.model_cache)
             if service:
                 with _client(settings, url, token) as client:
-                    suites = [checks.connectivity(settings, probes, client)]
+                    suites = [checks.connectivity(settings, probes, published, client)]
             else:
-                suites = [checks.connectivity(settings, probes)]
+                suites = [checks.connectivity(settings, probes, published)]
         if full:
-            suites += [checks.infrastructure(settings), checks.permissions(settings, lambda: _token_counts(settings))]
+            suites += [
+                checks.infrastructure(settings, partial(_published_model, settings)),
+                checks.permissions(settings, lambda: _token_counts(settings)),
+            ]
         body = report.as_dict() | {
             "health": {
                 "status": "ok" if all(s.ok for s in suites) else "fail",
@@ -624,9 +630,9 @@ def check_connectivity(
             probes = [probe for probe in services.checks if not probe.slow]  # the engine is no backend
             if url:
                 with _client(settings, url, token) as client:
-                    suite = checks.connectivity(settings, probes, client)
+                    suite = checks.connectivity(settings, probes, partial(_published_id, services.model_cache), client)
             else:
-                suite = checks.connectivity(settings, probes)
+                suite = checks.connectivity(settings, probes, partial(_published_id, services.model_cache))
     _finish(state, suite)
 
 
@@ -675,6 +681,18 @@ _service_check(
 )
 
 
+def _published_id(cache: ModelCache) -> str | None:
+    published = cache.published()
+    return published.model_id if published else None
+
+
+def _published_model(settings: Settings) -> str | None:
+    """The published model's id, for the checks that run without the wiring's services."""
+    from oppscope.engines.cache import open_model_cache
+
+    return _published_id(open_model_cache(settings))
+
+
 def _token_counts(settings: Settings) -> tuple[int, dict[str, int]]:
     """How many tokens are active, and how many of them hold each scope."""
     from oppscope.access.scopes import Scope
@@ -697,7 +715,7 @@ _local_check(
 _local_check(
     "infrastructure",
     "Schema revision, disk, data files, model cache and the service port.",
-    lambda checks, settings: checks.infrastructure(settings),
+    lambda checks, settings: checks.infrastructure(settings, partial(_published_model, settings)),
 )
 _service_check(
     "e2e",

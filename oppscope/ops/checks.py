@@ -116,11 +116,15 @@ def _state(settings: Settings) -> tuple[Status, str, dict[str, Any]]:
     return "ok", f"schema at {head}", data
 
 
-def _model_cache(settings: Settings) -> tuple[Status, str, dict[str, Any]]:
-    models = sorted(settings.model_cache_dir.glob("engine-*.pkl"))
-    if not models:
-        return "warn", "no fitted engine cached: the next start fits one (a few seconds)", {}
-    return "ok", f"{len(models)} fitted engine(s) cached", {"files": [m.name for m in models]}
+PublishedModel = Callable[[], str | None]
+"""The id of the model the model cache publishes to the workers, if any (the cache is a higher layer's backend)."""
+
+
+def _model_cache(published_model: PublishedModel) -> tuple[Status, str, dict[str, Any]]:
+    model_id = published_model()
+    if model_id is None:
+        return "warn", "no fitted engine published: the next start fits one", {}
+    return "ok", f"engine {model_id} published", {"model_id": model_id}
 
 
 def _service_ready(client: httpx.Client) -> tuple[Status, str, dict[str, Any]]:
@@ -132,10 +136,15 @@ def _service_ready(client: httpx.Client) -> tuple[Status, str, dict[str, Any]]:
     return "ok", "ready", body
 
 
-def connectivity(settings: Settings, probes: Sequence[health.Check], client: httpx.Client | None = None) -> Suite:
+def connectivity(
+    settings: Settings,
+    probes: Sequence[health.Check],
+    published_model: PublishedModel,
+    client: httpx.Client | None = None,
+) -> Suite:
     """Each backend reachable from here (the wiring's readiness ``probes``), the model cache, and, given a service,
     the service's own view of them."""
-    checks = [*backend_checks(probes), timed("model_cache", lambda: _model_cache(settings))]
+    checks = [*backend_checks(probes), timed("model_cache", lambda: _model_cache(published_model))]
     if client is not None:
         checks.append(timed("service", lambda: _service_ready(client)))
     return Suite("connectivity", checks)
@@ -319,14 +328,14 @@ def _netloc(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def infrastructure(settings: Settings) -> Suite:
+def infrastructure(settings: Settings, published_model: PublishedModel) -> Suite:
     return Suite(
         "infrastructure",
         [
             timed("schema_revision", lambda: _state(settings)),
             timed("disk", lambda: _disk(settings)),
             timed("data_files", lambda: _data_files(settings)),
-            timed("model_cache", lambda: _model_cache(settings)),
+            timed("model_cache", lambda: _model_cache(published_model)),
             timed("port", lambda: _port(settings)),
         ],
     )
