@@ -23,6 +23,7 @@ import typer
 from oppscope.cli.context import CliState, DataDirOption, JsonOption, ProfileOption, command_state
 from oppscope.cli.output import EXIT_FAILURE, CliError
 from oppscope.errors import ErrorKind, OppscopeError
+from oppscope.ops.alerts import Severity
 
 if TYPE_CHECKING:
     import httpx
@@ -59,11 +60,6 @@ class DashboardFormat(StrEnum):
 class WebhookFormat(StrEnum):
     alertmanager = "alertmanager"
     slack = "slack"
-
-
-class Level(StrEnum):
-    critical = "critical"
-    warning = "warning"
 
 
 OutputOption = Annotated[
@@ -545,8 +541,8 @@ def monitor_errors(
     duration: Annotated[str, typer.Option("--duration", help="How long to watch: e.g. 15m.")] = "15m",
     interval: Annotated[str, typer.Option("--interval", help="Time between readings: e.g. 10s.")] = "10s",
     level: Annotated[
-        Level, typer.Option("--level", help="Stop at the critical or the warning thresholds.")
-    ] = Level.critical,
+        Severity, typer.Option("--level", help="Stop at the critical or the warning thresholds.")
+    ] = Severity.critical,
     url: Annotated[
         str | None, typer.Option("--url", help="Scrape this service's /metrics instead of reading the time series.")
     ] = None,
@@ -567,7 +563,7 @@ def monitor_errors(
         except ValueError as exc:
             raise _bad_input(exc) from exc
         reader = MetricsReader(_client(settings, url, token)) if url else SeriesReader(settings)
-        monitor = Monitor(settings, reader, critical=level is Level.critical)
+        monitor = Monitor(settings, reader, critical=level is Severity.critical)
         deadline = time.monotonic() + total_s
         crossed = None
         while True:
