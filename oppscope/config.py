@@ -57,8 +57,13 @@ class Settings(BaseSettings):
     workers: int | None = Field(None, ge=1, le=64)
     monitoring: Literal["basic", "full"] = "basic"
 
-    # Backups live outside the data directory, so that losing it loses no backup (default: ./backups beside it).
+    # Beside the data directory by default (./backups, ./config, ./releases next to ./data), so that losing the data
+    # directory loses no backup, no applied configuration and no release. ``continuous_backup``: the state database
+    # is streamed to the backup directory while the service runs (point-in-time recovery).
     backup_dir: Path | None = None
+    config_dir: Path | None = None
+    releases_dir: Path | None = None
+    continuous_backup: bool = False
 
     # Analysis knobs: part of every analysis' provenance, so a result can be reproduced.
     interval_level: float = Field(0.8, gt=0.5, lt=0.99)
@@ -165,6 +170,21 @@ class Settings(BaseSettings):
     @property
     def backup_path(self) -> Path:
         return self.backup_dir or self.data_dir.resolve().parent / "backups"
+
+    @property
+    def config_path(self) -> Path:
+        """The directory of the applied configuration (``oppscope config apply``) and its backups' sources."""
+        return self.config_dir or self.data_dir.resolve().parent / "config"
+
+    @property
+    def releases_path(self) -> Path:
+        """Installed releases side by side, with ``current`` and ``previous`` links."""
+        return self.releases_dir or self.data_dir.resolve().parent / "releases"
+
+    @property
+    def run_path(self) -> Path:
+        """Pid files, the proxy's generated configuration and the supervisor's state of a daemon."""
+        return self.data_dir / "run"
 
     @property
     def history_path(self) -> Path:
