@@ -31,7 +31,7 @@ from oppscope.history.interfaces import HistoryReader, HistoryStore
 from oppscope.ops.health import Check, disk_check, engine_check, history_check, state_check
 from oppscope.ops.metrics import Telemetry
 from oppscope.state.db import open_state
-from oppscope.state.migrate import require_current
+from oppscope.state.migrate import require_compatible
 
 
 class HistoryAccess:
@@ -78,7 +78,7 @@ class Services:
 
     def require_migrated(self) -> None:
         """Refuse to go on with a state database at another schema revision than this code's."""
-        require_current(self.state)
+        require_compatible(self.state)
 
     def close(self) -> None:
         self.engines.close()  # stops the engine's switch timer, if it was loaded

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from oppscope.cli.context import DataDirOption, JsonOption, ProfileOption, command_state
@@ -11,7 +13,19 @@ app = typer.Typer(help="Create and upgrade the state database (saved analyses, A
 
 @app.command("upgrade")
 def upgrade(
-    ctx: typer.Context, profile: ProfileOption = None, data_dir: DataDirOption = None, json_output: JsonOption = False
+    ctx: typer.Context,
+    compatible_with: Annotated[
+        str | None,
+        typer.Option(
+            "--compatible-with",
+            help="Keep the schema usable by the code at this revision: hold back contract migrations it does not "
+            "include (what `oppscope deploy` passes for the release still serving).",
+            show_default=False,
+        ),
+    ] = None,
+    profile: ProfileOption = None,
+    data_dir: DataDirOption = None,
+    json_output: JsonOption = False,
 ) -> None:
     """Bring the schema to this version's revision; running it again changes nothing."""
     state = command_state(ctx, profile, data_dir, json_output)
@@ -20,37 +34,49 @@ def upgrade(
         from oppscope.state.db import state_engine, state_url
 
         with state_engine(state.settings()) as engine:
-            result = migrate.upgrade(engine)
+            result = migrate.upgrade(engine, compatible_with=compatible_with)
     body = {
         "database": _safe_url(state_url(state.settings())),
         "before": result.before,
         "after": result.after,
         "changed": result.changed,
+        "applied": list(result.applied),
+        "deferred": list(result.deferred),
     }
     if state.output.json_mode:
         state.output.json(body)
     else:
         action = f"upgraded from {result.before or 'empty'} to" if result.changed else "already at"
         typer.echo(f"state database {action} revision {result.after} ({body['database']})")
+        if result.deferred:
+            typer.echo(f"held back until no older release needs them: {', '.join(result.deferred)}")
 
 
 @app.command("current")
 def current(
     ctx: typer.Context, profile: ProfileOption = None, data_dir: DataDirOption = None, json_output: JsonOption = False
 ) -> None:
-    """Show the schema revision of the database and the one this version needs; exits 1 when they differ."""
+    """Show the schema revision of the database and this version's; exits 1 when this version cannot run on it."""
     state = command_state(ctx, profile, data_dir, json_output)
     with state.output.guard():
         from oppscope.state import migrate
         from oppscope.state.db import state_engine
 
         with state_engine(state.settings()) as engine:
-            found, needed = migrate.current_revision(engine), migrate.head_revision()
+            found = migrate.compatibility(engine)
     if state.output.json_mode:
-        state.output.json({"current": found, "required": needed, "up_to_date": found == needed})
+        state.output.json(
+            {"current": found.current, "required": found.head, "up_to_date": found.current == found.head}
+            | {
+                "compatible": found.ok,
+                "reason": found.reason,
+                "newer": list(found.newer),
+                "pending": list(found.pending),
+            }
+        )
     else:
-        typer.echo(f"current revision: {found or 'none'}; required: {needed}")
-    if found != needed:
+        typer.echo(f"current revision: {found.current or 'none'}; this version's: {found.head} ({found.reason})")
+    if not found.ok:
         raise typer.Exit(1)
 
 

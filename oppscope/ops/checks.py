@@ -104,16 +104,16 @@ def backend_checks(probes: Sequence[health.Check]) -> list[Check]:
 
 def _state(settings: Settings) -> tuple[Status, str, dict[str, Any]]:
     from oppscope.state.db import state_engine, state_url
-    from oppscope.state.migrate import current_revision, head_revision
+    from oppscope.state.migrate import compatibility
 
     if state_url(settings).startswith("sqlite") and not settings.state_path.exists():
         return "fail", f"no state database at {settings.state_path}: run `oppscope db upgrade`", {}
     with state_engine(settings) as engine:
-        current, head = current_revision(engine), head_revision()
-    data = {"revision": current, "head": head}
-    if current != head:
-        return "fail", f"schema at {current}, the code needs {head}: run `oppscope db upgrade`", data
-    return "ok", f"schema at {head}", data
+        found = compatibility(engine)
+    data = {"revision": found.current, "head": found.head}
+    if not found.ok:
+        return "fail", f"schema at {found.current}, the code needs {found.head}: {found.reason}", data
+    return "ok", found.reason, data
 
 
 PublishedModel = Callable[[], str | None]
@@ -480,4 +480,3 @@ def service_client(url: str, token: str | None, timeout_s: float = 60.0) -> http
 def default_url(settings: Settings) -> str:
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "localhost") else settings.host
     return f"http://{_netloc(host, settings.port)}"
-

@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 
 from oppscope.errors import OppscopeError
 from oppscope.history.interfaces import HISTORY_BUSY, HistoryReader
-from oppscope.state.migrate import require_current
+from oppscope.state.migrate import require_compatible
 
 Result = dict[str, Any]
 
@@ -99,7 +99,7 @@ def state_check(state: Engine, ping: Callable[[], None]) -> Check:
     """The analysis store's database is at this code's schema revision and the store answers (``ping``)."""
 
     def probe() -> Result:
-        require_current(state)
+        require_compatible(state)
         ping()
         return {"status": "ok"}
 

@@ -49,3 +49,15 @@ api_tokens = Table(
     Column("revoked_at", String(32), nullable=True),
     Column("last_used_at", String(32), nullable=True),
 )
+
+# Each applied migration and whether it is backward compatible (``expand``) or not (``contract``). Written by the
+# migrations themselves as they run (``oppscope.state.migrate.record_revision``), so code older than the schema can
+# tell whether it still runs on it without knowing the newer migrations' scripts.
+schema_revisions = Table(
+    "schema_revisions",
+    metadata,
+    Column("revision", String(32), primary_key=True),
+    Column("down_revision", String(32), nullable=True),
+    Column("kind", String(16), nullable=False),
+    Column("applied_at", String(32), nullable=False),
+)

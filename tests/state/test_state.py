@@ -15,7 +15,7 @@ from oppscope.analysis.contracts import Analysis, Opportunity
 from oppscope.analysis.engine import Engine
 from oppscope.config import load_settings
 from oppscope.state.db import state_engine
-from oppscope.state.migrate import StateNotMigratedError, head_revision, require_current, upgrade
+from oppscope.state.migrate import StateNotMigratedError, head_revision, require_compatible, upgrade
 from oppscope.state.tables import metadata
 from tests.examples import OPPORTUNITY
 
@@ -23,11 +23,11 @@ from tests.examples import OPPORTUNITY
 def test_upgrade_is_safe_to_run_twice(tmp_path: Path) -> None:
     with state_engine(load_settings(data_dir=tmp_path)) as engine:
         with pytest.raises(StateNotMigratedError, match="not initialised"):
-            require_current(engine)
+            require_compatible(engine)
         first, second = upgrade(engine), upgrade(engine)
         assert (first.before, first.after, first.changed) == (None, head_revision(), True)
         assert (second.before, second.changed) == (head_revision(), False)
-        require_current(engine)
+        require_compatible(engine)
 
 
 def test_migrations_build_exactly_the_tables_the_code_queries(tmp_path: Path) -> None:

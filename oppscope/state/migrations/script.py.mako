@@ -14,6 +14,9 @@ revision = ${repr(up_revision)}
 down_revision = ${repr(down_revision)}
 branch_labels = ${repr(branch_labels)}
 depends_on = ${repr(depends_on)}
+# expand: the code before this revision still runs on the migrated schema (added tables, nullable columns, indexes);
+# contract: it does not (drops, renames, new constraints); deploy applies it only once no older release needs it.
+kind = "expand"
 
 
 def upgrade() -> None:

@@ -14,6 +14,8 @@ revision = "0001"
 down_revision = None
 branch_labels = None
 depends_on = None
+# The first schema: no older code exists to run on it.
+kind = "contract"
 
 
 def upgrade() -> None:
