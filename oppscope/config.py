@@ -134,6 +134,10 @@ class Settings(BaseSettings):
     alert_resource_window_minutes: int = Field(15, ge=1, le=1440)
     alert_webhook_url: str | None = Field(None, pattern=r"^https?://", max_length=2000)
     alert_webhook_format: Literal["alertmanager", "slack"] = "alertmanager"
+    # Releases (``oppscope deploy``): how many stay installed (the linked ones always do), and where deployment
+    # notices go (default: the alerts' webhook).
+    releases_keep: int = Field(5, ge=2, le=100)
+    deploy_webhook_url: str | None = Field(None, pattern=r"^https?://", max_length=2000)
     # The seed's performance baselines (`oppscope check performance`) and what `queries slow` calls slow.
     baseline_p95_s: float = Field(10.0, gt=0, le=3600)
     baseline_requests_per_minute: float = Field(100.0, gt=0)
