@@ -204,7 +204,8 @@ def export_ref(repository: Path, commit: str, destination: Path) -> None:
 
 def _schema_head(venv: Path) -> str:
     code = "from oppscope.state.migrate import head_revision; print(head_revision())"
-    return _run([str(venv / "bin" / "python"), "-c", code]).strip()
+    # -I: isolated, so an ``oppscope/`` directory where this runs cannot stand in for the release's own code
+    return _run([str(venv / "bin" / "python"), "-I", "-c", code]).strip()
 
 
 def _uv() -> str:
@@ -289,7 +290,7 @@ def install(releases: Releases, source: Source, now: datetime | None = None) -> 
             created_at=moment.isoformat(),
             schema_head=_schema_head(venv),
             uv_lock_sha256=hashlib.sha256(lock.read_bytes()).hexdigest(),
-            python=_run([str(python), "-c", "import sys; print(sys.version.split()[0])"]).strip(),
+            python=_run([str(python), "-I", "-c", "import sys; print(sys.version.split()[0])"]).strip(),
         )
         temporary = home / f".{METADATA}.tmp"
         temporary.write_text(json.dumps(release.as_dict(), indent=2) + "\n", encoding="utf-8")
