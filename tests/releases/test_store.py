@@ -39,7 +39,8 @@ def test_a_checkout_installs_from_its_lock(installed: tuple[Releases, Release, P
     head = subprocess.run(["git", "-C", str(checkout), "rev-parse", "HEAD"], capture_output=True, text=True).stdout
     assert (release.commit, release.dirty, release.source) == (head.strip(), True, str(checkout))
     assert release.uv_lock_sha256 == hashlib.sha256((checkout / "uv.lock").read_bytes()).hexdigest()
-    assert release.schema_head == "0001" and release.id.endswith(release.commit[:12])
+    assert release.commit is not None and release.id.endswith(release.commit[:12])
+    assert release.schema_head == "0001"
     assert (home / "src" / "oppscope" / "DEPLOYED_MARK.txt").is_file()
     # installed, not editable: the venv runs without its source, at the lock's versions
     version = subprocess.run([str(releases.oppscope(release.id)), "version", "--json"], capture_output=True, text=True)
