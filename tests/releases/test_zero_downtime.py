@@ -1,0 +1,48 @@
+"""A real deploy and a real rollback under load, production profile: nginx, the supervisor, two releases' instances.
+
+One fresh connection per request (``POST /api/v1/analyses``, ``GET /api/v1/history/stats`` with a bearer token)
+and a slow-body POST always in flight: no connection error, no 5xx, both commands exit 0, a slow request spanning
+each proxy switch completes. The new release carries an extra expand migration, so the installed (older) code
+serves again on the migrated schema after the rollback.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from benchmarks.deploy import run
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists(), reason="needs nginx"),
+]
+
+
+def test_deploy_and_rollback_under_load_fail_no_request(tmp_path: Path) -> None:
+    report = run(tmp_path, rows=2000, workers=1, threads=2)
+    deploy, rollback = report.deploy, report.rollback
+    assert report.deploy_exit == 0, json.dumps(deploy, indent=1)[-4000:]
+    assert report.rollback_exit == 0, json.dumps(rollback, indent=1)[-4000:]
+    assert report.failed == 0, report.failures
+    assert report.by_kind["post"] >= 5 and report.by_kind["stats"] >= 5
+    assert report.switches == 2  # the deploy's switch and the rollback's
+    assert report.slow_across_switch >= 1
+
+    steps = {s["name"]: s for s in deploy["steps"]}
+    order = ["install", "preflight.connectivity", "preflight.infrastructure", "migrate", "start", "gate", "switch"]
+    order += ["retire", "check.e2e", "check.performance", "links"]
+    assert [s["name"] for s in deploy["steps"] if s["name"] in order] == order
+    assert all(steps[name]["status"] == "ok" for name in order)
+    assert steps["migrate"]["data"]["output"]["applied"] == ["0002"]
+    assert deploy["replaced"] is None and deploy["release"] and not deploy["rolled_back"]
+    assert rollback["release"] is None and rollback["replaced"] == deploy["release"]
+    assert "newer expand migrations 0002" in next(s for s in rollback["steps"] if s["name"] == "schema")["detail"]
+
+    listed = json.loads((tmp_path / "releases" / deploy["release"] / "release.json").read_text())
+    assert listed["schema_head"] == "0002"
+    assert (tmp_path / "releases" / "previous").readlink().name == deploy["release"]
+    assert not (tmp_path / "releases" / "current").is_symlink()  # back on the installed oppscope
