@@ -77,16 +77,24 @@ def free_port() -> int:
 class Installation:
     """A production installation in ``root``: ``data/`` beside ``releases/``, driven by the real CLI."""
 
-    def __init__(self, root: Path, workers: int) -> None:
+    def __init__(self, root: Path, workers: int, env: dict[str, str] | None = None) -> None:
         self.root, self.data = root, root / "data"
-        self.env = os.environ | {"OPPSCOPE_WORKERS": str(workers), "OPPSCOPE_CONTINUOUS_BACKUP": "false"}
+        self.env = os.environ | {"OPPSCOPE_WORKERS": str(workers), "OPPSCOPE_CONTINUOUS_BACKUP": "false"} | (env or {})
         self.port = free_port()
         self.token = ""
 
-    def oppscope(self, *args: str, check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    def oppscope(
+        self, *args: str, check: bool = True, timeout: float = 900, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         command = [str(OPPSCOPE), *args, "--profile", "production", "--data-dir", str(self.data)]
         done = subprocess.run(
-            command, env=self.env, cwd=self.root, capture_output=True, text=True, check=False, timeout=timeout
+            command,
+            env=self.env | (env or {}),
+            cwd=self.root,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=timeout,
         )
         if check and done.returncode != 0:
             raise RuntimeError(
@@ -260,17 +268,29 @@ class Report:
     slow_across_switch: int
     deploy: dict[str, Any]
     rollback: dict[str, Any]
+    failing_deploy_exit: int | None = None
+    failing_deploy: dict[str, Any] | None = None
 
     def summary(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k not in ("deploy", "rollback")}
+        return {k: v for k, v in self.__dict__.items() if k not in ("deploy", "rollback", "failing_deploy")}
 
 
 def slow_spanning(records: Sequence[Record], moments: Sequence[float]) -> list[Record]:
     return [r for r in records if r.kind == "slow" and any(r.started < m < r.ended for m in moments)]
 
 
-def run(root: Path, rows: int, workers: int, threads: int, settle_s: float = 3.0) -> Report:
-    installation = Installation(root, workers)
+def run(
+    root: Path,
+    rows: int,
+    workers: int,
+    threads: int,
+    settle_s: float = 3.0,
+    failing_deploy: bool = False,
+    env: dict[str, str] | None = None,
+) -> Report:
+    """Deploy, then roll back; with ``failing_deploy``, then a deploy whose post-deployment check cannot pass (a
+    p95 baseline of 1 ms), which must roll back by itself, still without a failed request."""
+    installation = Installation(root, workers, env)
     installation.prepare(rows)
     clone = clone_with_expand_migration(root / "clone")
     with installation.serving():
@@ -290,6 +310,12 @@ def run(root: Path, rows: int, workers: int, threads: int, settle_s: float = 3.0
             rolled = installation.oppscope("rollback", "--yes", "--json", check=False)
             rollback_s = time.perf_counter() - started
             time.sleep(settle_s)
+            failing = None
+            if failing_deploy:
+                impossible = {"OPPSCOPE_BASELINE_P95_S": "0.001"}
+                args = ("deploy", "--path", str(clone), "--yes", "--json", "--check-seconds", "2")
+                failing = installation.oppscope(*args, check=False, env=impossible)
+                time.sleep(settle_s)
         finally:
             load.stop()
             watch.stop()
@@ -313,6 +339,8 @@ def run(root: Path, rows: int, workers: int, threads: int, settle_s: float = 3.0
         slow_across_switch=len(slow_spanning(records, [moment for moment, _ in watch.switches])),
         deploy=_json(deployed),
         rollback=_json(rolled),
+        failing_deploy_exit=failing.returncode if failing else None,
+        failing_deploy=_json(failing) if failing else None,
     )
 
 

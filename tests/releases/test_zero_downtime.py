@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from benchmarks.deploy import run
+from tests.ops.test_notify import Receiver, receiver_factory
+
+__all__ = ["receiver_factory"]
 
 pytestmark = [
     pytest.mark.slow,
@@ -22,14 +26,18 @@ pytestmark = [
 ]
 
 
-def test_deploy_and_rollback_under_load_fail_no_request(tmp_path: Path) -> None:
-    report = run(tmp_path, rows=2000, workers=1, threads=2)
+def test_deploy_and_rollback_under_load_fail_no_request(
+    tmp_path: Path, receiver_factory: Callable[..., Receiver]
+) -> None:
+    receiver = receiver_factory()
+    hook = {"OPPSCOPE_DEPLOY_WEBHOOK_URL": receiver.url}
+    report = run(tmp_path, rows=2000, workers=1, threads=2, failing_deploy=True, env=hook)
     deploy, rollback = report.deploy, report.rollback
     assert report.deploy_exit == 0, json.dumps(deploy, indent=1)[-4000:]
     assert report.rollback_exit == 0, json.dumps(rollback, indent=1)[-4000:]
     assert report.failed == 0, report.failures
     assert report.by_kind["post"] >= 5 and report.by_kind["stats"] >= 5
-    assert report.switches == 2  # the deploy's switch and the rollback's
+    assert report.switches == 4  # deploy, rollback, and the failing deploy's switch and its automatic way back
     assert report.slow_across_switch >= 1
 
     steps = {s["name"]: s for s in deploy["steps"]}
@@ -46,3 +54,15 @@ def test_deploy_and_rollback_under_load_fail_no_request(tmp_path: Path) -> None:
     assert listed["schema_head"] == "0002"
     assert (tmp_path / "releases" / "previous").readlink().name == deploy["release"]
     assert not (tmp_path / "releases" / "current").is_symlink()  # back on the installed oppscope
+
+    # a deploy whose post-deployment check fails rolls back by itself, says so, exits 1, and fails no request
+    failing = report.failing_deploy
+    assert failing is not None and report.failing_deploy_exit == 1
+    assert failing["rolled_back"] is True and failing["release"] is None
+    assert failing["error"]["code"] == "performance_failed"
+    names = [s["name"] for s in failing["steps"]]
+    assert names[-4:] == ["rollback.start", "rollback.switch", "rollback.retire", "notify"]
+    # every command sent its notice by itself, through the deploy webhook setting
+    assert [b["event"] for b in receiver.bodies] == ["deployed", "rolled_back", "rolled_back"]
+    assert receiver.bodies[0]["release"] == deploy["release"] and receiver.bodies[1]["release"] is None
+    assert not (tmp_path / "releases" / "current").is_symlink()
