@@ -15,6 +15,13 @@ Target: zero failed requests, both commands exit 0.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# benchmarks/http.py has the standard library's name and Python puts a script's own directory first on sys.path:
+# move benchmarks/ to the end before anything imports ``http.client`` (as benchmarks/http.py does).
+sys.path.sort(key=lambda entry: Path(entry or ".").resolve() == Path(__file__).resolve().parent)
+
 import argparse
 import http.client
 import json
@@ -22,14 +29,12 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
