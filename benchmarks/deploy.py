@@ -273,11 +273,13 @@ class Report:
     slow_across_switch: int
     deploy: dict[str, Any]
     rollback: dict[str, Any]
+    schema_after_rollback: dict[str, Any] = field(default_factory=dict)
     failing_deploy_exit: int | None = None
     failing_deploy: dict[str, Any] | None = None
 
     def summary(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k not in ("deploy", "rollback", "failing_deploy")}
+        skip = ("deploy", "rollback", "failing_deploy", "schema_after_rollback")
+        return {k: v for k, v in self.__dict__.items() if k not in skip}
 
 
 def slow_spanning(records: Sequence[Record], moments: Sequence[float]) -> list[Record]:
@@ -314,6 +316,7 @@ def run(
             started = time.perf_counter()
             rolled = installation.oppscope("rollback", "--yes", "--json", check=False)
             rollback_s = time.perf_counter() - started
+            schema = installation.oppscope("db", "current", "--json", check=False)
             time.sleep(settle_s)
             failing = None
             if failing_deploy:
@@ -344,6 +347,7 @@ def run(
         slow_across_switch=len(slow_spanning(records, [moment for moment, _ in watch.switches])),
         deploy=_json(deployed),
         rollback=_json(rolled),
+        schema_after_rollback=_json(schema),
         failing_deploy_exit=failing.returncode if failing else None,
         failing_deploy=_json(failing) if failing else None,
     )

@@ -277,7 +277,9 @@ def install(releases: Releases, source: Source, now: datetime | None = None) -> 
         # The venv is built where it stays: its scripts name their interpreter by absolute path.
         venv = home / "venv"
         env = os.environ | {"UV_PROJECT_ENVIRONMENT": str(venv)}
-        command = [_uv(), "sync", "--frozen", "--no-dev", "--no-editable", "--quiet", "--project", str(code)]
+        # Bytecode compiled now, not by the first start of each worker: the new instance starts faster.
+        command = [_uv(), "sync", "--frozen", "--no-dev", "--no-editable", "--compile-bytecode", "--quiet"]
+        command += ["--project", str(code)]
         _run([*command, "--python", sys.executable], env=env)
         python = venv / "bin" / "python"
         release = Release(
