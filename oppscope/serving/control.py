@@ -163,9 +163,7 @@ class SupervisorClient:
                 sock.sendall(encode_request(op, args))
                 answer = _read_line(sock)
         except (FileNotFoundError, ConnectionRefusedError) as exc:
-            raise ServingError(
-                NOT_RUNNING, "the supervisor is not running", {"socket": str(self.socket_path)}
-            ) from exc
+            raise ServingError(NOT_RUNNING, "the supervisor is not running", {"socket": str(self.socket_path)}) from exc
         except (OSError, ValueError) as exc:
             raise ServingError(
                 NOT_RUNNING, f"the supervisor did not answer {op!r}: {exc}", {"socket": str(self.socket_path)}
