@@ -432,7 +432,7 @@ class Deploy:
         return retire(self.control, instance_id, self._drain_seconds())
 
     def _drain_seconds(self) -> float:
-        return float(getattr(self.settings, "drain_seconds", 10.0))
+        return self.settings.drain_seconds
 
     def _post_checks(self, status: SupervisorStatus) -> None:
         url = proxy_url(status)
@@ -575,7 +575,7 @@ class Rollback:
         return Done(f"proxy upstream is instance {instance.id}")
 
     def _retire(self, instance_id: str) -> Done:
-        return retire(self.control, instance_id, float(getattr(self.settings, "drain_seconds", 10.0)))
+        return retire(self.control, instance_id, self.settings.drain_seconds)
 
     def _links(self, current: str | None, previous: str | None) -> Done:
         self.releases.set_link("current", previous)
