@@ -429,10 +429,7 @@ class Deploy:
         return Done(f"proxy upstream is instance {instance.id} (nginx -t, reload, confirmed)")
 
     def _retire(self, instance_id: str) -> Done:
-        return retire(self.control, instance_id, self._drain_seconds())
-
-    def _drain_seconds(self) -> float:
-        return self.settings.drain_seconds
+        return retire(self.control, instance_id, self.settings.drain_seconds)
 
     def _post_checks(self, status: SupervisorStatus) -> None:
         url = proxy_url(status)
