@@ -37,8 +37,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
 PROJECT = Path(__file__).resolve().parents[1]
 OPPSCOPE = Path(sys.executable).parent / "oppscope"
 OPPORTUNITY = {
@@ -113,10 +111,6 @@ class Installation:
         created = self.oppscope("tokens", "create", "--name", "load", "--scope", "read", "--scope", "write", "--json")
         self.token = json.loads(created.stdout)["token"]
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
     @contextmanager
     def serving(self) -> Iterator[Installation]:
         self.oppscope("serve", "--daemon", "--port", str(self.port), timeout=600)
@@ -158,7 +152,8 @@ class Record:
 class Load:
     """Fresh connections, one per request, until stopped; a slow-body POST is always in flight beside them."""
 
-    url: str
+    host: str
+    port: int
     token: str
     threads: int = 2
     slow_seconds: float = 4.0
@@ -180,50 +175,48 @@ class Load:
     def _record(self, kind: str, started: float, outcome: str) -> None:
         self.records.append(Record(kind, started, time.time(), outcome))
 
+    def _request(self, method: str, path: str, body: bytes | None, pause_s: float = 0.0) -> str:
+        """One request on a new connection (closed after it); ``pause_s`` spreads the body over that time."""
+        connection = http.client.HTTPConnection(self.host, self.port, timeout=120)
+        try:
+            connection.putrequest(method, path)
+            connection.putheader("Authorization", f"Bearer {self.token}")
+            connection.putheader("Connection", "close")
+            if body is not None:
+                connection.putheader("Content-Type", "application/json")
+                connection.putheader("Content-Length", str(len(body)))
+            connection.endheaders()
+            if body is not None:
+                pieces = 8 if pause_s else 1
+                size = -(-len(body) // pieces)
+                for offset in range(0, len(body), size):
+                    connection.send(body[offset : offset + size])
+                    if pause_s:
+                        time.sleep(pause_s / pieces)
+            response = connection.getresponse()
+            response.read()
+            return str(response.status)
+        except (OSError, http.client.HTTPException) as exc:
+            return type(exc).__name__
+        finally:
+            connection.close()
+
     def _fast(self, index: int) -> None:
-        headers = {"Authorization": f"Bearer {self.token}"}
-        count = 0
+        body = json.dumps(OPPORTUNITY).encode()
+        count = index
         while not self._stop.is_set():
             count += 1
-            post = (count + index) % 2 == 0
             started = time.time()
-            try:
-                with httpx.Client(base_url=self.url, headers=headers, timeout=120) as client:  # a fresh connection
-                    if post:
-                        answer = client.post("/api/v1/analyses", json=OPPORTUNITY)
-                    else:
-                        answer = client.get("/api/v1/history/stats")
-                outcome = str(answer.status_code)
-            except httpx.HTTPError as exc:
-                outcome = type(exc).__name__
-            self._record("post" if post else "stats", started, outcome)
+            if count % 2:
+                self._record("post", started, self._request("POST", "/api/v1/analyses", body))
+            else:
+                self._record("stats", started, self._request("GET", "/api/v1/history/stats", None))
 
     def _slow(self, _: int) -> None:
         body = json.dumps(OPPORTUNITY | {"opportunity_name": "Slow in flight"}).encode()
-        pieces = 8
-        size = -(-len(body) // pieces)
-        host, port = self.url.removeprefix("http://").split(":")
         while not self._stop.is_set():
             started = time.time()
-            connection = http.client.HTTPConnection(host, int(port), timeout=120)
-            try:
-                connection.putrequest("POST", "/api/v1/analyses")
-                for name, value in (
-                    ("Authorization", f"Bearer {self.token}"),
-                    ("Content-Type", "application/json"),
-                    ("Content-Length", str(len(body))),
-                ):
-                    connection.putheader(name, value)
-                connection.endheaders()
-                for offset in range(0, len(body), size):
-                    connection.send(body[offset : offset + size])
-                    time.sleep(self.slow_seconds / pieces)
-                outcome = str(connection.getresponse().status)
-            except (OSError, http.client.HTTPException) as exc:
-                outcome = type(exc).__name__
-            finally:
-                connection.close()
-            self._record("slow", started, outcome)
+            self._record("slow", started, self._request("POST", "/api/v1/analyses", body, self.slow_seconds))
 
 
 @dataclass
@@ -301,7 +294,7 @@ def run(
     installation.prepare(rows)
     clone = clone_with_expand_migration(root / "clone")
     with installation.serving():
-        load = Load(installation.url, installation.token, threads)
+        load = Load("127.0.0.1", installation.port, installation.token, threads)
         watch = SwitchWatch(installation.upstream_conf)
         watch.start()
         load.start()

@@ -22,6 +22,7 @@ __all__ = ["receiver_factory"]
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.timeout(1800),  # two installs and five instance starts: minutes on a loaded 2-core machine
     pytest.mark.skipif(shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists(), reason="needs nginx"),
 ]
 
