@@ -50,7 +50,9 @@ class CliState:
             try:
                 self._settings = load_settings(profile=self.profile, data_dir=self.data_dir)
             except ValidationError as exc:
-                raise CliError("invalid_settings", "the settings are invalid", validation_details(exc)) from exc
+                raise CliError(
+                    "invalid_settings", "the settings are invalid", validation_details(exc)
+                ) from exc
             except ValueError as exc:
                 raise CliError(
                     "invalid_settings",

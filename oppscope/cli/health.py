@@ -95,7 +95,10 @@ def _show(out: Output, body: dict[str, Any]) -> None:
         out.table(
             None,
             ("check", "status", "latency ms", "detail"),
-            ((name, check["status"], check.get("latency_ms", ""), _detail(check)) for name, check in checks.items()),
+            (
+                (name, check["status"], check.get("latency_ms", ""), _detail(check))
+                for name, check in checks.items()
+            ),
             right_align=(2,),
         )
 

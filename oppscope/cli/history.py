@@ -296,3 +296,5 @@ def _show_stats(out: Output, summary: HistoryStats) -> None:
 def _show_counts(out: Output, title: str, counts: Mapping[str, int], limit: int = 10) -> None:
     top = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:limit]
     out.table(title, ("value", "rows"), ((name, f"{n:,}") for name, n in top), right_align=(1,))
+
+
