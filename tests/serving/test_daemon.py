@@ -215,6 +215,22 @@ def test_start_switch_and_retire_through_the_control_socket(daemon: Daemon) -> N
     assert [i.id for i in client.status().instances] == [new.id]
 
 
+def test_a_killed_nginx_is_restarted(daemon: Daemon) -> None:
+    client = daemon.client()
+    before = client.status()
+    os.kill(before.proxy.pid or 0, signal.SIGKILL)  # its workers live on, holding the port, until the supervisor acts
+    deadline = time.monotonic() + 60
+    while True:
+        after = client.status()
+        restarted = after.proxy.pid not in (None, before.proxy.pid)
+        if restarted and after.ready and after.proxy.generation == before.proxy.generation + 1:  # confirmed
+            break
+        assert time.monotonic() < deadline, after
+        time.sleep(0.5)
+    assert after.active == before.active and after.proxy.upstream == before.active
+    assert daemon.analyse("After nginx restarted").status_code == 201
+
+
 def _write_until_failing(daemon: Daemon, answered: list[str], stop: threading.Event) -> None:
     while not stop.is_set():
         try:
