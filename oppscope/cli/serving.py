@@ -94,7 +94,16 @@ def _print_status(state: CliState, current: SupervisorStatus) -> None:
         "Instances",
         ("id", "state", "release", "port", "pid", "workers", "ready", "started"),
         [
-            (i.id, i.state, i.release or "(installed)", i.port, i.pid, i.workers, _yes(i.ready), i.started_at)
+            (
+                i.id,
+                i.state,
+                i.release or "(installed)",
+                i.port,
+                i.pid,
+                i.workers,
+                _yes(i.ready),
+                f"{i.started_at:%Y-%m-%d %H:%M:%S}",
+            )
             for i in current.instances
         ],
     )

@@ -82,23 +82,6 @@ class Stale:
         return self.supervisor_pid is not None or bool(self.stopped)
 
 
-def _is_ours(pid: int, marker: str) -> bool:
-    try:
-        return marker in " ".join(psutil.Process(pid).cmdline())
-    except (psutil.Error, OSError):
-        return False
-
-
-def _stop_pid(pid: int, timeout_s: float) -> None:
-    try:
-        os.kill(pid, signal.SIGTERM)
-        psutil.Process(pid).wait(timeout=timeout_s)
-    except psutil.TimeoutExpired:
-        os.kill(pid, signal.SIGKILL)
-    except (ProcessLookupError, psutil.NoSuchProcess):
-        pass
-
-
 def _group_members(pgid: int) -> list[psutil.Process]:
     members = []
     for process in psutil.process_iter(["cmdline"]):
@@ -110,9 +93,10 @@ def _group_members(pgid: int) -> list[psutil.Process]:
     return members
 
 
-def _stop_group(pgid: int, timeout_s: float) -> bool:
-    """TERM the group of a leftover instance or child (its master may be gone, its workers not), then KILL."""
-    members = [p for p in _group_members(pgid) if "oppscope" in " ".join(p.info.get("cmdline") or [])]
+def _stop_group(pgid: int, marker: str, timeout_s: float) -> bool:
+    """TERM a leftover process group (an instance whose master is gone but whose workers are not; nginx's master
+    and workers), then KILL. Only when its processes are what we started: a pid may have been reused."""
+    members = [p for p in _group_members(pgid) if marker in " ".join(p.info.get("cmdline") or [])]
     if not members:
         return False
     kill_group(pgid, signal.SIGTERM)
@@ -128,14 +112,13 @@ def clean_stale(paths: RunPaths) -> Stale:
     supervisor_pid = read_pid(paths.supervisor_pid)
     stopped: list[str] = []
     nginx_pid = read_pid(paths.nginx_pid) or state.get("nginx_pid")
-    if isinstance(nginx_pid, int) and _is_ours(nginx_pid, str(paths.nginx_conf)):
-        _stop_pid(nginx_pid, 10.0)
+    if isinstance(nginx_pid, int) and _stop_group(nginx_pid, "nginx", 10.0):
         stopped.append(f"nginx (pid {nginx_pid})")
     groups = {**(state.get("instances") or {}), **(state.get("children") or {})}
     for pid_file in paths.root.glob("instance-*.pid"):
         groups.setdefault(pid_file.name.removeprefix("instance-").removesuffix(".pid"), read_pid(pid_file))
     for name, pid in groups.items():
-        if isinstance(pid, int) and _stop_group(pid, 15.0):
+        if isinstance(pid, int) and _stop_group(pid, "oppscope", 15.0):
             stopped.append(f"{name} (pid {pid})")
     for path in (paths.supervisor_pid, paths.socket, paths.state, paths.nginx_pid, *paths.root.glob("instance-*.pid")):
         path.unlink(missing_ok=True)

@@ -232,7 +232,7 @@ class InstanceProcess:
         if self.state != "failed":
             self.state = "stopped"
         self.paths.instance_pid(self.id).unlink(missing_ok=True)
-        if self.state != "failed":  # a failed instance's stderr is kept for the operator
+        if self.state != "failed" or not self.stderr_tail():  # what a failed instance printed is kept
             self.stderr_path.unlink(missing_ok=True)
         log.info("instance stopped", instance=self.id, graceful=graceful)
 

@@ -294,6 +294,7 @@ class Supervisor:
         if self.proxy.process is not None and self.proxy.process.returncode is not None:
             delay = self.proxy_backoff.crashed(time.monotonic() - self.proxy.started)
             log.error("nginx exited", code=self.proxy.process.returncode, restart_in_s=delay)
+            kill_group(self.proxy.process.pid)  # workers of a killed master still hold the port
             self.proxy.process = None
         if not self.proxy_backoff.due():
             return
