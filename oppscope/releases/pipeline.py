@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -306,31 +306,81 @@ def retire(control: Control, instance_id: str, drain_seconds: float) -> Done:
     return Done(detail, {"proxy_drain_s": round(waited, 3)})
 
 
-# --- deploy -------------------------------------------------------------------------------------------------
+class _Pipeline(ABC):
+    """What a deploy and a rollback share: one at a time, every step recorded, the instance moves, the notice."""
 
-
-class Deploy:
     def __init__(
-        self, settings: Settings, control: Control, releases: Releases, options: Options, progress: Progress
+        self,
+        outcome: Outcome,
+        settings: Settings,
+        control: Control,
+        releases: Releases,
+        webhook_url: str | None,
+        progress: Progress,
     ) -> None:
-        self.settings, self.control, self.releases, self.options = settings, control, releases, options
-        self.outcome = Outcome("deploy")
-        self.run = Run(self.outcome, progress)
+        self.settings, self.control, self.releases, self.webhook_url = settings, control, releases, webhook_url
+        self.outcome = outcome
+        self.run = Run(outcome, progress)
 
-    def __call__(self, source: Source) -> Outcome:
+    def _execute(self, body: Callable[[], None]) -> Outcome:
         started = time.perf_counter()
         try:
             with self.releases.locked():
-                self._deploy(source)
+                body()
             self.outcome.ok = True
         except OppscopeError as exc:
             self.outcome.error = exc.body()["error"]
         finally:
             self.outcome.duration_s = round(time.perf_counter() - started, 3)
-        self._notify(
-            Event.deployed if self.outcome.ok else Event.rolled_back if self.outcome.rolled_back else Event.failed
-        )
+        if (event := self._event()) is not None:
+            send_notice(self.run, self.settings, self.webhook_url, event, self.outcome)
         return self.outcome
+
+    @abstractmethod
+    def _event(self) -> Event | None:
+        """The notice the outcome calls for, if any."""
+
+    def _start(self, release_dir: Path | None) -> Done:
+        instance = self.control.start_instance(release_dir)
+        label = release_dir.name if release_dir else "the installed oppscope"
+        return Done(
+            f"instance {instance.id} of {label} on port {instance.port} (pid {instance.pid})",
+            {"instance": instance.id, "port": instance.port, "pid": instance.pid},
+            value=instance,
+        )
+
+    def _switch(self, instance: Instance) -> Done:
+        self.control.switch(instance.id)
+        return Done(f"proxy upstream is instance {instance.id} (nginx -t, reload, confirmed)")
+
+    def _retire(self, instance_id: str) -> Done:
+        return retire(self.control, instance_id, self.settings.drain_seconds)
+
+    def _discard(self, instance: Instance) -> None:
+        """An instance that never served: stop it at once (the one before still serves)."""
+        with suppress(OppscopeError):  # recorded; the failure that brought us here is the one to report
+            self.run.step("discard", lambda: self._stop_now(instance.id))
+
+    def _stop_now(self, instance_id: str) -> Done:
+        self.control.retire(instance_id, 0)
+        return Done(f"instance {instance_id} stopped")
+
+
+# --- deploy -------------------------------------------------------------------------------------------------
+
+
+class Deploy(_Pipeline):
+    def __init__(
+        self, settings: Settings, control: Control, releases: Releases, options: Options, progress: Progress
+    ) -> None:
+        super().__init__(Outcome("deploy"), settings, control, releases, options.webhook_url, progress)
+        self.options = options
+
+    def __call__(self, source: Source) -> Outcome:
+        return self._execute(lambda: self._deploy(source))
+
+    def _event(self) -> Event:
+        return Event.deployed if self.outcome.ok else Event.rolled_back if self.outcome.rolled_back else Event.failed
 
     def _deploy(self, source: Source) -> None:
         run, settings = self.run, self.settings
@@ -352,7 +402,7 @@ class Deploy:
             run.skip("preflight.tests", "not asked for (--run-tests)")
         run.step("migrate", lambda: self._migrate(new, before.release))
         deploy_started = time.time()
-        instance: Instance = run.step("start", lambda: self._start(new)).value
+        instance: Instance = run.step("start", lambda: self._start(self.releases.path(new.id))).value
         try:
             run.step("gate", lambda: gate(instance, before, deploy_started, new))
             run.step("switch", lambda: self._switch(instance))
@@ -416,21 +466,6 @@ class Deploy:
             detail += f"; held back (contract) {', '.join(deferred)}"
         return Done(detail, {"output": data, "compatible_with": old_head})
 
-    def _start(self, release: Release) -> Done:
-        instance = self.control.start_instance(self.releases.path(release.id))
-        return Done(
-            f"instance {instance.id} of {release.id} on port {instance.port} (pid {instance.pid})",
-            {"instance": instance.id, "port": instance.port, "pid": instance.pid},
-            value=instance,
-        )
-
-    def _switch(self, instance: Instance) -> Done:
-        self.control.switch(instance.id)
-        return Done(f"proxy upstream is instance {instance.id} (nginx -t, reload, confirmed)")
-
-    def _retire(self, instance_id: str) -> Done:
-        return retire(self.control, instance_id, self.settings.drain_seconds)
-
     def _post_checks(self, status: SupervisorStatus) -> None:
         url = proxy_url(status)
         with check_token(self.settings, self.options.token) as token:
@@ -455,15 +490,6 @@ class Deploy:
         detail = f"current -> {release_id}, previous -> {previous or 'the installed oppscope'}"
         return Done(detail + (f"; pruned {', '.join(pruned)}" if pruned else ""), {"pruned": pruned})
 
-    def _discard(self, instance: Instance) -> None:
-        """The new instance never served: stop it (the old one still does)."""
-        with suppress(OppscopeError):  # recorded; the failure that brought us here is the one to report
-            self.run.step("discard", lambda: self._retire_now(instance.id))
-
-    def _retire_now(self, instance_id: str) -> Done:
-        self.control.retire(instance_id, 0)
-        return Done(f"instance {instance_id} stopped")
-
     def _roll_back(self, before: SupervisorStatus, new: Instance) -> None:
         """Put the release that served before back in front, then stop the new one."""
         try:
@@ -480,16 +506,7 @@ class Deploy:
         alive = [i for i in current.instances if i.id == before.active and i.state in ("ready", "active")]
         if alive:
             return Done(f"instance {alive[0].id} still running", {"instance": alive[0].id}, value=alive[0])
-        release_dir = self.releases.path(before.release) if before.release else None
-        instance = self.control.start_instance(release_dir)
-        return Done(
-            f"instance {instance.id} of {before.release or 'the installed oppscope'} on port {instance.port}",
-            {"instance": instance.id, "pid": instance.pid},
-            value=instance,
-        )
-
-    def _notify(self, event: Event) -> None:
-        send_notice(self.run, self.settings, self.options.webhook_url, event, self.outcome)
+        return self._start(self.releases.path(before.release) if before.release else None)
 
 
 def send_notice(run: Run, settings: Settings, url: str | None, event: Event, outcome: Outcome) -> None:
@@ -511,27 +528,17 @@ def _notify_done(url: str, event: Event, outcome: Outcome) -> Done:
 # --- rollback -----------------------------------------------------------------------------------------------
 
 
-class Rollback:
+class Rollback(_Pipeline):
     def __init__(
         self, settings: Settings, control: Control, releases: Releases, webhook_url: str | None, progress: Progress
     ) -> None:
-        self.settings, self.control, self.releases, self.webhook_url = settings, control, releases, webhook_url
-        self.outcome = Outcome("rollback")
-        self.run = Run(self.outcome, progress)
+        super().__init__(Outcome("rollback"), settings, control, releases, webhook_url, progress)
 
     def __call__(self) -> Outcome:
-        started = time.perf_counter()
-        try:
-            with self.releases.locked():
-                self._rollback()
-            self.outcome.ok = True
-        except OppscopeError as exc:
-            self.outcome.error = exc.body()["error"]
-        finally:
-            self.outcome.duration_s = round(time.perf_counter() - started, 3)
-        if self.outcome.ok:
-            send_notice(self.run, self.settings, self.webhook_url, Event.rolled_back, self.outcome)
-        return self.outcome
+        return self._execute(self._rollback)
+
+    def _event(self) -> Event | None:
+        return Event.rolled_back if self.outcome.ok else None
 
     def _rollback(self) -> None:
         current, previous = self.releases.link("current"), self.releases.link("previous")
@@ -552,34 +559,14 @@ class Rollback:
             self.run.step("gate", lambda: gate(instance, before, started, target))
             self.run.step("switch", lambda: self._switch(instance))
         except OppscopeError:
-            self.control.retire(instance.id, 0)
+            self._discard(instance)
             raise
         if (old := before.active) is not None:
             self.run.step("retire", lambda: self._retire(old))
         self.outcome.release = target.id if target else None
         self.run.step("links", lambda: self._links(current, previous))
 
-    def _start(self, release_dir: Path | None) -> Done:
-        instance = self.control.start_instance(release_dir)
-        return Done(
-            f"instance {instance.id} on port {instance.port} (pid {instance.pid})",
-            {"instance": instance.id, "pid": instance.pid},
-            value=instance,
-        )
-
-    def _switch(self, instance: Instance) -> Done:
-        self.control.switch(instance.id)
-        return Done(f"proxy upstream is instance {instance.id}")
-
-    def _retire(self, instance_id: str) -> Done:
-        return retire(self.control, instance_id, self.settings.drain_seconds)
-
     def _links(self, current: str | None, previous: str | None) -> Done:
         self.releases.set_link("current", previous)
         self.releases.set_link("previous", current)
         return Done(f"current -> {previous or 'the installed oppscope'}, previous -> {current}")
-
-
-def _installed_oppscope() -> Path:
-    """The oppscope beside this Python: what the supervisor runs without a release."""
-    return Path(sys.executable).parent / "oppscope"
