@@ -12,7 +12,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -149,7 +149,7 @@ class Settings(BaseSettings):
     # Releases (``oppscope deploy``): how many stay installed (the linked ones always do), and where deployment
     # notices go (default: the alerts' webhook).
     releases_keep: int = Field(5, ge=2, le=100)
-    deploy_webhook_url: str | None = Field(None, pattern=r"^https?://", max_length=2000)
+    deploy_webhook_url: SecretStr | None = Field(None, description="Where deployment notices go (a secret: its token).")
     # The seed's performance baselines (`oppscope check performance`) and what `queries slow` calls slow.
     baseline_p95_s: float = Field(10.0, gt=0, le=3600)
     baseline_requests_per_minute: float = Field(100.0, gt=0)

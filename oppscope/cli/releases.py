@@ -35,6 +35,14 @@ WebhookOption = Annotated[
 _STATUS_STYLE = {"ok": "green", "failed": "bold red", "skipped": "dim", "warn": "yellow"}
 
 
+def _quiet_http() -> None:
+    """httpx logs every request's URL at INFO; a webhook's URL carries its token, and each step reports its own."""
+    import logging
+
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def _confirm(state: CliState, yes: bool, question: str) -> None:
     if yes:
         return
@@ -113,6 +121,7 @@ def deploy(
         from oppscope.serving.control import SupervisorClient
 
         settings = state.settings()
+        _quiet_http()
         source = resolve_source(path, version, repository)
         _confirm(state, yes, f"deploy {source.description} to the {settings.profile.value} service?")
         options = Options(run_tests=run_tests, token=token, check_seconds=check_seconds, webhook_url=webhook)
@@ -138,6 +147,7 @@ def rollback(
         from oppscope.serving.control import SupervisorClient
 
         settings = state.settings()
+        _quiet_http()
         releases = Releases.of(settings)
         target = releases.link("previous") or "the installed oppscope"
         _confirm(state, yes, f"roll the {settings.profile.value} service back to {target}?")
@@ -161,24 +171,23 @@ def notify(
     """Send a deployment or rollback notice to a webhook (retried on 429, 5xx and transport errors)."""
     state = command_state(ctx, profile, data_dir, json_output)
     with state.output.guard():
-        from oppscope.releases.notify import notify_event
+        from oppscope.releases.notify import notify_event, shown, webhook_url
         from oppscope.releases.store import Releases
 
         settings = state.settings()
-        url = webhook or settings.deploy_webhook_url or settings.alert_webhook_url
+        _quiet_http()
+        url = webhook_url(settings, webhook)
         if url is None:
             raise CliError("no_webhook", "no webhook: pass --webhook or set OPPSCOPE_DEPLOY_WEBHOOK_URL")
-        if not url.startswith(("http://", "https://")):
-            raise CliError("invalid_input", "--webhook must be an http(s) URL", {"webhook": url})
         releases = Releases.of(settings)
         subject = release or releases.link("current")
         delivery = notify_event(url, event, subject, releases.link("previous"))
-    body = {"event": event.value, "release": subject, "url": delivery.url, "status": delivery.status}
+    body = {"event": event.value, "release": subject, "webhook": shown(url), "status": delivery.status}
     body |= {"attempts": delivery.attempts}
     if state.output.json_mode:
         state.output.json(body)
     else:
-        typer.echo(f"{event} notice delivered to {delivery.url} (HTTP {delivery.status}, {delivery.attempts} tries)")
+        typer.echo(f"{event} notice delivered to {body['webhook']} (HTTP {delivery.status}, {delivery.attempts} tries)")
 
 
 @app.command("list")

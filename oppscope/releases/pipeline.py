@@ -31,7 +31,7 @@ from oppscope.config import Settings
 from oppscope.errors import ErrorKind, OppscopeError
 from oppscope.ops import checks
 from oppscope.releases.events import Event
-from oppscope.releases.notify import notify_event
+from oppscope.releases.notify import notify_event, shown, webhook_url
 from oppscope.releases.store import Release, Releases, Source, install
 from oppscope.serving.control import Instance, SupervisorStatus
 from oppscope.state.migrate import head_revision
@@ -479,6 +479,8 @@ class Deploy(_Pipeline):
                         lambda: checks.service_client(url, token),
                         self.options.check_seconds,
                         self.options.check_concurrency,
+                        # within one token's burst: the check measures the service, not the rate limiter
+                        max(self.settings.rate_limit_burst - 10, 10),
                     )
                 ),
             )
@@ -510,7 +512,7 @@ class Deploy(_Pipeline):
 
 
 def send_notice(run: Run, settings: Settings, url: str | None, event: Event, outcome: Outcome) -> None:
-    target = url or settings.deploy_webhook_url or settings.alert_webhook_url
+    target = webhook_url(settings, url)
     if target is None:
         return
     run.step("notify", lambda: _notify_done(target, event, outcome))
@@ -522,7 +524,7 @@ def _notify_done(url: str, event: Event, outcome: Outcome) -> Done:
         delivery = notify_event(url, event, outcome.release, outcome.replaced, {"steps": len(outcome.steps)})
     except OppscopeError as exc:
         return Done(f"{event} notice not delivered: {exc.message}", exc.details, status="warn")
-    return Done(f"{event} notice delivered to {delivery.url} in {delivery.attempts} attempt(s)")
+    return Done(f"{event} notice delivered to {shown(url)} in {delivery.attempts} attempt(s)")
 
 
 # --- rollback -----------------------------------------------------------------------------------------------
