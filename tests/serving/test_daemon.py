@@ -4,7 +4,8 @@ over a 500-row history in a tmp directory, with the production profile (tokens r
 One daemon serves the module's tests in order (each instance start costs tens of seconds on a loaded machine):
 the service behind the proxy and its status, slow clients closed by the proxy's timeouts while normal requests
 succeed, the control API (start, switch, retire), a crashed instance and a killed nginx restarted by the
-supervisor, a ``kill -9`` during writes followed by a new start, and a graceful stop with a request in flight. The proxy's timeouts are small here so the slow sockets close quickly.
+supervisor, a ``kill -9`` during writes followed by a new start, and a graceful stop with a request in flight.
+The proxy's timeouts are small here so the slow sockets close quickly.
 """
 
 from __future__ import annotations
