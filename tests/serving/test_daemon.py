@@ -235,8 +235,9 @@ def test_a_crashed_instance_is_replaced(daemon: Daemon) -> None:
 
 
 def _in_group(process: psutil.Process, pgid: int) -> bool:
+    """A live member of the group (a killed orphan may linger as a zombie until init reaps it)."""
     try:
-        return os.getpgid(process.pid) == pgid
+        return os.getpgid(process.pid) == pgid and process.status() != psutil.STATUS_ZOMBIE
     except (ProcessLookupError, psutil.Error):
         return False
 
