@@ -84,9 +84,9 @@ class Stale:
 
 def _group_members(pgid: int) -> list[psutil.Process]:
     members = []
-    for process in psutil.process_iter(["cmdline"]):
-        try:
-            if os.getpgid(process.pid) == pgid:
+    for process in psutil.process_iter(["cmdline", "status"]):
+        try:  # a zombie is dead already: only its parent (or init) can reap it, and waiting for it would hang
+            if os.getpgid(process.pid) == pgid and process.info.get("status") != psutil.STATUS_ZOMBIE:
                 members.append(process)
         except (ProcessLookupError, psutil.Error):
             continue

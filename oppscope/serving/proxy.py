@@ -157,7 +157,8 @@ class Proxy:
         self.nonce = nonce
         self.binary = find_nginx()
         self.process: subprocess.Popen[bytes] | None = None
-        self.generation = 0
+        self.generation = 0  # of the configuration confirmed live
+        self.attempts = 0  # configurations written
         self.upstream_id: str | None = None
         self.upstream_port: int | None = None
         self.started = 0.0  # time.monotonic() of the last start, for the restart back-off
@@ -226,7 +227,7 @@ class Proxy:
     def start(self, instance_id: str, port: int, timeout_s: float = 30.0) -> None:
         """Start nginx on the upstream ``port`` and return once it answers from there."""
         self.write_main_conf()
-        generation = self.generation + 1
+        generation = self._next_generation()
         self._write_upstream(generation, instance_id, port)
         self.test()
         self.paths.nginx_pid.unlink(missing_ok=True)
@@ -243,21 +244,41 @@ class Proxy:
         log.info("proxy started", pid=self.process.pid, port=self.port, upstream=instance_id, generation=generation)
 
     def switch(self, instance_id: str, port: int, timeout_s: float = 30.0) -> None:
-        """Reload onto ``port``; on any failure the previous upstream file is put back (nginx still runs it)."""
+        """Reload onto ``port``. On any failure the previous upstream is put back, and reloaded again when nginx
+        may have taken the new one, so the proxy never stays on an upstream that was not confirmed."""
         if self.process is None or self.process.poll() is not None:
             raise ServingError(RELOAD_UNCONFIRMED, "nginx is not running", kind=ErrorKind.unavailable)
         previous = self.paths.upstream_conf.read_text(encoding="utf-8")
-        generation = self.generation + 1
+        generation = self._next_generation()
+        signalled = False
         try:
             self._write_upstream(generation, instance_id, port)
             self.test()
             self.process.send_signal(signal.SIGHUP)
+            signalled = True
             self._confirm(generation, port, timeout_s)
         except BaseException:
             write_atomically(self.paths.upstream_conf, previous)
+            if signalled:
+                self._reload_previous(timeout_s)
             raise
         self.generation, self.upstream_id, self.upstream_port = generation, instance_id, port
         log.info("proxy switched", upstream=instance_id, port=port, generation=generation)
+
+    def _reload_previous(self, timeout_s: float) -> None:
+        if self.process is None or self.upstream_port is None:
+            return
+        try:
+            self.process.send_signal(signal.SIGHUP)
+            self._confirm(self.generation, self.upstream_port, timeout_s)
+        except (ServingError, OSError) as exc:
+            log.error("the previous upstream is not confirmed either", upstream=self.upstream_id, error=str(exc))
+
+    def _next_generation(self) -> int:
+        """Every written configuration gets a number of its own, so an answer from an attempt that failed can
+        never pass for a later one."""
+        self.attempts = max(self.attempts, self.generation) + 1
+        return self.attempts
 
     def probe(self, timeout_s: float = 5.0) -> Probe:
         """One request through the proxy, on a fresh connection."""

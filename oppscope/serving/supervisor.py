@@ -367,30 +367,32 @@ class Supervisor:
         raise ServingError(BAD_REQUEST, f"unknown operation {op!r}", kind=ErrorKind.invalid)
 
     def status(self) -> SupervisorStatus:
-        instances: list[Instance] = [i.model(ready=i.ready(2.0)) for i in list(self.instances.values()) if i.process]
+        # One snapshot first (a restart may be changing them meanwhile), then the probes, which take time.
+        running, active_id, upstream = list(self.instances.values()), self.active, self.proxy.upstream_id
+        active = next((i for i in running if i.id == active_id), None)
+        instances: list[Instance] = [i.model(ready=i.ready(2.0)) for i in running if i.process]
         try:
             proxy_ready = self.proxy.alive() and self.proxy.probe(timeout_s=5.0).status == 200
         except httpx.HTTPError:
             proxy_ready = False
-        active = self.instances.get(self.active) if self.active else None
         return SupervisorStatus(
             pid=os.getpid(),
             started_at=self.started_at,
             run_dir=self.paths.root,
             profile=self.settings.profile.value,
             release=active.release if active else None,
-            active=self.active,
+            active=active_id,
             proxy=ProxyStatus(
                 pid=self.proxy.pid,
                 host=self.proxy.host,
                 port=self.proxy.port,
-                upstream=self.proxy.upstream_id,
+                upstream=upstream,
                 generation=self.proxy.generation,
                 ready=proxy_ready,
             ),
             instances=instances,
             children=[child.model() for child in self.children.values()],
-            ready=proxy_ready and active is not None and self.proxy.upstream_id == active.id,
+            ready=proxy_ready and active is not None and upstream == active.id and not active.exited(),
         )
 
     def _save(self) -> None:

@@ -3,8 +3,9 @@ over a 500-row history in a tmp directory, with the production profile (tokens r
 
 One daemon serves the module's tests in order (each instance start costs tens of seconds on a loaded machine):
 the service behind the proxy and its status, slow clients closed by the proxy's timeouts while normal requests
-succeed, the control API (start, switch, retire), a ``kill -9`` during writes followed by a new start, and a
-graceful stop with a request in flight. The proxy's timeouts are small here so the slow sockets close quickly.
+succeed, the control API (start, switch, retire), a crashed instance and a killed nginx restarted by the
+supervisor, a ``kill -9`` during writes followed by a new start, and a graceful stop with a request in flight.
+The proxy's timeouts are small here so the slow sockets close quickly.
 """
 
 from __future__ import annotations
@@ -213,6 +214,32 @@ def test_start_switch_and_retire_through_the_control_socket(daemon: Daemon) -> N
     client.retire(old.id, drain_seconds=5)
     assert not psutil.pid_exists(old.pid) or psutil.Process(old.pid).status() == psutil.STATUS_ZOMBIE
     assert [i.id for i in client.status().instances] == [new.id]
+
+
+def test_a_crashed_instance_is_replaced(daemon: Daemon) -> None:
+    """The active instance's master killed: its orphaned workers are stopped, a new instance takes the proxy."""
+    client = daemon.client()
+    before = client.status()
+    crashed = before.instance(before.active or "")
+    os.kill(crashed.pid, signal.SIGKILL)
+    deadline = time.monotonic() + daemon.settings.instance_start_timeout_s + 60
+    while True:
+        after = client.status()
+        if after.ready and after.active not in (None, crashed.id):
+            break
+        assert time.monotonic() < deadline, after
+        time.sleep(1)
+    assert [i.id for i in after.instances] == [after.active] and after.proxy.upstream == after.active
+    assert not [p for p in psutil.process_iter() if _in_group(p, crashed.pid)]
+    assert daemon.analyse("After the crash").status_code == 201
+
+
+def _in_group(process: psutil.Process, pgid: int) -> bool:
+    """A live member of the group (a killed orphan may linger as a zombie until init reaps it)."""
+    try:
+        return os.getpgid(process.pid) == pgid and process.status() != psutil.STATUS_ZOMBIE
+    except (ProcessLookupError, psutil.Error):
+        return False
 
 
 def test_a_killed_nginx_is_restarted(daemon: Daemon) -> None:
