@@ -41,7 +41,7 @@ class StateNotMigratedError(OppscopeError):
 
     default_kind = ErrorKind.unavailable
 
-    def __init__(self, current: str | None, head: str, reason: str) -> None:
+    def __init__(self, current: str | None, head: str, reason: str = "run `oppscope db upgrade`") -> None:
         self.current, self.head = current, head
         found = f"at revision {current}" if current else "not initialised"
         super().__init__(
