@@ -24,11 +24,18 @@ def backup_root(settings: Settings) -> Path:
 
 
 def backup_dirs(settings: Settings) -> list[Path]:
-    """Backup directories, oldest first (ids sort by time)."""
+    """Backup directories, oldest first (by the manifest's time: ids of one second sort by kind, not time)."""
     root = backup_root(settings)
     if not root.is_dir():
         return []
-    return sorted(p for p in root.iterdir() if p.is_dir() and BACKUP_ID.match(p.name))
+    return sorted((p for p in root.iterdir() if p.is_dir() and BACKUP_ID.match(p.name)), key=_created_key)
+
+
+def _created_key(path: Path) -> tuple[str, str]:
+    try:
+        return read_manifest(path).created_at, path.name
+    except OppscopeError:  # unreadable: placed by the time in its name (that second's start)
+        return f"{path.name[:4]}-{path.name[4:6]}-{path.name[6:11]}:{path.name[11:13]}:{path.name[13:15]}", path.name
 
 
 def manifests(settings: Settings) -> list[Manifest]:
