@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -153,11 +153,16 @@ def _copy_sources(live: Settings, into: Settings, backup: Path | None) -> None:
     if backup is not None:
         shutil.copytree(backup, target / backup.name)
     replica = replica_dir(live).parent
-    if replica.is_dir():
-        shutil.copytree(replica, target / CONTINUOUS_DIR)
+    if replica.is_dir():  # litestream may be compacting it meanwhile: a file it removed is no longer needed
+        shutil.copytree(replica, target / CONTINUOUS_DIR, copy_function=_copy_if_still_there)
     dated = backup_root(live) / CONFIG_DIR
     if dated.is_dir():
         shutil.copytree(dated, target / CONFIG_DIR)
+
+
+def _copy_if_still_there(source: str, target: str) -> None:
+    with suppress(FileNotFoundError):
+        shutil.copy2(source, target)
 
 
 def _analyses(path: Path) -> dict[str, tuple[str, str]]:

@@ -272,6 +272,7 @@ def restore_to_time(settings: Settings, moment: datetime, *, yes: bool) -> Resto
         raise BackupError("time_in_future", f"{utc_text(moment)} is in the future", {"time": utc_text(moment)})
     refuse_if_running(settings, yes=yes)
     report = RestoreReport("time", None, f"replica at {utc_text(moment)}", utc_text(moment))
+    backup_root(settings).mkdir(parents=True, exist_ok=True)
     with _timed(report), tempfile.TemporaryDirectory(prefix="oppscope-pitr-", dir=backup_root(settings)) as scratch:
         restored = Path(scratch) / STATE_FILE
         try:

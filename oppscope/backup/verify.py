@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import tempfile
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -174,6 +174,3 @@ def verify_backups(settings: Settings, backup_id: str | None = None) -> VerifyRe
         )
     return report
 
-
-def age_seconds(moment: datetime) -> float:
-    return (datetime.now(UTC) - moment).total_seconds()
