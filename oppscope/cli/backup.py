@@ -220,40 +220,29 @@ def restore(
     _restore_output(state, report)
 
 
-@recover_app.command("full")
-def recover_full(
-    ctx: typer.Context,
-    yes: YesOption = False,
-    profile: ProfileOption = None,
-    data_dir: DataDirOption = None,
-    json_output: JsonOption = False,
-) -> None:
-    """State (newest of the latest backup and the replica), history, model, configuration, releases' metadata."""
-    _recover(ctx, "full", yes, profile, data_dir, json_output)
+_RECOVER_SCOPES = {
+    "full": "State (newest of the latest backup and the replica), history, model, configuration, releases' metadata.",
+    "database": "The state database (newest of the latest backup and the replica) and the history.",
+    "config": "The configuration directory from the newest backup that holds one.",
+}
 
 
-@recover_app.command("database")
-def recover_database(
-    ctx: typer.Context,
-    yes: YesOption = False,
-    profile: ProfileOption = None,
-    data_dir: DataDirOption = None,
-    json_output: JsonOption = False,
-) -> None:
-    """The state database (newest of the latest backup and the replica) and the history."""
-    _recover(ctx, "database", yes, profile, data_dir, json_output)
+def _recover_command(scope: str) -> Any:
+    def command(
+        ctx: typer.Context,
+        yes: YesOption = False,
+        profile: ProfileOption = None,
+        data_dir: DataDirOption = None,
+        json_output: JsonOption = False,
+    ) -> None:
+        _recover(ctx, scope, yes, profile, data_dir, json_output)
+
+    command.__doc__ = _RECOVER_SCOPES[scope]
+    return command
 
 
-@recover_app.command("config")
-def recover_config(
-    ctx: typer.Context,
-    yes: YesOption = False,
-    profile: ProfileOption = None,
-    data_dir: DataDirOption = None,
-    json_output: JsonOption = False,
-) -> None:
-    """The configuration directory from the newest backup that holds one."""
-    _recover(ctx, "config", yes, profile, data_dir, json_output)
+for _scope in _RECOVER_SCOPES:
+    recover_app.command(_scope)(_recover_command(_scope))
 
 
 @recover_app.command("test")
