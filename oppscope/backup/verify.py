@@ -173,4 +173,3 @@ def verify_backups(settings: Settings, backup_id: str | None = None) -> VerifyRe
             "continuous backup is enabled but there is no replica: is `oppscope backup continuous` running?"
         )
     return report
-

@@ -69,6 +69,12 @@ def test_a_backup_holds_everything_with_checksums_and_verifies(web_settings: Web
     assert report.ok, report.as_dict()
     assert (report.comparison.compared, report.comparison.identical) == (2, 2)
 
+    (settings.config_path / "overlay.toml").write_text('log_level = "debug"\n')  # a bad change to undo
+    code, body = run_cli("recover", "config", "--yes", "--data-dir", str(settings.data_dir))
+    assert code == 0 and body["restored"] == ["config"], body
+    assert (settings.config_path / "overlay.toml").read_text() == 'log_level = "info"\n'
+    assert (Path(body["set_aside"]) / "config" / "config" / "overlay.toml").read_text() == 'log_level = "debug"\n'
+
 
 def test_corrupted_and_truncated_backups_are_detected_and_refused(web_settings: WebSettings, run_cli: Cli) -> None:
     settings = web_settings()
