@@ -101,6 +101,20 @@ def state_facts(path: Path) -> StateFacts:
     return StateFacts(revision, counts, None if newest is None else str(newest))
 
 
+def newest_analysis(path: Path) -> str | None:
+    """When the newest analysis of a live state database was saved (a read transaction; None when empty)."""
+    if not path.is_file():
+        return None
+    connection = _connect_state(path, read_only=False)
+    try:
+        row = connection.execute("SELECT max(created_at) FROM analyses").fetchone()
+    except sqlite3.Error:
+        return None  # not migrated yet: nothing the replica could lag behind
+    finally:
+        connection.close()
+    return None if row is None or row[0] is None else str(row[0])
+
+
 def current_snapshot(history_link: Path) -> Path | None:
     return SnapshotFiles(history_link).current()
 

@@ -20,7 +20,9 @@ SUPERVISOR_PID: Final = "supervisor.pid"
 def processes_using(settings: Settings) -> list[int]:
     """Pids (other than this process) with the state database open, plus a live supervisor's."""
     state = settings.state_path.resolve()
-    watched = {str(state), f"{state}-wal", f"{state}-shm"}
+    files = (str(state), f"{state}-wal", f"{state}-shm")
+    # A server whose data directory was deleted under it still holds the files, shown as "<path> (deleted)".
+    watched = {*files, *(f"{f} (deleted)" for f in files)}
     pids: set[int] = set()
     for entry in PROC.iterdir() if PROC.is_dir() else []:
         if not entry.name.isdigit() or int(entry.name) == os.getpid():

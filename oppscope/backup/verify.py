@@ -11,16 +11,27 @@ from __future__ import annotations
 
 import tempfile
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from oppscope.backup.catalog import backup_dirs, backup_root
 from oppscope.backup.continuous import replica_dir, replica_exists, replica_latest, restore_replica
-from oppscope.backup.copies import history_facts, state_facts
-from oppscope.backup.manifest import HISTORY_FILE, MANIFEST, STATE_FILE, Manifest, read_manifest, sha256_of
+from oppscope.backup.copies import history_facts, newest_analysis, state_facts
+from oppscope.backup.manifest import (
+    HISTORY_FILE,
+    MANIFEST,
+    STATE_FILE,
+    Manifest,
+    parse_utc,
+    read_manifest,
+    sha256_of,
+)
 from oppscope.config import Settings
 from oppscope.errors import OppscopeError
+
+# The replica follows the database within a second or two; more than this and replication has stopped.
+REPLICA_LAG_ALLOWED = timedelta(minutes=2)
 
 
 @dataclass
@@ -149,6 +160,14 @@ def verify_replica(settings: Settings) -> ReplicaCheck:
             restore_replica(settings, restored)
             facts = state_facts(restored)
             check.schema_revision, check.counts = facts.revision, facts.counts
+        live = newest_analysis(settings.state_path)
+        if live is not None and (facts.newest_analysis_at is None or live > facts.newest_analysis_at):
+            behind = parse_utc(live) - parse_utc(facts.newest_analysis_at or "1970-01-01T00:00:00Z")
+            if behind > REPLICA_LAG_ALLOWED:
+                check.problems.append(
+                    f"the replica is behind the database: its newest analysis is {facts.newest_analysis_at}, the "
+                    f"database's {live}; is `oppscope backup continuous` running?"
+                )
     except OppscopeError as exc:
         check.problems.append(exc.message)
     return check
