@@ -262,10 +262,12 @@ def restore_backup(settings: Settings, backup_id: str, *, yes: bool) -> RestoreR
 def restore_to_time(settings: Settings, moment: datetime, *, yes: bool) -> RestoreReport:
     """The state database as committed by ``moment``, from the continuous replica.
 
-    litestream's timestamps are those of its syncs, which follow a commit by up to ``SYNC_INTERVAL``. So the
-    replica is restored a little past ``moment`` (every commit made by then is in), and what was created after
-    ``moment`` is taken out again by its own ``created_at``: the analyses and tokens are exactly those that
-    existed at ``moment``.
+    litestream's timestamps are those of its syncs, which follow a commit by ``SYNC_INTERVAL`` or more under load,
+    and older changes are kept compacted to coarser points (30 s, 5 min, 1 h). So the replica is restored a little
+    past ``moment``, what was created after ``moment`` is taken out again by its own ``created_at``, and an
+    analysis or token created by ``moment`` that this point lacks (synced late, or compacted past it) is taken
+    from the replica's latest state, where rows are never deleted. The analyses and tokens are then exactly those
+    that existed at ``moment``.
     """
     moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     if moment > datetime.now(UTC):
@@ -274,7 +276,7 @@ def restore_to_time(settings: Settings, moment: datetime, *, yes: bool) -> Resto
     report = RestoreReport("time", None, f"replica at {utc_text(moment)}", utc_text(moment))
     backup_root(settings).mkdir(parents=True, exist_ok=True)
     with _timed(report), tempfile.TemporaryDirectory(prefix="oppscope-pitr-", dir=backup_root(settings)) as scratch:
-        restored = Path(scratch) / STATE_FILE
+        restored, latest = Path(scratch) / STATE_FILE, Path(scratch) / f"latest-{STATE_FILE}"
         try:
             restore_replica(settings, restored, moment + 2 * SYNC_INTERVAL + timedelta(seconds=1))
         except BackupError as exc:
@@ -285,21 +287,40 @@ def restore_to_time(settings: Settings, moment: datetime, *, yes: bool) -> Resto
                 f"the replica holds no state as early as {utc_text(moment)}: {exc.message}",
                 {"time": utc_text(moment), **exc.details},
             ) from exc
-        _trim_after(restored, moment)
+        restore_replica(settings, latest)
+        added = _as_of(restored, latest, moment)
+        if added:
+            report.warnings.append(f"{added} row(s) created by then were synced later; taken from the latest state")
         _Placer(settings, report).state(restored, "the replica")
     return report
 
 
-def _trim_after(path: Path, moment: datetime) -> None:
+def _as_of(path: Path, latest: Path, moment: datetime) -> int:
+    """Rows created after ``moment`` out of ``path``; rows created by then that only ``latest`` holds, in."""
     cut = iso_utc(moment)
     connection = sqlite3.connect(path)
     try:
+        connection.execute("ATTACH ? AS latest", (str(latest),))
+        revision = "SELECT version_num FROM {}.alembic_version"
+        same_schema = (
+            connection.execute(revision.format("main")).fetchone()
+            == connection.execute(revision.format("latest")).fetchone()
+        )
+        added = 0
         with connection:
-            connection.execute("DELETE FROM analyses WHERE created_at > ?", (cut,))
-            connection.execute("DELETE FROM api_tokens WHERE created_at > ?", (cut,))
+            for table in ("analyses", "api_tokens"):
+                connection.execute(f"DELETE FROM {table} WHERE created_at > ?", (cut,))
+                if same_schema:  # the same columns: rows copy as they are
+                    added += connection.execute(
+                        f"INSERT INTO {table} SELECT * FROM latest.{table} WHERE created_at <= ? "
+                        f"AND id NOT IN (SELECT id FROM main.{table}) ORDER BY created_at",
+                        (cut,),
+                    ).rowcount
+        connection.execute("DETACH latest")
         connection.execute("PRAGMA journal_mode=DELETE")
     finally:
         connection.close()
+    return added
 
 
 def latest_sound_backup(settings: Settings, report: RestoreReport | None = None) -> tuple[Path, Manifest] | None:
