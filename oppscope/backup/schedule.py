@@ -37,7 +37,9 @@ class ScheduleReport:
 
 
 def cron_lines(settings: Settings) -> list[str]:
-    oppscope = Path(sys.prefix) / "bin" / "oppscope"
+    # Through the ``current`` release link when there is one: a release's own venv is pruned after later deploys.
+    current = settings.releases_path / "current" / "venv" / "bin" / "oppscope"
+    oppscope = current if current.exists() else Path(sys.prefix) / "bin" / "oppscope"
     base = shlex.join(
         [
             str(oppscope),
