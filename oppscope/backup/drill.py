@@ -239,36 +239,43 @@ def dr_test(settings: Settings) -> DrillReport:
 
 def _rehearse(settings: Settings, *, serve: bool) -> DrillReport:
     kind = "dr test" if serve else "recover test"
-    comparison = Comparison()
     report = DrillReport(
         kind,
         None,
-        comparison,
+        Comparison(),
         rto_target_seconds=settings.dr_rto_target_minutes * 60.0,
         rpo_target_seconds=settings.dr_rpo_target_minutes * 60.0,
     )
     with scratch(settings, prefix=f"oppscope-{kind.replace(' ', '-')}-") as rehearsal:
-        reference_file = Path(tempfile.mkdtemp(prefix="ref-", dir=rehearsal.backup_path.parent)) / STATE_FILE
-        backup_state(settings.state_path, reference_file)  # the live state at the moment of the disaster
-        reference = _analyses(reference_file)
-        live_history = history_facts(settings.history_path) if settings.history_path.exists() else None
-        found = latest_sound_backup(settings)
-        _copy_sources(settings, rehearsal, found[0] if found else None)
-        disaster_wall, disaster = datetime.now(UTC), time.monotonic()
-        restored = report.restore = recover(rehearsal, Scope.full, yes=True)
-        if serve:
-            with _served(rehearsal) as (url, token):
-                report.rto_seconds = time.monotonic() - disaster
-                report.served_on = url
-                _compare_through_api(url, token, reference, comparison)
-                _compare_history_through_api(url, token, live_history, comparison)
-        else:
-            report.rto_seconds = time.monotonic() - disaster
-        _compare_in_store(rehearsal, reference, comparison)
-        report.rpo_seconds = _rpo(restored, reference, comparison.missing, disaster_wall)
-        if live_history is not None:
-            _compare_history(rehearsal, live_history.snapshot_id, live_history.rows, comparison)
+        try:
+            _rehearse_in(settings, rehearsal, report, serve=serve)
+        except OppscopeError as exc:  # a failed rehearsal is a report the checklists can show, not a crash
+            report.problems.append(exc.message)
     return report
+
+
+def _rehearse_in(settings: Settings, rehearsal: Settings, report: DrillReport, *, serve: bool) -> None:
+    comparison = report.comparison
+    reference_file = Path(tempfile.mkdtemp(prefix="ref-", dir=rehearsal.backup_path.parent)) / STATE_FILE
+    backup_state(settings.state_path, reference_file)  # the live state at the moment of the disaster
+    reference = _analyses(reference_file)
+    live_history = history_facts(settings.history_path) if settings.history_path.exists() else None
+    found = latest_sound_backup(settings)
+    _copy_sources(settings, rehearsal, found[0] if found else None)
+    disaster_wall, disaster = datetime.now(UTC), time.monotonic()
+    restored = report.restore = recover(rehearsal, Scope.full, yes=True)
+    if serve:
+        with _served(rehearsal) as (url, token):
+            report.rto_seconds = time.monotonic() - disaster
+            report.served_on = url
+            _compare_through_api(url, token, reference, comparison)
+            _compare_history_through_api(url, token, live_history, comparison)
+    else:
+        report.rto_seconds = time.monotonic() - disaster
+    _compare_in_store(rehearsal, reference, comparison)
+    report.rpo_seconds = _rpo(restored, reference, comparison.missing, disaster_wall)
+    if live_history is not None:
+        _compare_history(rehearsal, live_history.snapshot_id, live_history.rows, comparison)
 
 
 def _rpo(

@@ -15,7 +15,7 @@ import pytest
 
 from oppscope.backup import BackupError, Kind, create_backup, prune, restore_backup, verify_backups
 from oppscope.backup import create as create_module
-from oppscope.backup.drill import backup_test
+from oppscope.backup.drill import backup_test, dr_test
 from oppscope.backup.manifest import describe_files, read_manifest, sha256_of, write_manifest
 from oppscope.backup.processes import processes_using
 from oppscope.config import Settings
@@ -209,3 +209,11 @@ def test_schedule_prints_the_cron_entries(web_settings: WebSettings, run_cli: Cl
     for kind in ("daily", "weekly", "monthly"):
         assert f"backup create --kind {kind}" in lines
     assert "backup prune" in lines and str(settings.data_dir.resolve()) in lines
+
+
+def test_a_dr_test_without_any_backup_is_a_failed_report(web_settings: WebSettings) -> None:
+    """What the monthly checklist shows: not ok, with the reason, rather than a crash."""
+    report = dr_test(web_settings())
+    assert not report.ok
+    assert report.problems and "nothing to recover" in report.problems[0]
+    assert report.as_dict()["ok"] is False
