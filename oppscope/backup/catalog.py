@@ -76,8 +76,6 @@ class PruneReport:
     leftovers_removed: list[str]
     dry_run: bool
 
-    ok = True
-
     def as_dict(self) -> dict[str, Any]:
         return {
             "removed": self.removed,

@@ -30,8 +30,6 @@ class ScheduleReport:
     installed: bool
     reason: str
 
-    ok = True
-
     def as_dict(self) -> dict[str, Any]:
         return {"lines": self.lines, "installed": self.installed, "reason": self.reason}
 
