@@ -15,6 +15,7 @@ import pytest
 
 from oppscope.backup import BackupError, Kind, create_backup, prune, restore_backup, verify_backups
 from oppscope.backup import create as create_module
+from oppscope.backup.continuous import litestream_binary, replica_dir, write_config
 from oppscope.backup.drill import backup_test, dr_test
 from oppscope.backup.manifest import describe_files, read_manifest, sha256_of, write_manifest
 from oppscope.backup.processes import processes_using
@@ -217,3 +218,20 @@ def test_a_dr_test_without_any_backup_is_a_failed_report(web_settings: WebSettin
     assert not report.ok
     assert report.problems and "nothing to recover" in report.problems[0]
     assert report.as_dict()["ok"] is False
+
+
+def test_a_damaged_replica_fails_verify(web_settings: WebSettings) -> None:
+    settings = web_settings()
+    _with_analyses(settings, ["Replicated"])
+    config = write_config(settings)
+    subprocess.run([str(litestream_binary()), "replicate", "-once", "-config", str(config)], check=True, timeout=120)
+    report = verify_backups(settings)
+    assert report.replica is not None and report.replica.ok, report.as_dict()
+    assert report.replica.counts["analyses"] == 1
+    for ltx in (replica_dir(settings) / "ltx").rglob("*.ltx"):  # whichever files a restore plan picks
+        data = bytearray(ltx.read_bytes())
+        data[len(data) // 2 : len(data) // 2 + 64] = b"\0" * 64
+        ltx.write_bytes(bytes(data))
+    report = verify_backups(settings)
+    assert report.replica is not None and not report.replica.ok
+    assert "litestream restore failed" in report.replica.problems[0]
