@@ -1,0 +1,65 @@
+"""``oppscope maintenance daily|weekly|monthly|emergency`` and ``oppscope capacity``: the seed's maintenance
+procedures and capacity planning as commands.
+
+Each checklist prints one line per item (pass, warn, fail or skipped, with the reason) and exits 1 when an item
+fails. Heavy modules load inside the commands, as everywhere in the CLI, so ``--help`` stays instant.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+from oppscope.cli.context import DataDirOption, JsonOption, ProfileOption, command_state
+from oppscope.cli.output import CliError
+
+app = typer.Typer(help="The seed's maintenance checklists, and emergency maintenance.", no_args_is_help=True)
+
+
+class Switch(StrEnum):
+    on = "on"
+    off = "off"
+
+
+@app.command("emergency")
+def emergency(
+    ctx: typer.Context,
+    switch: Annotated[Switch, typer.Argument(help="on: pause analyses on every worker; off: resume them.")],
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="Why (shown to callers and on /ops); required with on.")
+    ] = None,
+    retry_after: Annotated[
+        int, typer.Option("--retry-after", min=1, max=86_400, help="Seconds clients are told to wait (Retry-After).")
+    ] = 300,
+    profile: ProfileOption = None,
+    data_dir: DataDirOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Pause (on) or resume (off) the analysis endpoints on every worker within a second: they answer 503 with
+    Retry-After; reads, saved analyses and health keep working."""
+    state = command_state(ctx, profile, data_dir, json_output)
+    with state.output.guard():
+        from oppscope.ops import emergency as flag
+
+        settings = state.settings()
+        if switch is Switch.on:
+            if reason is None:
+                raise CliError("invalid_input", "--reason is required to switch emergency maintenance on")
+            body = {"emergency": "on", **flag.switch_on(settings, reason, retry_after).as_dict()}
+        else:
+            body = {"emergency": "off", "was_on": flag.switch_off(settings)}
+        body["flag"] = str(flag.emergency_path(settings))
+    if state.output.json_mode:
+        state.output.json(body)
+    elif switch is Switch.on:
+        state.output.notice(
+            f"emergency maintenance on: analyses answer 503 (Retry-After {retry_after} s) within a second", style="bold"
+        )
+    else:
+        state.output.notice("emergency maintenance off" if body["was_on"] else "emergency maintenance was not on")
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="maintenance")
