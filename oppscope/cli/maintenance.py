@@ -8,12 +8,15 @@ fails. Heavy modules load inside the commands, as everywhere in the CLI, so ``--
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from oppscope.cli.context import DataDirOption, JsonOption, ProfileOption, command_state
+from oppscope.cli.context import CliState, DataDirOption, JsonOption, ProfileOption, command_state
 from oppscope.cli.output import CliError
+
+if TYPE_CHECKING:
+    from oppscope.ops.capacity import CapacityReport
 
 app = typer.Typer(help="The seed's maintenance checklists, and emergency maintenance.", no_args_is_help=True)
 
@@ -21,6 +24,12 @@ app = typer.Typer(help="The seed's maintenance checklists, and emergency mainten
 class Switch(StrEnum):
     on = "on"
     off = "off"
+
+
+class Window(StrEnum):
+    quarter = "15m"
+    hour = "1h"
+    day = "24h"
 
 
 @app.command("emergency")
@@ -61,5 +70,50 @@ def emergency(
         state.output.notice("emergency maintenance off" if body["was_on"] else "emergency maintenance was not on")
 
 
+def capacity(
+    ctx: typer.Context,
+    window: Annotated[Window, typer.Option("--window", help="The window of the time series to judge.")] = Window.hour,
+    profile: ProfileOption = None,
+    data_dir: DataDirOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Observed CPU, memory, p95 and queue depth against the seed's scaling triggers and the environment's size,
+    and the workers or instances to run."""
+    state = command_state(ctx, profile, data_dir, json_output)
+    with state.output.guard():
+        from oppscope.ops.capacity import assess
+        from oppscope.ops.dashboard import WINDOWS
+        from oppscope.ops.timeseries import open_timeseries
+
+        settings = state.settings()
+        report = assess(settings, open_timeseries(settings).window(WINDOWS[window.value]))
+    if state.output.json_mode:
+        state.output.json(report.as_dict())
+    else:
+        print_capacity(state, report)
+
+
+def print_capacity(state: CliState, report: CapacityReport) -> None:
+    body = report.as_dict()
+    env, seen = body["environment"], body["observed"]
+    state.output.key_values(
+        f"Capacity, last {body['window']['minutes']} min: {report.verdict.replace('_', ' ')}",
+        [
+            ("action", report.action),
+            ("environment", f"{env['resources']} ({env['vcpus']} vCPU, {env['memory_mb']} MB)"),
+            ("workers", f"{report.workers_now} -> {report.workers_recommended}"),
+            ("instances", f"{report.instances_delta:+d}"),
+            ("sampled minutes", seen["sampled_minutes"]),
+        ],
+    )
+    state.output.table(
+        "Triggers",
+        ("trigger", "met", "observed"),
+        [(f"scale {t.direction} on {t.signal}", "yes" if t.met else "no", t.detail) for t in report.triggers],
+    )
+    state.output.bullets("Why", report.reasons)
+
+
 def register(root: typer.Typer) -> None:
     root.add_typer(app, name="maintenance")
+    root.command("capacity")(capacity)

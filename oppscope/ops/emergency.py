@@ -59,9 +59,7 @@ def _validated(reason: str, retry_after_s: int) -> tuple[str, int]:
             kind=ErrorKind.invalid,
         )
     if not 1 <= retry_after_s <= MAX_RETRY_AFTER_S:
-        raise OppscopeError(
-            "invalid_input", f"retry-after is 1 to {MAX_RETRY_AFTER_S} seconds", kind=ErrorKind.invalid
-        )
+        raise OppscopeError("invalid_input", f"retry-after is 1 to {MAX_RETRY_AFTER_S} seconds", kind=ErrorKind.invalid)
     return reason, retry_after_s
 
 
