@@ -8,14 +8,16 @@ fails. Heavy modules load inside the commands, as everywhere in the CLI, so ``--
 from __future__ import annotations
 
 from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from oppscope.cli.context import CliState, DataDirOption, JsonOption, ProfileOption, command_state
-from oppscope.cli.output import CliError
+from oppscope.cli.output import EXIT_FAILURE, CliError
 
 if TYPE_CHECKING:
+    from oppscope.maintenance.report import ChecklistReport
     from oppscope.ops.capacity import CapacityReport
 
 app = typer.Typer(help="The seed's maintenance checklists, and emergency maintenance.", no_args_is_help=True)
@@ -30,6 +32,82 @@ class Window(StrEnum):
     quarter = "15m"
     hour = "1h"
     day = "24h"
+
+
+UrlOption = Annotated[
+    str | None,
+    typer.Option("--url", help="Ask this running service for its health instead of checking here.", show_default=False),
+]
+TokenOption = Annotated[
+    str | None,
+    typer.Option("--token", envvar="OPPSCOPE_TOKEN", help="Bearer token (ops scope) for --url.", show_default=False),
+]
+
+
+def _checklist(
+    ctx: typer.Context,
+    name: str,
+    profile: str | None,
+    data_dir: Path | None,
+    json_output: bool,
+    url: str | None = None,
+    token: str | None = None,
+) -> None:
+    state = command_state(ctx, profile, data_dir, json_output)
+    with state.output.guard():
+        from oppscope.maintenance import run
+
+        if url is not None and not url.startswith(("http://", "https://")):
+            raise CliError("invalid_input", "--url must start with http:// or https://", {"url": url})
+        report = run(name, state.settings(), url, token)
+    if state.output.json_mode:
+        state.output.json(report.as_dict())
+    else:
+        _print_checklist(state, report)
+    if not report.ok:
+        raise typer.Exit(EXIT_FAILURE)
+
+
+_MARKS = {"pass": "pass", "warn": "WARN", "fail": "FAIL", "skipped": "skipped"}
+
+
+def _print_checklist(state: CliState, report: ChecklistReport) -> None:
+    state.output.table(
+        f"maintenance {report.checklist}: {'ok' if report.ok else 'FAILED'}",
+        ("item", "status", "detail", "ms"),
+        [(r.title, _MARKS[r.outcome.status.value], r.outcome.detail, r.duration_ms) for r in report.results],
+        right_align=(3,),
+    )
+
+
+@app.command("daily")
+def daily(
+    ctx: typer.Context,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    profile: ProfileOption = None,
+    data_dir: DataDirOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Health, error log review, metrics against the alert thresholds, backup verification; exits 1 on a failure."""
+    _checklist(ctx, "daily", profile, data_dir, json_output, url, token)
+
+
+@app.command("weekly")
+def weekly(
+    ctx: typer.Context, profile: ProfileOption = None, data_dir: DataDirOption = None, json_output: JsonOption = False
+) -> None:
+    """Capacity review, log clean-up, database vacuum and analyze, dependencies against the lock; exits 1 on a
+    failure. Safe while the service runs."""
+    _checklist(ctx, "weekly", profile, data_dir, json_output)
+
+
+@app.command("monthly")
+def monthly(
+    ctx: typer.Context, profile: ProfileOption = None, data_dir: DataDirOption = None, json_output: JsonOption = False
+) -> None:
+    """Capacity planning report, security audit of the locked dependencies, DR rehearsal; exits 1 on a failure."""
+    _checklist(ctx, "monthly", profile, data_dir, json_output)
 
 
 @app.command("emergency")
