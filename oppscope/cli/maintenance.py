@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from oppscope.cli.context import CliState, DataDirOption, JsonOption, ProfileOption, command_state
+from oppscope.cli.ops import TokenOption
 from oppscope.cli.output import EXIT_FAILURE, CliError
 
 if TYPE_CHECKING:
@@ -37,10 +38,6 @@ class Window(StrEnum):
 UrlOption = Annotated[
     str | None,
     typer.Option("--url", help="Ask this running service for its health instead of checking here.", show_default=False),
-]
-TokenOption = Annotated[
-    str | None,
-    typer.Option("--token", envvar="OPPSCOPE_TOKEN", help="Bearer token (ops scope) for --url.", show_default=False),
 ]
 
 
