@@ -64,6 +64,13 @@ class Settings(BaseSettings):
     config_dir: Path | None = None
     releases_dir: Path | None = None
     continuous_backup: bool = False
+    # The seed's retention: daily backups kept 30 days, weekly 365 days, monthly 7 years (``oppscope backup prune``).
+    backup_retention_daily_days: int = Field(30, ge=1, le=36_500)
+    backup_retention_weekly_days: int = Field(365, ge=1, le=36_500)
+    backup_retention_monthly_days: int = Field(7 * 365, ge=1, le=36_500)
+    # The seed's disaster recovery targets, which `oppscope dr test` measures against.
+    dr_rto_target_minutes: float = Field(15.0, gt=0, le=10_080)
+    dr_rpo_target_minutes: float = Field(60.0, gt=0, le=10_080)
 
     # Analysis knobs: part of every analysis' provenance, so a result can be reproduced.
     interval_level: float = Field(0.8, gt=0.5, lt=0.99)
