@@ -22,6 +22,7 @@ def daily(settings: Settings, url: str | None = None, token: str | None = None) 
         Item("health", "Check system health", partial(items.health, settings, url, token)),
         Item("error_logs", "Review error logs", partial(items.error_logs, settings)),
         Item("metrics", "Monitor performance metrics", partial(items.metrics, settings)),
+        Item("backups", "Validate backup completion", partial(items.backups, settings)),
     ]
 
 
@@ -39,6 +40,7 @@ def monthly(settings: Settings) -> list[Item]:
     return [
         Item("capacity_report", "Capacity planning review", partial(items.capacity, settings, kept)),
         Item("security_audit", "Security audit", items.security_audit),
+        Item("dr_test", "Disaster recovery testing", partial(items.disaster_recovery, settings)),
     ]
 
 

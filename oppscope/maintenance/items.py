@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 from sqlalchemy.engine import make_url
 
+from oppscope.backup import dr_test, verify_backups
 from oppscope.config import Settings
 from oppscope.history.duckdb_store import DuckDBHistoryWriter
 from oppscope.history.factory import open_history_writer
@@ -107,6 +108,20 @@ def metrics(settings: Settings) -> Outcome:
         return Outcome(Status.warn, f"warning alert firing: {names}", data)
     measured = sum(s.value is not None for s in states)
     return Outcome(Status.passed, f"no alert firing ({len(states)} rules, {measured} with data in their window)", data)
+
+
+def backups(settings: Settings) -> Outcome:
+    """Every backup's checksums and databases, and the continuous replica, as ``oppscope backup verify``."""
+    report = verify_backups(settings)
+    data = report.as_dict()
+    problems = [*report.problems, *(f"{b.id}: {p}" for b in report.backups for p in b.problems)]
+    if report.replica is not None:
+        problems += [f"continuous replica: {p}" for p in report.replica.problems]
+    if not report.ok:
+        return Outcome(Status.failed, "; ".join(problems[:5]) or "backup verification failed", data)
+    replica = "no continuous replica" if report.replica is None else "the continuous replica restores"
+    newest = report.backups[-1].id if report.backups else "none"
+    return Outcome(Status.passed, f"{len(report.backups)} backup(s) verified (newest {newest}); {replica}", data)
 
 
 # --- weekly and monthly -----------------------------------------------------------------------------------------
@@ -275,3 +290,29 @@ def security_audit(env: dict[str, str] | None = None) -> Outcome:
             data,
         )
     return Outcome(Status.passed, f"{audit.audited} locked dependencies audited: no known vulnerabilities", data)
+
+
+def disaster_recovery(settings: Settings) -> Outcome:
+    """``oppscope dr test``: the data directory lost in a scratch copy, recovered, served, read back; RTO and RPO
+    against their targets. The live data and backups are never touched."""
+    report = dr_test(settings)
+    data = report.as_dict()
+    measured = (
+        f"RTO {_minutes(report.rto_seconds)} (target {_minutes(report.rto_target_seconds)}), "
+        f"RPO {_minutes(report.rpo_seconds)} (target {_minutes(report.rpo_target_seconds)})"
+    )
+    if not report.ok:
+        problems = [*report.problems, *report.comparison.problems]
+        if report.comparison.different:
+            problems.append(f"{len(report.comparison.different)} analyses differ after the recovery")
+        return Outcome(Status.failed, f"{'; '.join(problems[:3]) or 'the rehearsal failed'}; {measured}", data)
+    compared = report.comparison
+    return Outcome(
+        Status.passed,
+        f"recovered and served, {compared.identical} of {compared.compared} analyses identical; {measured}",
+        data,
+    )
+
+
+def _minutes(seconds: float | None) -> str:
+    return "not measured" if seconds is None else f"{seconds / 60:.1f} min"

@@ -77,10 +77,13 @@ def test_daily_and_weekly_against_a_running_two_worker_server(served: ops.Served
     old_log = settings.log_path / f"{LOG_NAME}.{datetime.now(UTC) - timedelta(days=45):%Y-%m-%d}"
     old_log.write_text("{}\n")
     time.sleep(1.5)  # both workers flush their time series
+    backup = runner.invoke(app, ["backup", "create", "--json"], env=served.env)  # while the server writes
+    assert backup.exit_code == 0, backup.output
 
     code, daily = checklist("daily", "--url", served.url, env=served.env)
     assert code == 0, daily
     items_ = by_name(daily)
+    assert items_["backups"]["status"] == "pass" and len(items_["backups"]["data"]["backups"]) == 1
     assert items_["health"]["status"] == "pass" and items_["health"]["data"]["mode"] == "normal"
     assert items_["error_logs"]["status"] == "pass"
     assert items_["error_logs"]["data"]["errors_4xx"] >= 1 and items_["error_logs"]["data"]["errors_5xx"] == 0
@@ -111,13 +114,20 @@ def test_daily_and_weekly_against_a_running_two_worker_server(served: ops.Served
     assert httpx.get(f"{served.url}/api/v1/analyses", timeout=60).json()["total"] == 7
     assert httpx.post(f"{served.url}/api/v1/analyses", json=OPPORTUNITY, timeout=120).status_code == 201
 
+    rehearsal = items.disaster_recovery(settings)  # the monthly DR item, from the backup taken above
+    assert rehearsal.status is Status.passed, rehearsal.detail
+    assert rehearsal.data["rto_met"] is True and "RTO" in rehearsal.detail
+    assert rehearsal.data["comparison"]["analyses_identical"] == rehearsal.data["comparison"]["analyses_compared"] >= 3
+
 
 def test_daily_fails_with_the_reason_when_the_service_is_not_ready(tmp_path: Path) -> None:
     code, body = checklist("daily", "--data-dir", str(tmp_path / "data"))
     assert code == 1 and body["status"] == "fail"
     health = by_name(body)["health"]
     assert health["status"] == "fail" and "history" in health["detail"]
-    assert [item["name"] for item in body["items"]][:3] == ["health", "error_logs", "metrics"]
+    assert [item["name"] for item in body["items"]] == ["health", "error_logs", "metrics", "backups"]
+    backups = by_name(body)["backups"]
+    assert backups["status"] == "fail" and backups["detail"]  # no backup at all: never a silent pass
 
 
 def test_server_errors_above_the_warning_rate_fail_the_log_review_and_the_metrics(tmp_path: Path) -> None:
@@ -197,3 +207,5 @@ def test_monthly_reports_capacity_and_never_passes_an_audit_it_could_not_do(tmp_
         assert audit["status"] == "fail" and audit["detail"] and code == 1
     capacity = by_name(body)["capacity_report"]
     assert capacity["status"] == "warn" and capacity["data"]["window"]["minutes"] == 48 * 60
+    rehearsal = by_name(body)["dr_test"]
+    assert rehearsal["status"] == "fail" and rehearsal["detail"] and code == 1  # nothing to recover from
