@@ -307,11 +307,10 @@ def disaster_recovery(settings: Settings) -> Outcome:
             problems.append(f"{len(report.comparison.different)} analyses differ after the recovery")
         return Outcome(Status.failed, f"{'; '.join(problems[:3]) or 'the rehearsal failed'}; {measured}", data)
     compared = report.comparison
-    return Outcome(
-        Status.passed,
-        f"recovered and served, {compared.identical} of {compared.compared} analyses identical; {measured}",
-        data,
-    )
+    detail = f"recovered and served: {compared.identical} of {compared.compared} analyses identical"
+    if compared.missing:
+        detail += f", {len(compared.missing)} made after the newest backup or replica point (the RPO)"
+    return Outcome(Status.passed, f"{detail}; {measured}", data)
 
 
 def _minutes(seconds: float | None) -> str:
