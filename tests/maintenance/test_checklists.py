@@ -87,7 +87,9 @@ def test_daily_and_weekly_against_a_running_two_worker_server(served: ops.Served
     assert items_["health"]["status"] == "pass" and items_["health"]["data"]["mode"] == "normal"
     assert items_["error_logs"]["status"] == "pass"
     assert items_["error_logs"]["data"]["errors_4xx"] >= 1 and items_["error_logs"]["data"]["errors_5xx"] == 0
-    assert items_["metrics"]["status"] == "pass"
+    # No alert but the CPU one, which a loaded test machine may fire at the workers' start, and that only warns.
+    assert items_["metrics"]["status"] in ("pass", "warn")
+    assert set(items_["metrics"]["data"]["firing"]) <= {"OppscopeCpuHigh"}, items_["metrics"]["data"]["firing"]
 
     before = httpx.get(f"{served.url}/api/v1/history/stats", timeout=60).json()
     with ThreadPoolExecutor(2) as pool:  # the service keeps answering while the databases are maintained
