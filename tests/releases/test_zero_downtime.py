@@ -47,6 +47,8 @@ def test_deploy_and_rollback_under_load_fail_no_request(
     assert [s["name"] for s in deploy["steps"] if s["name"] in order] == order
     assert all(steps[name]["status"] == "ok" for name in order)
     assert steps["migrate"]["data"]["output"]["applied"] == ["0002"]
+    assert steps["preflight.backup"]["status"] == "ok"  # the release's own `oppscope backup create`, for real
+    assert list((tmp_path / "backups").glob("*/manifest.json"))
     assert deploy["replaced"] is None and deploy["release"] and not deploy["rolled_back"]
     assert rollback["release"] is None and rollback["replaced"] == deploy["release"]
     assert [s["name"] for s in rollback["steps"]] == ["start", "gate", "switch", "retire", "links", "notify"]
