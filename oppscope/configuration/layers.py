@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -31,6 +31,7 @@ from oppscope.config import (
     requested_profile,
     settings_layers,
 )
+from oppscope.errors import ErrorKind, OppscopeError
 
 Source = Literal["default", "profile", "file", "secret_file", "env", "cli"]
 Severity = Literal["error", "warning"]
@@ -60,6 +61,26 @@ class Problem:
         where = f"{self.setting}: " if self.setting else ""
         origin = f" (from {self.source})" if self.source else ""
         return f"{where}{self.message}{origin}"
+
+
+class ConfigError(OppscopeError):
+    """A configuration that cannot be used or a file that cannot be applied: the user's to fix."""
+
+    default_kind = ErrorKind.invalid
+
+    @classmethod
+    def from_problems(cls, message: str, problems: Sequence[Problem]) -> ConfigError:
+        return cls("invalid_configuration", message, problem_details(problems))
+
+
+def problem_details(problems: Sequence[Problem]) -> dict[str, Any]:
+    """The problems in the error shape every command prints (``field: message`` for people)."""
+    return {
+        "errors": [
+            {"field": p.setting, "message": p.text().removeprefix(f"{p.setting}: "), "code": p.code, "source": p.source}
+            for p in problems
+        ]
+    }
 
 
 @dataclass(frozen=True)
