@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import SecretStr, ValidationError
-from pydantic_settings import EnvSettingsSource, InitSettingsSource
+from pydantic_settings import BaseSettings, EnvSettingsSource, InitSettingsSource, PydanticBaseSettingsSource
 
 from oppscope.config import (
     APPLIED_FILE,
@@ -138,7 +138,8 @@ def inspect_settings(
         return Inspection(str(chosen), config_path, {}, {}, None, problems)
     layers = _read_layers(given, applied, problems)
     origins = _origins(layers, profile, config_path)
-    misplaced = _misplaced(layers, origins)
+    files = {"file": f"file {config_path / APPLIED_FILE}", "profile": f"profile {profile_file(profile)}"}
+    misplaced = _misplaced(layers, files)
     problems.extend(misplaced)
     refused = {p.setting for p in misplaced}
     merged: dict[str, Any] = {}
@@ -146,13 +147,35 @@ def inspect_settings(
         merged.update({k: v for k, v in layers[name].items() if name not in ("file", "profile") or k not in refused})
     settings = None
     try:
-        candidate = Settings.model_validate(merged)
+        candidate = _validated(merged)
     except ValidationError as exc:
         problems.extend(_validation_problems(exc, origins))
     else:
         # the settings others would load are only these when every layer was read as written
         settings = None if any(p.severity == "error" for p in problems) else candidate
     return Inspection(profile, config_path, layers, origins, settings, problems)
+
+
+class _Merged(Settings):
+    """Validates values already gathered: ``Settings`` itself would read its sources again (pydantic calls its
+    ``__init__`` even from ``model_validate``)."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
+def _validated(merged: dict[str, Any]) -> Settings:
+    checked = _Merged(**merged)
+    values = {name: getattr(checked, name) for name in Settings.model_fields}
+    return Settings.model_construct(_fields_set=checked.model_fields_set, **values)
 
 
 def _read_layers(
@@ -195,13 +218,13 @@ def _secret_path(name: str, config_path: Path) -> Path | None:
     return source.paths.get(name)
 
 
-def _misplaced(layers: Mapping[Layer, Mapping[str, Any]], origins: Mapping[str, Origin]) -> list[Problem]:
+def _misplaced(layers: Mapping[Layer, Mapping[str, Any]], files: Mapping[str, str]) -> list[Problem]:
     """Keys a file may not hold: unknown ones (with the nearest name), secrets, and the locating settings."""
     known = set(Settings.model_fields)
     problems = []
     for layer in ("file", "profile"):
         for key in layers.get(layer, {}):
-            source = origins[key].text() if key in origins else layer
+            source = files[layer]
             if key not in known:
                 near = difflib.get_close_matches(key, known, n=1)
                 hint = f": did you mean {near[0]!r}?" if near else ""
@@ -238,8 +261,11 @@ def _validation_problems(exc: ValidationError, origins: Mapping[str, Origin]) ->
         name = loc[0] if loc else None
         origin = origins.get(name) if name else None
         message = str(error.get("msg", "invalid"))
-        if name is None:  # a rule across settings (a warning threshold above its critical one)
+        if name is None:  # a rule across settings: blame the first one it names
             message = message.removeprefix("Value error, ")
+            name = next((word for word in message.split() if word in Settings.model_fields), None)
+            loc = [name] if name else []
+            origin = origins.get(name) if name else None
         problems.append(
             Problem(
                 "error",

@@ -22,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from oppscope.config import ENV_PREFIX, SECRET_FIELDS, Profile, Settings
 from oppscope.configuration.layers import Inspection, Problem, Severity, inspect_settings, secret_is_set
-from oppscope.state.db import state_engine, state_url
+from oppscope.state.db import state_engine
 
 # Variables with our prefix that are not settings but are read on purpose (the CLI's token, secret file names).
 _OTHER_VARIABLES = frozenset({f"{ENV_PREFIX}TOKEN", *(f"{ENV_PREFIX}{name.upper()}_FILE" for name in SECRET_FIELDS)})
@@ -192,8 +192,7 @@ def _resources(settings: Settings) -> list[Problem]:
 def _backends(settings: Settings) -> list[Problem]:
     """The state database must answer; a history that does not exist yet is a warning (imports create it)."""
     problems = []
-    url = state_url(settings)
-    if url.startswith("sqlite") and not settings.state_path.exists():
+    if settings.state_url is None and not settings.state_path.exists():
         problems.append(
             Problem(
                 "warning",
