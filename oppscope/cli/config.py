@@ -31,12 +31,19 @@ def _overrides(state: CliState, profile: str | None = None) -> dict[str, Any]:
     return {"profile": profile or state.profile, "data_dir": state.data_dir}
 
 
-def _log_to_file(inspection: Inspection) -> None:
-    """The log file records what changed the configuration (never a value: see ``ops.logging``)."""
+def _record(state: CliState, event: str, result: dict[str, Any]) -> None:
+    """The log file records what changed the configuration: the files and the names of the settings changed,
+    never a value."""
+    import structlog
+
+    from oppscope.configuration import inspect_settings
     from oppscope.ops.logging import configure_logging
 
+    inspection = inspect_settings(_overrides(state))
     if inspection.settings is not None:
         configure_logging(inspection.settings, stream="stderr", console=True)
+    files = {k: v for k, v in result.items() if k != "changed"}
+    structlog.get_logger("oppscope.configuration").info(event, **files, changed=sorted(result["changed"]))
 
 
 def _loaded(state: CliState, profile: str | None = None) -> Inspection:
@@ -204,15 +211,10 @@ def apply(
     nothing."""
     state = command_state(ctx, profile, data_dir, json_output)
     with state.output.guard():
-        import structlog
-
-        from oppscope.configuration import apply_config, inspect_settings
+        from oppscope.configuration import apply_config
 
         result = apply_config(file, _overrides(state))
-        _log_to_file(inspect_settings(_overrides(state)))
-        structlog.get_logger("oppscope.configuration").info(
-            "configuration applied", file=result["applied"], backup=result["backup"], changed=sorted(result["changed"])
-        )
+        _record(state, "configuration applied", result)
     _print_change(state, result, f"applied {result['applied']}")
 
 
@@ -275,15 +277,10 @@ def restore(
     file kept first, written atomically."""
     state = command_state(ctx, profile, data_dir, json_output)
     with state.output.guard():
-        import structlog
-
-        from oppscope.configuration import inspect_settings, restore_config
+        from oppscope.configuration import restore_config
 
         result = restore_config(backup_date, _overrides(state))
-        _log_to_file(inspect_settings(_overrides(state)))
-        structlog.get_logger("oppscope.configuration").info(
-            "configuration restored", backup=result["restored"], kept=result["kept"], changed=sorted(result["changed"])
-        )
+        _record(state, "configuration restored", result)
     _print_change(state, result, f"restored {result['restored']}")
 
 
