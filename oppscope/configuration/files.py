@@ -140,7 +140,8 @@ def list_backups(overrides: dict[str, Any] | None = None) -> list[Backup]:
     found = []
     for directory in sorted(root.iterdir()) if root.is_dir() else ():
         manifest = _read_manifest(directory)
-        if directory.is_dir() and manifest.get("kind") == BACKUP_KIND:
+        unfinished = directory.name.startswith(".")  # a backup being written, or left by a crash
+        if directory.is_dir() and not unfinished and manifest.get("kind") == BACKUP_KIND:
             found.append(Backup(directory, str(manifest.get("created_at")), dict(manifest.get("files") or {})))
     return found
 

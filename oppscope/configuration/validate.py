@@ -125,6 +125,15 @@ def _profile_rules(settings: Settings) -> list[Problem]:
                 "require_auth",
             )
         )
+    if settings.monitoring == "full" and not settings.metrics_enabled:
+        problems.append(
+            Problem(
+                "warning",
+                "monitoring_off",
+                "monitoring is full but metrics_enabled is false: no metrics, time series or alerts in the service",
+                "metrics_enabled",
+            )
+        )
     if settings.profile is not Profile.development and not settings.secure_cookies:
         problems.append(
             Problem("warning", "insecure_cookies", "cookies would be sent over plain HTTP", "secure_cookies")

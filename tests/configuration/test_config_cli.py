@@ -144,6 +144,7 @@ def test_every_problem_is_one_message_and_an_error_exits_1(root: Path, monkeypat
     monkeypatch.setenv("OPPSCOPE_BACKUP_DIR", str(root / "data" / "backups"))
     monkeypatch.setenv("OPPSCOPE_STATE_URL", f"sqlite:///{root}/no/such/dir/state.sqlite")
     monkeypatch.setenv("OPPSCOPE_LOGLEVEL", "debug")
+    monkeypatch.setenv("OPPSCOPE_METRICS_ENABLED", "false")
     result = invoke(root, "config", "validate", "--json", profile="production")
     body = as_json(result)
     assert result.exit_code == 1 and not body["ok"]
@@ -157,6 +158,7 @@ def test_every_problem_is_one_message_and_an_error_exits_1(root: Path, monkeypat
     assert "no/such" not in json.dumps(errors["state_unreachable"])  # the URL may carry a password: never echoed
     typo = next(w for w in body["warnings"] if w["code"] == "unknown_variable")
     assert "did you mean OPPSCOPE_LOG_LEVEL" in typo["message"] and typo["source"] == "env OPPSCOPE_LOGLEVEL"
+    assert "monitoring_off" in {w["code"] for w in body["warnings"]}
 
     text = invoke(root, "config", "validate", profile="production")
     assert text.exit_code == 1 and "production: configuration INVALID (4 errors" in text.stdout
