@@ -16,7 +16,7 @@ import os
 import tomllib
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, get_args
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic.fields import FieldInfo
@@ -31,8 +31,6 @@ ENV_PREFIX = "OPPSCOPE_"
 # The file ``oppscope config apply`` writes under ``config_path``, and the directory of secret files beside it.
 APPLIED_FILE = "oppscope.toml"
 SECRETS_SUBDIR = "secrets"
-# Settings whose value is a credential: a webhook URL carries its token, a database URL may carry a password.
-SECRET_FIELDS = ("alert_webhook_url", "state_url")
 # Settings that locate the files the others are read from: given by a flag or the environment, never by a file.
 LOCATING_FIELDS = ("profile", "data_dir", "config_dir")
 
@@ -243,6 +241,14 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return tuple(source for _, source in settings_layers(settings_cls, init_settings, env_settings))
 
+
+# Settings whose value is a credential (a webhook URL carries its token, a database URL may carry a password): every
+# ``SecretStr`` setting, so declaring a new one with that type is all it takes.
+SECRET_FIELDS = tuple(
+    name
+    for name, info in Settings.model_fields.items()
+    if info.annotation is SecretStr or SecretStr in get_args(info.annotation)
+)
 
 Layer = Literal["cli", "env", "secret_file", "file", "profile"]
 

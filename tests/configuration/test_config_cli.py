@@ -21,7 +21,7 @@ import structlog
 from typer.testing import CliRunner, Result
 
 from oppscope.cli.main import app
-from oppscope.config import load_settings
+from oppscope.config import SECRET_FIELDS, Settings, load_settings
 
 runner = CliRunner()
 TODAY = datetime.now(UTC).date().isoformat()
@@ -380,3 +380,9 @@ def test_an_unreadable_secret_file_is_named_not_read(root: Path, monkeypatch: py
     errors = as_json(result)["errors"]
     assert result.exit_code == 1 and errors[0]["code"] == "unreadable_secret"
     assert "missing-secret cannot be read" in errors[0]["message"]
+
+
+def test_every_url_setting_is_a_secret() -> None:
+    """Webhook and database URLs carry tokens and passwords: a new one must be a ``SecretStr`` to be masked."""
+    urls = {name for name in Settings.model_fields if name.endswith("_url")}
+    assert urls and urls <= set(SECRET_FIELDS)
