@@ -4,6 +4,7 @@ real JSON log."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,6 @@ SECRET_PATH = "/services/T000/s3cr3t-path"
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    import threading
-
     made = Receiver()
     threading.Thread(target=made.server.serve_forever, daemon=True).start()
     yield made
