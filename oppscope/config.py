@@ -77,6 +77,18 @@ class Settings(BaseSettings):
     releases_dir: Path | None = None
     continuous_backup: bool = False
 
+    # Production serving (``serve --daemon``): nginx in front of the instance. The header timeout bounds the whole
+    # request header (slowloris), the body timeout each pause in a body; ``proxy_connections_per_client`` caps what
+    # one address holds open; the request timeout is the original's analysis timeout (300 s).
+    proxy_header_timeout_s: float = Field(10.0, ge=0.1, le=300)
+    proxy_body_timeout_s: float = Field(10.0, ge=0.1, le=300)
+    proxy_request_timeout_s: float = Field(300.0, ge=1, le=3600)
+    proxy_keepalive_timeout_s: float = Field(15.0, ge=0, le=300)
+    proxy_max_connections: int = Field(8192, ge=64, le=65536)
+    proxy_connections_per_client: int = Field(64, ge=1, le=65536)
+    instance_start_timeout_s: float = Field(300.0, ge=5, le=3600)
+    drain_seconds: float = Field(10.0, ge=0, le=3600)
+
     # Analysis knobs: part of every analysis' provenance, so a result can be reproduced.
     interval_level: float = Field(0.8, gt=0.5, lt=0.99)
     analog_count: int = Field(25, ge=5, le=200)

@@ -14,6 +14,7 @@ from oppscope.cli.backtest import backtest
 from oppscope.cli.context import CliState, DataDirOption, JsonOption, ProfileOption, command_state
 from oppscope.cli.health import health
 from oppscope.cli.serve import serve
+from oppscope.cli.serving import status, stop
 
 app = typer.Typer(
     name="oppscope",
@@ -52,6 +53,8 @@ app.add_typer(tokens.app, name="tokens")
 app.add_typer(config.app, name="config")
 app.command("analyze")(analyze)
 app.command("serve")(serve)
+app.command("stop")(stop)
+app.command("status")(status)
 app.command("backtest")(backtest)
 app.command("health")(health)
 app.command("version")(version)
