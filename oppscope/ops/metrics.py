@@ -96,6 +96,11 @@ MEMORY_LIMIT_BYTES = Gauge(
     "The memory the profile's resources size the service for (resources: 2, 4 or 8 GB).",
     multiprocess_mode="max",
 )
+HTTP_IN_FLIGHT = Gauge(
+    "oppscope_http_requests_in_flight",
+    "Requests received and not yet answered, over the live workers (being served or waiting for a thread).",
+    multiprocess_mode="livesum",
+)
 
 
 def render_metrics() -> tuple[bytes, str]:
@@ -129,10 +134,18 @@ class Telemetry:
         self._cpu_seconds = self._cpu_time()
         self.memory = MemoryWatch(settings, self._process)
         self.alerts: AlertWatch | None = None
+        self._in_flight = 0
+        self._in_flight_lock = threading.Lock()
 
     # --- events ---------------------------------------------------------------------------------------------
 
+    def received(self) -> None:
+        """A request arrived; ``request`` reports its end. The count between the two is the queue depth that
+        capacity planning compares with the seed's triggers."""
+        self._track_in_flight(+1)
+
     def request(self, method: str, route: str, status: int, duration_s: float) -> None:
+        self._track_in_flight(-1)
         HTTP_REQUESTS.labels(method, route, str(status)).inc()
         HTTP_DURATION.labels(method, route).observe(duration_s)
         if self.series is not None:
@@ -147,6 +160,14 @@ class Telemetry:
         CACHE_REQUESTS.labels("hit" if hit else "miss").inc()
         if self.series is not None:
             self.series.record_cache(hit)
+
+    def _track_in_flight(self, delta: int) -> None:
+        with self._in_flight_lock:
+            self._in_flight = max(0, self._in_flight + delta)
+            count = self._in_flight
+        HTTP_IN_FLIGHT.inc(delta)
+        if self.series is not None:
+            self.series.record_in_flight(count)
 
     def backend(self, backend: str, up: bool, error: bool = False) -> None:
         BACKEND_UP.labels(backend).set(1 if up else 0)
@@ -193,6 +214,9 @@ class Telemetry:
         PROCESS_MEMORY_BYTES.set(self._process.memory_info().rss)
         DISK_USED_PERCENT.set(usage.disk_percent)
         self.memory.check()
+        with self._in_flight_lock:
+            count = self._in_flight
+        self.series.record_in_flight(count)  # a minute with long requests and no new one still has its depth
         if self._checks:
             readiness = run_checks(self._checks)
             for backend in readiness.checks:
