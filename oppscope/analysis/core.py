@@ -66,7 +66,6 @@ class Core:
     index: SimilarityIndex
     pattern_models: dict[str, dict[str, TargetModel]]  # pattern → outcome → model
     block_variance: dict[str, dict[str, dict[str, float]]]  # pattern → target → block → variance of its effects
-    customer_rows: dict[str, np.ndarray]  # normalized customer → its rows
     usual: frozenset[str]  # optional fields the history states for most projects (see patterns.pattern_for)
 
     @property
@@ -99,7 +98,7 @@ class Core:
 
     def evidence(self, prepared: PreparedQuery, analogs: Analogs) -> dict[str, Evidence]:
         """Per outcome: the regression's prediction, the customer's own residuals and the analogs'."""
-        own_rows = self.customer_rows.get(prepared.resolution.profile.categorical["customer"], np.zeros(0, int))
+        own_rows = self.index.customer_rows(prepared.resolution.profile.categorical["customer"])
         others = ~np.isin(analogs.index, own_rows)
         out: dict[str, Evidence] = {}
         for name, model in self.pattern_models[prepared.pattern.name].items():
@@ -185,14 +184,7 @@ def build_core(
                 models[name] = TargetModel(name, ridge, residuals, calibration, int(known.sum()), baseline)
                 variance[pattern.name][name] = _block_variance(space, ridge, pattern.blocks)
         pattern_models[pattern.name] = {name: models[name] for name in TARGETS}
-    by_customer: dict[str, list[int]] = {}
-    for i, c in enumerate(history.keys["customer"]):
-        if c:
-            by_customer.setdefault(c, []).append(i)
-    customer_rows = {c: np.array(r) for c, r in by_customer.items()}
-    return Core(
-        history, Vocabulary.build(history), space, index, pattern_models, variance, customer_rows, usual_fields(history)
-    )
+    return Core(history, Vocabulary.build(history), space, index, pattern_models, variance, usual_fields(history))
 
 
 def provisional_calibration(residuals: np.ndarray, level: float) -> Calibration:
