@@ -79,7 +79,8 @@ class Core:
         resolution = resolve(opportunity, self.vocab, self.history, close_year_of(opportunity))
         profile = resolution.profile
         codes = {b: self.index.code(b, v) for b, v in profile.categorical.items() if v and b in BLOCK_WEIGHTS}
-        tf = self.space.tfidf(Profiles.of([profile]))
+        stated = Profiles.of([profile])  # read once, for both uses when the pattern takes every stated field
+        tf = self.space.tfidf(stated)
         query = Query(codes=codes, text_cols=tf.indices, text_vals=tf.data, close_year=profile.close_year)
         # The regression sees only what the pattern states, exactly as in the rows it was calibrated on.
         used = restate(opportunity, pattern)
@@ -91,7 +92,8 @@ class Core:
             t: float(sum(v for b, v in per_block.items() if b not in known))
             for t, per_block in self.block_variance[pattern.name].items()
         }
-        return PreparedQuery(resolution, pattern, query, self.space.matrix(Profiles.of([model_profile])), missing)
+        x = self.space.matrix(stated if model_profile is profile else Profiles.of([model_profile]))
+        return PreparedQuery(resolution, pattern, query, x, missing)
 
     def analogs(self, prepared: PreparedQuery, k: int) -> Analogs:
         return self.index.nearest(prepared.query, k)
