@@ -26,11 +26,25 @@ def serve(
         typer.Option(min=1, max=65535, help="Port (default: the port setting).", show_default=False),
     ] = None,
     workers: Annotated[
-        int,
-        typer.Option(min=1, max=64, help="Worker processes; they share one memory-mapped copy of the model."),
-    ] = 1,
+        int | None,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Worker processes, sharing one memory-mapped model (default: the workers setting, else one per "
+            "vCPU of the profile's resources).",
+            show_default=False,
+        ),
+    ] = None,
     reload: Annotated[
         bool, typer.Option("--reload/--no-reload", help="Restart on code changes (development).")
+    ] = False,
+    daemon: Annotated[
+        bool,
+        typer.Option(
+            "--daemon",
+            help="Production: start a detached supervisor running nginx on the port in front of an instance on a "
+            "loopback port; returns once the service answers ready (oppscope status, oppscope stop).",
+        ),
     ] = False,
     profile: ProfileOption = None,
     data_dir: DataDirOption = None,
@@ -42,6 +56,18 @@ def serve(
         settings = state.settings()
         bind = host or settings.host
         _refuse_open_remote(settings, bind)
+        if daemon:
+            if reload:
+                raise CliError("invalid_option", "--reload is for development, not --daemon", {"daemon": True})
+            _require_migrated(settings)
+    if daemon:
+        from oppscope.cli.serving import run_daemon
+
+        if workers:  # the supervisor reads its settings from the environment, as every instance it starts does
+            os.environ["OPPSCOPE_WORKERS"] = str(workers)
+        run_daemon(state, settings, bind, port or settings.port)
+        return
+    with state.output.guard():
         from oppscope.ops.multiproc import prepare_multiproc_dir
 
         prepare_multiproc_dir(settings)  # before anything imports prometheus-client (the wiring does)
@@ -72,7 +98,7 @@ def serve(
         host=bind,
         port=port or settings.port,
         reload=reload,
-        workers=None if reload else workers,
+        workers=None if reload else workers or settings.worker_count,
         log_level=settings.log_level,
         log_config=None,  # each worker's create_app() configures logging (JSON), uvicorn's loggers included
         access_log=False,  # replaced by the app's request log: route templates, no query strings
