@@ -14,7 +14,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from functools import cache, cached_property
 from pathlib import Path
@@ -190,11 +190,16 @@ class Engine:
             pattern_params.arr_skill,
             prepared.pattern.name,
             pattern_params.score_model,
+            float(evidence["arr"].customer_count[0]),
+            pattern_params.log_spread(prepared.x),
         )
         raw = {
             name: estimate(model, evidence[name], model.residuals[analogs.index], conf.level)
             for name, model in models.items()
         }
+        scaled = pattern_params.arr_interval(raw["arr"].center, conf.components)
+        if scaled is not None:
+            raw["arr"] = replace(raw["arr"], low=scaled[0], high=scaled[1])
         predictions = self._predictions(opportunity, raw, analogs)
         services = top_services(
             self.history, analogs, predictions.mrr.value, predictions.upfront_usd.value, self.config.top_services
