@@ -65,21 +65,9 @@ class PatternParams:
     validation: dict[str, float] = field(default_factory=dict)  # figures for the methodology section
     score_model: confidence.ScoreModel | None = None
     spread_model: confidence.SpreadModel | None = None
-    # Quantiles of the ARR residual over the score model's expected error (cross-fitted), when there is one.
-    arr_quantiles: tuple[float, float] | None = None
 
     def log_spread(self, x: sparse.spmatrix) -> float:
         return self.spread_model.log_spread(x) if self.spread_model else 0.0
-
-    def arr_interval(self, center: float, parts: dict[str, float]) -> tuple[float, float] | None:
-        """The ARR interval (model scale) scaled by the error this opportunity is expected to have.
-
-        None when the validation projects were too few for a score model: the group interval is used.
-        """
-        if self.arr_quantiles is None or self.score_model is None:
-            return None
-        expected = self.score_model.expected_error(parts)
-        return center + self.arr_quantiles[0] * expected, center + self.arr_quantiles[1] * expected
 
     @property
     def arr_skill(self) -> float:
@@ -192,10 +180,7 @@ def _calibrate_pattern(
     abs_error = np.abs(arr_actual - arr_center)
     score_model = confidence.ScoreModel.fit(parts, abs_error)
     scores = np.array([confidence.score(c, u, score_model) for c, u in zip(parts, unknown, strict=True)])
-    held_out, expected = _cross_fitted_scores(parts, unknown, abs_error)
-    arr_quantiles = None
-    if score_model is not None and np.isfinite(expected).sum() >= MIN_GROUP_SIZE:
-        arr_quantiles = conformal_quantiles((arr_actual - arr_center) / expected, level)
+    held_out = _cross_fitted_scores(parts, unknown, abs_error)
     n_eff = np.array([a.effective_count for a, _ in queries])
     ape = np.abs(np.expm1(arr_center - arr_actual))
     skill = validation["arr_skill"]
@@ -212,29 +197,24 @@ def _calibrate_pattern(
         targets[name] = TargetParams(alphas[name], replace(cal, level_quantiles=per_level))
     for lv in LEVELS:
         validation[f"{lv.lower()}_share"] = float(np.mean(levels == lv)) if len(levels) else 0.0
-    return PatternParams(targets, cuts, validation, score_model, spread_model, arr_quantiles)
+    return PatternParams(targets, cuts, validation, score_model, spread_model)
 
 
-def _cross_fitted_scores(
-    parts: list[dict[str, float]], unknown: list[int], abs_error: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Each validation project's score and expected error from a score model fitted without it (folds by
-    position; the expected error is NaN where a fold had too few projects for a model).
+def _cross_fitted_scores(parts: list[dict[str, float]], unknown: list[int], abs_error: np.ndarray) -> np.ndarray:
+    """Each validation project's score from a score model fitted without it (folds by position).
 
-    Judging the levels and the intervals on the projects their score model was fitted to would flatter them;
-    these are what they look like on projects the score model has not seen, as in use.
+    Judging the levels on the projects their score model was fitted to would flatter them; these scores are
+    what the levels look like on projects the score model has not seen, as in use.
     """
     n = len(parts)
     fold = np.arange(n) % SCORE_FOLDS
-    scores, expected = np.full(n, math.nan), np.full(n, math.nan)
+    scores = np.full(n, math.nan)
     for f in range(SCORE_FOLDS):
         rest = np.flatnonzero(fold != f)
         model = confidence.ScoreModel.fit([parts[i] for i in rest], abs_error[rest])
         for i in np.flatnonzero(fold == f):
             scores[i] = confidence.score(parts[i], unknown[i], model)
-            if model is not None:
-                expected[i] = model.expected_error(parts[i])
-    return scores, expected
+    return scores
 
 
 def _levels(scores: np.ndarray, cuts: tuple[float, float], n_eff: np.ndarray, skill: float) -> np.ndarray:

@@ -105,14 +105,12 @@ class ScoreModel:
     and the error size its stated fields suggest (:class:`SpreadModel`); the score maps the predicted error
     onto 0–100 (100 at the validation's 5th percentile of predicted error, 0 at its 95th). What predicts
     error differs between histories and patterns (interval width when the fields are few, closeness when
-    they are many), so the weights are measured, not fixed. The expected error also scales the ARR interval
-    (see ``calibration``), so an interval is as wide as the error this opportunity is likely to have.
+    they are many), so the weights are measured, not fixed.
     """
 
     coef: tuple[float, ...]
     best: float
     worst: float
-    floor: float  # the smallest expected error used to scale an interval (a quarter of the median)
 
     @classmethod
     def fit(cls, parts: Sequence[dict[str, float]], abs_errors: np.ndarray) -> ScoreModel | None:
@@ -123,20 +121,11 @@ class ScoreModel:
         coef = np.linalg.lstsq(f, abs_errors[ok], rcond=None)[0]
         predicted = f @ coef
         best, worst = np.percentile(predicted, [5, 95])
-        floor = 0.25 * float(np.median(predicted))
-        if not (worst > best and floor > 0):
-            return None
-        return cls(tuple(float(c) for c in coef), float(best), float(worst), floor)
-
-    def predicted(self, parts: dict[str, float]) -> float:
-        return float(_features(parts) @ np.array(self.coef))
-
-    def expected_error(self, parts: dict[str, float]) -> float:
-        """The absolute error (model scale) this opportunity's components predict, at least ``floor``."""
-        return max(self.predicted(parts), self.floor)
+        return cls(tuple(float(c) for c in coef), float(best), float(worst)) if worst > best else None
 
     def score(self, parts: dict[str, float]) -> float:
-        return 100.0 * (self.worst - self.predicted(parts)) / (self.worst - self.best)
+        predicted = float(_features(parts) @ np.array(self.coef))
+        return 100.0 * (self.worst - predicted) / (self.worst - self.best)
 
 
 def score(parts: dict[str, float], unknown_fields: int, model: ScoreModel | None = None) -> float:

@@ -14,7 +14,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from functools import cache, cached_property
 from pathlib import Path
@@ -197,9 +197,6 @@ class Engine:
             name: estimate(model, evidence[name], model.residuals[analogs.index], conf.level)
             for name, model in models.items()
         }
-        scaled = pattern_params.arr_interval(raw["arr"].center, conf.components)
-        if scaled is not None:
-            raw["arr"] = replace(raw["arr"], low=scaled[0], high=scaled[1])
         predictions = self._predictions(opportunity, raw, analogs)
         services = top_services(
             self.history, analogs, predictions.mrr.value, predictions.upfront_usd.value, self.config.top_services
