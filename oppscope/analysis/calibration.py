@@ -50,7 +50,8 @@ QUERY_BUDGET = 4e7
 MIN_GROUP_SIZE = 40
 DEFAULT_ALPHA = 3.0
 # A level is only given where the validation projects tell it apart from the next lower one (see
-# _separable_levels): a one-sided Mann-Whitney test on their ARR errors at this level, on cross-fitted scores.
+# _told_apart): a one-sided Mann-Whitney test on their ARR errors at this level, on cross-fitted scores, and
+# the same ordering of medians in the older and the newer half of the validation projects.
 SEPARATION_P = 0.05
 SCORE_FOLDS = 5
 # Level schemes tried, richest first, as score percentiles (LOW below the first, HIGH from the second).
@@ -221,12 +222,22 @@ def _levels(scores: np.ndarray, cuts: tuple[float, float], n_eff: np.ndarray, sk
     return np.array([confidence.level(s, cuts, e, skill) for s, e in zip(scores, n_eff, strict=True)], dtype=object)
 
 
-def _told_apart(better: np.ndarray, worse: np.ndarray) -> bool:
-    """The better level's errors are smaller: lower median, and a one-sided Mann-Whitney test at SEPARATION_P."""
-    better, worse = better[np.isfinite(better)], worse[np.isfinite(worse)]
-    if min(len(better), len(worse)) < MIN_GROUP_SIZE or not np.median(better) < np.median(worse):
+def _told_apart(better: np.ndarray, worse: np.ndarray, ape: np.ndarray) -> bool:
+    """The ``better`` projects' errors are smaller than the ``worse`` ones' (masks over the validation projects,
+    which are in time order): a one-sided Mann-Whitney test at SEPARATION_P on all of them, and a lower median
+    in the older and in the newer half alike (an ordering that does not hold over time will not hold in use).
+    """
+    known = np.isfinite(ape)
+    better, worse = better & known, worse & known
+    if min(better.sum(), worse.sum()) < MIN_GROUP_SIZE:
         return False
-    return bool(mannwhitneyu(better, worse, alternative="less").pvalue < SEPARATION_P)
+    newer = np.arange(len(ape)) >= len(ape) // 2
+    for half in (~newer, newer):
+        if not (better & half).any() or not (worse & half).any():
+            return False
+        if not np.median(ape[better & half]) < np.median(ape[worse & half]):
+            return False
+    return bool(mannwhitneyu(ape[better], ape[worse], alternative="less").pvalue < SEPARATION_P)
 
 
 def _separable_levels(
@@ -236,8 +247,8 @@ def _separable_levels(
 
     Schemes, richest first: HIGH / MEDIUM / LOW at the score's 70th and 30th percentiles, then HIGH / LOW at
     its median, then one level. A scheme qualifies when, on the cross-fitted scores, each given level's
-    ARR errors are smaller than the next lower level's (lower median and a one-sided Mann-Whitney test at
-    p < SEPARATION_P, at least MIN_GROUP_SIZE projects in each). Returns the cut points (percentiles of the
+    ARR errors are smaller than the next lower level's (see ``_told_apart``; at least MIN_GROUP_SIZE
+    projects in each). Returns the cut points (percentiles of the
     final model's scores, as used in analyses) and each validation project's level on the cross-fitted
     scores (from which each level's interval quantiles are taken, as a level will be met in use).
     """
@@ -249,7 +260,7 @@ def _separable_levels(
         levels = _levels(held_out, trial, n_eff, skill)
         given = [lv for lv in LEVELS if (levels == lv).any()]
         if len(given) > 1 and all(
-            _told_apart(ape[levels == a], ape[levels == b]) for a, b in itertools.pairwise(given)
+            _told_apart(levels == a, levels == b, ape) for a, b in itertools.pairwise(given)
         ):
             cuts = (float(np.percentile(scores, low_pct)), float(np.percentile(scores, high_pct)))
             return cuts, levels
