@@ -22,7 +22,7 @@ from oppscope.analysis import confidence
 from oppscope.analysis.contracts import Opportunity
 from oppscope.analysis.core import TARGETS, Core, Design, TargetParams, build_core, target_values
 from oppscope.analysis.dataset import History
-from oppscope.analysis.features import Profile
+from oppscope.analysis.features import Profiles
 from oppscope.analysis.patterns import PATTERNS, Pattern, restate
 from oppscope.analysis.regression import (
     CUSTOMER_PRIOR_GRID,
@@ -100,7 +100,7 @@ def calibrate(
     history: History,
     design: Design,
     equations: list[NormalEquations],
-    profiles: list[Profile],
+    profiles: Profiles,
     analog_count: int,
     level: float,
 ) -> EngineParams:

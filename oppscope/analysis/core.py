@@ -8,7 +8,6 @@ real analyses. Both come from the same normal equations, so the second costs a f
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -17,7 +16,7 @@ from scipy.special import ndtri
 
 from oppscope.analysis.contracts import Opportunity
 from oppscope.analysis.dataset import History
-from oppscope.analysis.features import MODEL_BLOCKS, FeatureSpace, Profile
+from oppscope.analysis.features import MODEL_BLOCKS, FeatureSpace, Profiles
 from oppscope.analysis.patterns import PATTERNS, Pattern, pattern_for, restate, stated_fields, usual_fields
 from oppscope.analysis.regression import (
     Calibration,
@@ -81,7 +80,7 @@ class Core:
         resolution = resolve(opportunity, self.vocab, self.history, close_year_of(opportunity))
         profile = resolution.profile
         codes = {b: self.index.code(b, v) for b, v in profile.categorical.items() if v and b in BLOCK_WEIGHTS}
-        tf = self.space.tfidf([profile])
+        tf = self.space.tfidf(Profiles.of([profile]))
         query = Query(codes=codes, text_cols=tf.indices, text_vals=tf.data, close_year=profile.close_year)
         # The regression sees only what the pattern states, exactly as in the rows it was calibrated on.
         used = restate(opportunity, pattern)
@@ -93,7 +92,7 @@ class Core:
             t: float(sum(v for b, v in per_block.items() if b not in known))
             for t, per_block in self.block_variance[pattern.name].items()
         }
-        return PreparedQuery(resolution, pattern, query, self.space.matrix([model_profile]), missing)
+        return PreparedQuery(resolution, pattern, query, self.space.matrix(Profiles.of([model_profile])), missing)
 
     def analogs(self, prepared: PreparedQuery, k: int) -> Analogs:
         return self.index.nearest(prepared.query, k)
@@ -138,7 +137,7 @@ class Design:
     columns: dict[str, np.ndarray]  # pattern → the design columns its models use
 
     @classmethod
-    def of(cls, profiles: Sequence[Profile]) -> Design:
+    def of(cls, profiles: Profiles) -> Design:
         space = FeatureSpace.fit(profiles)
         columns = {p.name: space.pattern_columns(p.blocks, p.business) for p in PATTERNS}
         return cls(space, space.matrix(profiles), columns)
@@ -150,7 +149,7 @@ def build_core(
     equations: list[NormalEquations],
     params: dict[str, dict[str, TargetParams]],
     level: float,
-    profiles: Sequence[Profile],
+    profiles: Profiles,
     *,
     newest: bool,
 ) -> Core:
@@ -161,7 +160,7 @@ def build_core(
     """
     rows = slice(0, history.n)
     space = design.space
-    index = SimilarityIndex(history, space.tfidf(profiles[rows]))
+    index = SimilarityIndex(history, space.tfidf(profiles)[rows])
     pattern_models: dict[str, dict[str, TargetModel]] = {}
     variance: dict[str, dict[str, dict[str, float]]] = {}
     for pattern in PATTERNS:

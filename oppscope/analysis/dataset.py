@@ -101,8 +101,16 @@ class History:
 
     @cached_property
     def keys(self) -> dict[str, list[str]]:
-        """The categorical columns normalized for comparison, computed once for every consumer."""
-        return {block: [normalize(v) for v in values] for block, values in self.categorical.items()}
+        """The categorical columns normalized for comparison, computed once for every consumer.
+
+        Each distinct value is normalized once (a million rows hold a few thousand distinct industries, countries
+        or customers), and equal keys are one string object.
+        """
+        out: dict[str, list[str]] = {}
+        for block, values in self.categorical.items():
+            distinct = {v: normalize(v) for v in set(values)}
+            out[block] = list(map(distinct.__getitem__, values))
+        return out
 
     @property
     def close_years(self) -> np.ndarray:
