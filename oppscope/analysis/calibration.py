@@ -52,7 +52,7 @@ DEFAULT_ALPHA = 3.0
 # A level is only given where the validation projects tell it apart from the next lower one (see
 # _told_apart): a one-sided Mann-Whitney test on their ARR errors at this level, on cross-fitted scores, and
 # the same ordering of medians in the older and the newer half of the validation projects.
-SEPARATION_P = 0.05
+SEPARATION_P = 0.01  # two schemes, up to two comparisons each: strict, so a level given is a real one
 SCORE_FOLDS = 5
 # Level schemes tried, richest first, as score percentiles (LOW below the first, HIGH from the second).
 SCHEMES: tuple[tuple[float, float], ...] = ((30.0, 70.0), (50.0, 50.0))

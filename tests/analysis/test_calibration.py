@@ -14,7 +14,8 @@ N = 800
 
 
 def _errors(rng: np.random.Generator, scale: np.ndarray) -> np.ndarray:
-    return np.abs(rng.normal(0.0, 1.0, len(scale))) * scale
+    out: np.ndarray = np.abs(rng.normal(0.0, 1.0, len(scale))) * scale
+    return out
 
 
 def test_levels_are_given_where_the_score_tells_errors_apart() -> None:
