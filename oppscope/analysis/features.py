@@ -108,17 +108,17 @@ def tokens(text: str) -> set[str]:
 class WordSets:
     """Which words each text has: distinct (text, word) pairs in text order, then word order."""
 
-    rows: np.ndarray
-    words: np.ndarray  # positions in the word table they were read with
+    rows: np.ndarray  # int32: a million texts hold tens of millions of pairs
+    words: np.ndarray  # int32 positions in the word table they were read with
 
     def code(self, width: int) -> np.ndarray:
         """One sorted integer per pair (``width`` at least the table's length), for set operations."""
-        code: np.ndarray = self.rows * width + self.words
+        code: np.ndarray = self.rows.astype(np.int64) * width + self.words
         return code
 
     @classmethod
     def of_code(cls, code: np.ndarray, width: int) -> WordSets:
-        return cls(code // width, code % width)
+        return cls((code // width).astype(np.int32), (code % width).astype(np.int32))
 
 
 def word_sets(texts: Sequence[str]) -> tuple[WordSets, list[str]]:
@@ -140,9 +140,9 @@ def word_sets(texts: Sequence[str]) -> tuple[WordSets, list[str]]:
         keep = ~separator & (column >= 0)
         width = max(len(words), 1)
         pairs, _ = distinct(np.cumsum(separator)[keep] * width + column[keep])
-        rows.append(start + pairs // width)
-        cols.append(pairs % width)
-    empty = np.zeros(0, dtype=np.int64)
+        rows.append((start + pairs // width).astype(np.int32))
+        cols.append((pairs % width).astype(np.int32))
+    empty = np.zeros(0, dtype=np.int32)
     return WordSets(np.concatenate([empty, *rows]), np.concatenate([empty, *cols])), list(words)
 
 
@@ -296,7 +296,7 @@ class Profiles:
         name, typically) keeps one column, so its effect is not counted, and penalised, twice."""
         both = self._read[0]
         start = int(np.searchsorted(both.rows, self.n))
-        business = WordSets(both.rows[start:] - self.n, both.words[start:]).code(self._width)
+        business = WordSets(both.rows[start:] - np.int32(self.n), both.words[start:]).code(self._width)
         main = self.main_terms.code(self._width)
         at = np.minimum(np.searchsorted(main, business), max(len(main) - 1, 0))
         shared = main[at] == business if len(main) else np.zeros(len(business), dtype=bool)

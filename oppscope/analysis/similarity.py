@@ -114,9 +114,21 @@ class SimilarityIndex:
         self.row_terms = tfidf.tocsr()  # row slices for explaining one analog
         years, year_of = distinct(history.close_years)
         self.years, self.year_of = years, year_of.astype(np.int32)
+        customer = self.codes["customer"]
+        self._customer_order = np.argsort(customer, kind="stable").astype(np.int32)  # rows grouped by customer
+        groups = np.arange(len(self.vocabulary["customer"]) + 1)
+        self._customer_starts = np.searchsorted(customer[self._customer_order], groups)
 
     def code(self, block: str, value: str) -> int:
         return self.vocabulary[block].get(normalize(value), NO_MATCH)
+
+    def customer_rows(self, customer: str) -> np.ndarray:
+        """The rows of a (normalized) customer's projects, in row order; none for a customer new to the history."""
+        code = self.vocabulary["customer"].get(customer)
+        if code is None:
+            return np.zeros(0, dtype=np.int32)
+        rows: np.ndarray = self._customer_order[self._customer_starts[code] : self._customer_starts[code + 1]]
+        return rows
 
     def scores(self, query: Query) -> np.ndarray:
         """Similarity of every history row to the query, 0..1 (share of the stated fields' weight matched)."""
