@@ -7,17 +7,21 @@ SHELL := bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# Touched after a successful install, so the venv is rebuilt only when pyproject.toml changes.
+# Touched after a successful install, so the venv is rebuilt only when pyproject.toml or the lock changes.
 STAMP := $(VENV)/.installed
+# Every install comes from uv.lock (exact versions and hashes); uv itself is pinned by the same lock.
+UV := $(BIN)/uv
+UV_VERSION := $(shell sed -n '/^name = "uv"$$/{n;s/^version = "\(.*\)"$$/\1/p;}' uv.lock)
+export UV_PROJECT_ENVIRONMENT := $(VENV)
 
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: venv run test test-programs lint bench clean
+.PHONY: venv lock run test test-programs lint bench clean
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml uv.lock
 	if [ ! -x $(BIN)/python ] && ! $(PYTHON) -m venv $(VENV); then
 	  # Debian ships venv separately; install it when we are allowed to, then try once more.
 	  rm -rf $(VENV)
@@ -26,9 +30,14 @@ $(STAMP): pyproject.toml
 	  fi
 	  $(PYTHON) -m venv $(VENV)
 	fi
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	[ -x $(UV) ] && [ "$$($(UV) --version | cut -d' ' -f2)" = '$(UV_VERSION)' ] || \
+	  $(BIN)/python -m pip install --quiet --disable-pip-version-check 'uv==$(UV_VERSION)'
+	$(UV) sync --quiet --frozen --extra dev --python $(BIN)/python
 	touch $@
+
+# After changing dependencies in pyproject.toml: re-resolve and pin them (commit uv.lock with the change).
+lock: venv
+	$(UV) lock
 
 # Debian programs driven for real: Chromium (browser tests, through Playwright), Node.js with npm (the
 # original system's client rules and its own contract and security suites) and promtool (the /metrics
@@ -43,6 +52,7 @@ run: venv
 	exec $(BIN)/oppscope serve --host '$(HOST)' --port '$(PORT)'
 
 lint: venv
+	$(UV) lock --check --quiet
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports

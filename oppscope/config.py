@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -29,6 +29,18 @@ class Profile(StrEnum):
     production = "production"
 
 
+class ResourceSize(NamedTuple):
+    vcpus: int
+    memory_mb: int
+
+
+RESOURCE_SIZES: dict[str, ResourceSize] = {
+    "minimal": ResourceSize(1, 2048),
+    "standard": ResourceSize(2, 4096),
+    "optimized": ResourceSize(4, 8192),
+}
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OPPSCOPE_", extra="forbid", validate_default=True)
 
@@ -37,6 +49,21 @@ class Settings(BaseSettings):
     log_level: str = Field("info", pattern="^(debug|info|warning|error)$")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+
+    # The seed's environment table: resources minimal/standard/optimized size the service (development 1 vCPU and
+    # 2 GB, staging 2/4, production 4/8); the server runs one worker per vCPU unless ``workers`` says otherwise.
+    # monitoring basic/full: see ``ops``. The sizes are what ``oppscope capacity`` compares observed use with.
+    resources: Literal["minimal", "standard", "optimized"] = "minimal"
+    workers: int | None = Field(None, ge=1, le=64)
+    monitoring: Literal["basic", "full"] = "basic"
+
+    # Beside the data directory by default (./backups, ./config, ./releases next to ./data), so that losing the data
+    # directory loses no backup, no applied configuration and no release. ``continuous_backup``: the state database
+    # is streamed to the backup directory while the service runs (point-in-time recovery).
+    backup_dir: Path | None = None
+    config_dir: Path | None = None
+    releases_dir: Path | None = None
+    continuous_backup: bool = False
 
     # Analysis knobs: part of every analysis' provenance, so a result can be reproduced.
     interval_level: float = Field(0.8, gt=0.5, lt=0.99)
@@ -116,6 +143,12 @@ class Settings(BaseSettings):
     cloudwatch_namespace: str = Field("Oppscope", pattern=r"^[A-Za-z0-9_./#:-]{1,255}$")
     cloudwatch_region: str = Field("us-east-1", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
 
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _seed_level_names(cls, value: object) -> object:
+        """The seed's table says ``warn``; logging calls it ``warning``. Accept both, keep one."""
+        return "warning" if isinstance(value, str) and value.lower() == "warn" else value
+
     @model_validator(mode="after")
     def _warnings_below_criticals(self) -> Settings:
         """A warning threshold at or past its critical one would never warn first: refuse it when loading."""
@@ -124,6 +157,34 @@ class Settings(BaseSettings):
         if self.alert_p95_warning_s >= self.alert_p95_critical_s:
             raise ValueError("alert_p95_warning_s must be below alert_p95_critical_s")
         return self
+
+    @property
+    def resource_size(self) -> ResourceSize:
+        """The vCPUs and memory this environment is sized for."""
+        return RESOURCE_SIZES[self.resources]
+
+    @property
+    def worker_count(self) -> int:
+        return self.workers or self.resource_size.vcpus
+
+    @property
+    def backup_path(self) -> Path:
+        return self.backup_dir or self.data_dir.resolve().parent / "backups"
+
+    @property
+    def config_path(self) -> Path:
+        """The directory of the applied configuration (``oppscope config apply``) and its backups' sources."""
+        return self.config_dir or self.data_dir.resolve().parent / "config"
+
+    @property
+    def releases_path(self) -> Path:
+        """Installed releases side by side, with ``current`` and ``previous`` links."""
+        return self.releases_dir or self.data_dir.resolve().parent / "releases"
+
+    @property
+    def run_path(self) -> Path:
+        """Pid files, the proxy's generated configuration and the supervisor's state of a daemon."""
+        return self.data_dir / "run"
 
     @property
     def history_path(self) -> Path:

@@ -26,9 +26,15 @@ def serve(
         typer.Option(min=1, max=65535, help="Port (default: the port setting).", show_default=False),
     ] = None,
     workers: Annotated[
-        int,
-        typer.Option(min=1, max=64, help="Worker processes; they share one memory-mapped copy of the model."),
-    ] = 1,
+        int | None,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Worker processes, sharing one memory-mapped model (default: the workers setting, else one per "
+            "vCPU of the profile's resources).",
+            show_default=False,
+        ),
+    ] = None,
     reload: Annotated[
         bool, typer.Option("--reload/--no-reload", help="Restart on code changes (development).")
     ] = False,
@@ -72,7 +78,7 @@ def serve(
         host=bind,
         port=port or settings.port,
         reload=reload,
-        workers=None if reload else workers,
+        workers=None if reload else workers or settings.worker_count,
         log_level=settings.log_level,
         log_config=None,  # each worker's create_app() configures logging (JSON), uvicorn's loggers included
         access_log=False,  # replaced by the app's request log: route templates, no query strings

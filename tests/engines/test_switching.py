@@ -96,7 +96,8 @@ def test_workers_switch_together_after_an_import(settings: Settings, server: Ser
     workers = procfs.children(process.pid)
     first_model = _published(settings)
     old = _snapshot_answered(url)
-    assert all(procfs.mapped_models(pid, settings.model_cache_dir) == {first_model} for pid in workers)
+    # Ready means one worker answered; on a loaded machine the other may still be mapping the model.
+    _wait_until_mapped(settings, workers, first_model)
 
     _import_sample(settings, ROWS + 100)
     imported = time.monotonic()
@@ -114,8 +115,18 @@ def test_workers_switch_together_after_an_import(settings: Settings, server: Ser
     assert set(snapshots[:first_new]) <= {old}
     second_model = _published(settings)
     assert second_model != first_model
-    time.sleep(2)  # the idle worker's timer (1 s) has switched too, and let the old model go
-    assert all(procfs.mapped_models(pid, settings.model_cache_dir) == {second_model} for pid in workers)
+    # The idle worker's timer (1 s) switches it too, and it lets the old model go.
+    _wait_until_mapped(settings, workers, second_model)
+
+
+def _wait_until_mapped(settings: Settings, workers: list[int], model_id: str, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        mapped = {pid: procfs.mapped_models(pid, settings.model_cache_dir) for pid in workers}
+        if all(models == {model_id} for models in mapped.values()):
+            return
+        assert time.monotonic() < deadline, f"workers map {mapped}, not only {model_id}"
+        time.sleep(0.25)
 
 
 def test_idle_workers_switch_and_release_the_old_model(settings: Settings, server: Server) -> None:
