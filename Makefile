@@ -41,8 +41,9 @@ lock: venv
 
 # Debian programs driven for real: Chromium (browser tests, through Playwright), Node.js with npm (the
 # original system's client rules and its own contract and security suites) and promtool (the /metrics
-# scrape, the exported alert rules and dashboard queries) by the tests, wrk by the HTTP benchmark.
-TEST_PROGRAMS := chromium:chromium node:nodejs npm:npm promtool:prometheus
+# scrape, the exported alert rules and dashboard queries) and nginx (the proxy of serve --daemon) by the tests,
+# wrk by the HTTP benchmark.
+TEST_PROGRAMS := chromium:chromium node:nodejs npm:npm promtool:prometheus nginx:nginx
 # The suites' one dependency (axios), pinned by its lock file; reinstalled when the lock file changes.
 NODE_MODULES := tests/compat_js/node_modules/.package-lock.json
 BENCH_PROGRAMS := wrk:wrk

@@ -64,6 +64,25 @@ class Settings(BaseSettings):
     config_dir: Path | None = None
     releases_dir: Path | None = None
     continuous_backup: bool = False
+    # The seed's retention: daily backups kept 30 days, weekly 365 days, monthly 7 years (``oppscope backup prune``).
+    backup_retention_daily_days: int = Field(30, ge=1, le=36_500)
+    backup_retention_weekly_days: int = Field(365, ge=1, le=36_500)
+    backup_retention_monthly_days: int = Field(7 * 365, ge=1, le=36_500)
+    # The seed's disaster recovery targets, which `oppscope dr test` measures against.
+    dr_rto_target_minutes: float = Field(15.0, gt=0, le=10_080)
+    dr_rpo_target_minutes: float = Field(60.0, gt=0, le=10_080)
+
+    # Production serving (``serve --daemon``): nginx in front of the instance. The header timeout bounds the whole
+    # request header (slowloris), the body timeout each pause in a body; ``proxy_connections_per_client`` caps what
+    # one address holds open; the request timeout is the original's analysis timeout (300 s).
+    proxy_header_timeout_s: float = Field(10.0, ge=0.1, le=300)
+    proxy_body_timeout_s: float = Field(10.0, ge=0.1, le=300)
+    proxy_request_timeout_s: float = Field(300.0, ge=1, le=3600)
+    proxy_keepalive_timeout_s: float = Field(15.0, ge=0, le=300)
+    proxy_max_connections: int = Field(8192, ge=64, le=65536)
+    proxy_connections_per_client: int = Field(64, ge=1, le=65536)
+    instance_start_timeout_s: float = Field(300.0, ge=5, le=3600)
+    drain_seconds: float = Field(10.0, ge=0, le=3600)
 
     # Analysis knobs: part of every analysis' provenance, so a result can be reproduced.
     interval_level: float = Field(0.8, gt=0.5, lt=0.99)

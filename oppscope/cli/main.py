@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import typer
 
-from oppscope.cli import db, history, ops, tokens
+from oppscope.cli import backup, db, history, ops, tokens
 from oppscope.cli.analyze import analyze
 from oppscope.cli.backtest import backtest
 from oppscope.cli.context import CliState, DataDirOption, JsonOption, ProfileOption, command_state
 from oppscope.cli.health import health
 from oppscope.cli.serve import serve
+from oppscope.cli.serving import status, stop
 
 app = typer.Typer(
     name="oppscope",
@@ -51,7 +52,10 @@ app.add_typer(db.app, name="db")
 app.add_typer(tokens.app, name="tokens")
 app.command("analyze")(analyze)
 app.command("serve")(serve)
+app.command("stop")(stop)
+app.command("status")(status)
 app.command("backtest")(backtest)
 app.command("health")(health)
 app.command("version")(version)
 ops.register(app)
+backup.register(app)

@@ -38,6 +38,14 @@ def serve(
     reload: Annotated[
         bool, typer.Option("--reload/--no-reload", help="Restart on code changes (development).")
     ] = False,
+    daemon: Annotated[
+        bool,
+        typer.Option(
+            "--daemon",
+            help="Production: start a detached supervisor running nginx on the port in front of an instance on a "
+            "loopback port; returns once the service answers ready (oppscope status, oppscope stop).",
+        ),
+    ] = False,
     profile: ProfileOption = None,
     data_dir: DataDirOption = None,
     json_output: JsonOption = False,
@@ -48,6 +56,18 @@ def serve(
         settings = state.settings()
         bind = host or settings.host
         _refuse_open_remote(settings, bind)
+        if daemon:
+            if reload:
+                raise CliError("invalid_option", "--reload is for development, not --daemon", {"daemon": True})
+            _require_migrated(settings)
+    if daemon:
+        from oppscope.cli.serving import run_daemon
+
+        if workers:  # the supervisor reads its settings from the environment, as every instance it starts does
+            os.environ["OPPSCOPE_WORKERS"] = str(workers)
+        run_daemon(state, settings, bind, port or settings.port)
+        return
+    with state.output.guard():
         from oppscope.ops.multiproc import prepare_multiproc_dir
 
         prepare_multiproc_dir(settings)  # before anything imports prometheus-client (the wiring does)
