@@ -153,6 +153,18 @@ class Settings(BaseSettings):
     alert_resource_window_minutes: int = Field(15, ge=1, le=1440)
     alert_webhook_url: str | None = Field(None, pattern=r"^https?://", max_length=2000)
     alert_webhook_format: Literal["alertmanager", "slack"] = "alertmanager"
+    # The seed's scaling triggers (`oppscope capacity`, the maintenance checklists). Scale up when CPU or memory stays
+    # above its share for scale_up_minutes, p95 passes alert_p95_warning_s, or the queue (requests in flight) passes
+    # scale_up_queue; memory's share is alert_resource_warning: the seed gives both the same numbers, kept in one
+    # place. Scale down when CPU, memory, p95 and queue all stay below theirs for scale_down_minutes.
+    scale_up_cpu: float = Field(0.70, gt=0, lt=1, description="CPU use of the environment's vCPUs, as a ratio.")
+    scale_up_queue: int = Field(100, ge=1, le=1_000_000)
+    scale_up_minutes: int = Field(5, ge=1, le=1440)
+    scale_down_cpu: float = Field(0.30, gt=0, lt=1)
+    scale_down_memory: float = Field(0.50, gt=0, lt=1)
+    scale_down_p95_s: float = Field(5.0, gt=0, le=3600)
+    scale_down_queue: int = Field(10, ge=1, le=1_000_000)
+    scale_down_minutes: int = Field(15, ge=1, le=1440)
     # The seed's performance baselines (`oppscope check performance`) and what `queries slow` calls slow.
     baseline_p95_s: float = Field(10.0, gt=0, le=3600)
     baseline_requests_per_minute: float = Field(100.0, gt=0)
@@ -170,11 +182,20 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _warnings_below_criticals(self) -> Settings:
-        """A warning threshold at or past its critical one would never warn first: refuse it when loading."""
+        """A warning threshold at or past its critical one would never warn first, and a scale-down threshold at or
+        past its scale-up one would flap: refuse them when loading."""
         if self.alert_error_rate_warning >= self.alert_error_rate_critical:
             raise ValueError("alert_error_rate_warning must be below alert_error_rate_critical")
         if self.alert_p95_warning_s >= self.alert_p95_critical_s:
             raise ValueError("alert_p95_warning_s must be below alert_p95_critical_s")
+        for down, up in (
+            ("scale_down_cpu", "scale_up_cpu"),
+            ("scale_down_memory", "alert_resource_warning"),
+            ("scale_down_p95_s", "alert_p95_warning_s"),
+            ("scale_down_queue", "scale_up_queue"),
+        ):
+            if getattr(self, down) >= getattr(self, up):
+                raise ValueError(f"{down} must be below {up}, or the service would scale down into a scale-up")
         return self
 
     @property

@@ -28,6 +28,7 @@ from oppscope.engines.holder import EngineHolder
 from oppscope.engines.interfaces import ModelCache
 from oppscope.history.factory import open_history_reader, open_history_store
 from oppscope.history.interfaces import HistoryReader, HistoryStore
+from oppscope.ops.emergency import EmergencyFlag, emergency_path
 from oppscope.ops.health import Check, disk_check, engine_check, history_check, state_check
 from oppscope.ops.metrics import Telemetry
 from oppscope.state.db import open_state
@@ -62,7 +63,7 @@ HISTORY_BACKENDS = tuple(_HISTORY_BACKENDS)
 class Services:
     """The process' backends. ``metrics`` is the telemetry (Prometheus and the time series; None with
     ``metrics_enabled`` off), ``events`` a slot for the event sink (None until it exists); ``checks`` are what
-    readiness probes, one per dependency."""
+    readiness probes, one per dependency; ``emergency`` the maintenance flag every worker obeys."""
 
     settings: Settings
     history: HistoryAccess
@@ -72,6 +73,7 @@ class Services:
     model_cache: ModelCache
     engines: EngineHolder
     analyses: AnalysisService
+    emergency: EmergencyFlag
     metrics: Telemetry | None = None
     events: object | None = None
     checks: list[Check] = field(default_factory=list)
@@ -107,6 +109,7 @@ def build_services(settings: Settings) -> Services:
             telemetry,
             mask_free_text=settings.mask_free_text,
         ),
+        emergency=EmergencyFlag(emergency_path(settings)),
         metrics=telemetry,
     )
     services.checks = [

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from oppscope.cli import backup, db, history, ops, tokens
+from oppscope.cli import backup, db, history, maintenance, ops, tokens
 from oppscope.cli.analyze import analyze
 from oppscope.cli.backtest import backtest
 from oppscope.cli.context import CliState, DataDirOption, JsonOption, ProfileOption, command_state
@@ -58,4 +58,5 @@ app.command("backtest")(backtest)
 app.command("health")(health)
 app.command("version")(version)
 ops.register(app)
+maintenance.register(app)
 backup.register(app)

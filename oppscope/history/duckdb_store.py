@@ -21,6 +21,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -113,6 +114,16 @@ def _reading(method: Callable[P, R]) -> Callable[P, R]:
             raise HistoryError(HISTORY_UNAVAILABLE, f"Cannot read the history: {_reason(exc)}") from exc
 
     return wrapper
+
+
+@dataclass(frozen=True)
+class Compaction:
+    """What ``compact`` did: the snapshot it rewrote, its size before and after (bytes), the tables checked."""
+
+    snapshot_id: str
+    bytes_before: int
+    bytes_after: int
+    tables: int
 
 
 class SnapshotFiles:
@@ -416,6 +427,50 @@ class DuckDBHistoryWriter:
             self.files.switch(previous, log=log[:-1])
             return previous
 
+    def compact(self) -> Compaction:
+        """Rewrite the current snapshot into a fresh file (DuckDB's ``COPY FROM DATABASE``) and swap it in under the
+        same name: the same rows and snapshot id in fewer blocks (an appending import grows the previous file).
+
+        Safe while servers read, like an import: the snapshot is only read (read-only, which readers allow), the
+        copy is checked table by table before it replaces the file atomically, and a reader holding the old file
+        keeps it to the end while the next one opens the identical rewritten content."""
+        with self.files.writing():
+            current = self.files.current()
+            if current is None:
+                raise HistoryError(HISTORY_MISSING, f"No history at {self.path} to compact")
+            before = _size(current)
+            build = self.files.build_path()
+            try:
+                con = duckdb.connect()
+                try:
+                    con.execute(f"ATTACH {_literal(current)} AS src (READ_ONLY)")
+                    con.execute(f"ATTACH {_literal(build)} AS dst")
+                    con.execute("COPY FROM DATABASE src TO dst")
+                    tables = [
+                        str(row[0])
+                        for row in con.execute(
+                            "SELECT table_name FROM duckdb_tables() WHERE database_name = 'src' ORDER BY 1"
+                        ).fetchall()
+                    ]
+                    for table in tables:
+                        counts = [
+                            con.execute(f"SELECT count(*) FROM {db}.{quote(table)}").fetchone() for db in ("src", "dst")
+                        ]
+                        if counts[0] != counts[1]:
+                            raise HistoryError(
+                                HISTORY_UNAVAILABLE, f"the compacted copy of {table} differs; the history is unchanged"
+                            )
+                    row = con.execute(f"SELECT value FROM dst.{META_TABLE} WHERE key = 'snapshot_id'").fetchone()
+                    con.execute("DETACH dst")
+                finally:
+                    con.close()
+                build.replace(current)
+                _fsync_dir(current.parent)
+            except BaseException:
+                discard(build)
+                raise
+        return Compaction(str(row[0]) if row else EMPTY_SNAPSHOT, before, _size(current), len(tables))
+
     def _write(self, stage: _Stage, *, replace: bool, on_error: OnError, dedupe: bool) -> ImportReport:
         with self.files.writing():
             current = self.files.current()
@@ -557,6 +612,14 @@ def _copy_database(source: Path, target: Path) -> None:
     wal = Path(f"{source}.wal")
     if wal.exists():
         shutil.copyfile(wal, f"{target}.wal")
+
+
+def _size(path: Path) -> int:
+    return sum(Path(f"{path}{suffix}").stat().st_size for suffix in ("", ".wal") if Path(f"{path}{suffix}").exists())
+
+
+def _literal(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
 
 
 def discard(path: Path) -> None:

@@ -90,6 +90,11 @@ DISK_USED_PERCENT = Gauge(
     "oppscope_disk_used_percent", "Used space of the data directory's filesystem.", multiprocess_mode="livemax"
 )
 WORKERS = Gauge("oppscope_workers", "Live server worker processes.", multiprocess_mode="livesum")
+HTTP_IN_FLIGHT = Gauge(
+    "oppscope_http_requests_in_flight",
+    "Requests received and not yet answered, over the live workers (being served or waiting for a thread).",
+    multiprocess_mode="livesum",
+)
 
 
 def render_metrics() -> tuple[bytes, str]:
@@ -119,10 +124,18 @@ class Telemetry:
         self._thread: threading.Thread | None = None
         self._process = psutil.Process()
         self._cpu_seconds = self._cpu_time()
+        self._in_flight = 0
+        self._in_flight_lock = threading.Lock()
 
     # --- events ---------------------------------------------------------------------------------------------
 
+    def received(self) -> None:
+        """A request arrived; ``request`` reports its end. The count between the two is the queue depth that
+        capacity planning compares with the seed's triggers."""
+        self._track_in_flight(+1)
+
     def request(self, method: str, route: str, status: int, duration_s: float) -> None:
+        self._track_in_flight(-1)
         HTTP_REQUESTS.labels(method, route, str(status)).inc()
         HTTP_DURATION.labels(method, route).observe(duration_s)
         if self.series is not None:
@@ -137,6 +150,14 @@ class Telemetry:
         CACHE_REQUESTS.labels("hit" if hit else "miss").inc()
         if self.series is not None:
             self.series.record_cache(hit)
+
+    def _track_in_flight(self, delta: int) -> None:
+        with self._in_flight_lock:
+            self._in_flight = max(0, self._in_flight + delta)
+            count = self._in_flight
+        HTTP_IN_FLIGHT.inc(delta)
+        if self.series is not None:
+            self.series.record_in_flight(count)
 
     def backend(self, backend: str, up: bool, error: bool = False) -> None:
         BACKEND_UP.labels(backend).set(1 if up else 0)
@@ -177,6 +198,9 @@ class Telemetry:
         PROCESS_MEMORY_PERCENT.set(usage.memory_percent)
         PROCESS_MEMORY_BYTES.set(self._process.memory_info().rss)
         DISK_USED_PERCENT.set(usage.disk_percent)
+        with self._in_flight_lock:
+            count = self._in_flight
+        self.series.record_in_flight(count)  # a minute with long requests and no new one still has its depth
         if self._checks:
             readiness = run_checks(self._checks)
             for backend in readiness.checks:

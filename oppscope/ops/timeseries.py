@@ -21,6 +21,7 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import psutil
 import structlog
@@ -37,6 +38,7 @@ _STAGE = "stage:"
 _ROUTE = "route:"
 _BACKEND_ERROR = "backend_error:"
 _PRUNE_EVERY_S = 600.0
+_N = TypeVar("_N", int, float)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS counts (
@@ -51,6 +53,9 @@ CREATE TABLE IF NOT EXISTS resources (
     samples INTEGER NOT NULL, disk_max REAL, PRIMARY KEY (minute, pid)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS backends (backend TEXT PRIMARY KEY, up INTEGER NOT NULL, updated REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS in_flight (
+    minute INTEGER NOT NULL, pid INTEGER NOT NULL, peak INTEGER NOT NULL, PRIMARY KEY (minute, pid)
+) WITHOUT ROWID;
 """
 
 
@@ -68,6 +73,7 @@ class MinutePoint:
     cpu_percent: float | None  # process group CPU (0-100 of the machine)
     memory_percent: float | None  # of the machine's memory
     disk_percent: float | None  # used, of the data dir's filesystem
+    in_flight_peak: int | None  # most requests in flight at once, summed over the workers' peaks
 
 
 @dataclass(frozen=True)
@@ -107,6 +113,7 @@ class WindowStats:
     cpu_percent: float | None
     memory_percent: float | None
     disk_percent: float | None  # max over the window
+    in_flight_peak: int | None  # the highest minute's, over the window (the queue depth of capacity planning)
     backend_errors: dict[str, int]  # backend -> count in window
     backends_down: list[str]  # backends whose latest reported state is down
     points: list[MinutePoint]
@@ -145,9 +152,10 @@ class _Pending:
         self.buckets: Counter[tuple[int, str, int]] = Counter()
         self.resources: dict[tuple[int, int], list[float]] = {}  # (minute, pid) -> [cpu_sum, mem_sum, n, disk_max]
         self.backends: dict[str, tuple[bool, float]] = {}
+        self.in_flight: dict[tuple[int, int], int] = {}  # (minute, pid) -> peak
 
     def empty(self) -> bool:
-        return not (self.counts or self.buckets or self.resources or self.backends)
+        return not (self.counts or self.buckets or self.resources or self.backends or self.in_flight)
 
     def merge(self, other: _Pending) -> None:
         self.counts.update(other.counts)
@@ -157,6 +165,11 @@ class _Pending:
         for backend, state in other.backends.items():
             if backend not in self.backends or self.backends[backend][1] <= state[1]:
                 self.backends[backend] = state
+        for key, peak in other.in_flight.items():
+            self.add_in_flight(key, peak)
+
+    def add_in_flight(self, key: tuple[int, int], count: int) -> None:
+        self.in_flight[key] = max(self.in_flight.get(key, 0), count)
 
     def _add_resource(self, key: tuple[int, int], values: Sequence[float]) -> None:
         mine = self.resources.setdefault(key, [0.0, 0.0, 0.0, 0.0])
@@ -217,6 +230,11 @@ class TimeSeries:
             self._pending.backends[backend] = (up, now)
             if error:
                 self._pending.counts[_minute(now), f"{_BACKEND_ERROR}{backend}"] += 1
+
+    def record_in_flight(self, count: int) -> None:
+        """This process' requests in flight now; each minute keeps its peak."""
+        with self._lock:
+            self._pending.add_in_flight((_minute(time.time()), os.getpid()), count)
 
     def record_resources(self) -> ResourceSample:
         """Sample this process' CPU (since the previous sample, as a share of the whole machine), its memory and
@@ -288,13 +306,18 @@ class TimeSeries:
             "up = excluded.up, updated = excluded.updated WHERE excluded.updated >= backends.updated",
             [(b, int(up), ts) for b, (up, ts) in pending.backends.items()],
         )
+        con.executemany(
+            "INSERT INTO in_flight VALUES (?, ?, ?) ON CONFLICT (minute, pid) DO UPDATE SET "
+            "peak = max(peak, excluded.peak)",
+            [(m, pid, peak) for (m, pid), peak in pending.in_flight.items()],
+        )
 
     def prune(self) -> None:
         """Drop minutes older than the retention (any process may; it is idempotent)."""
         self._pruned = time.monotonic()
         oldest = _minute(time.time()) - self.retention_minutes
         with self._connect() as con:
-            for table in ("counts", "buckets", "resources"):
+            for table in ("counts", "buckets", "resources", "in_flight"):
                 con.execute(f"DELETE FROM {table} WHERE minute < ?", (oldest,))  # fixed table names
 
     # --- reading --------------------------------------------------------------------------------------------
@@ -320,7 +343,10 @@ class TimeSeries:
                 (start, end),
             ).fetchall()
             backends = con.execute("SELECT backend, up FROM backends ORDER BY backend").fetchall()
-        return _window_stats(start, end, counts, buckets, resources, backends)
+            in_flight = con.execute(
+                "SELECT minute, sum(peak) FROM in_flight WHERE minute >= ? AND minute < ? GROUP BY minute", (start, end)
+            ).fetchall()
+        return _window_stats(start, end, counts, buckets, resources, backends, dict(in_flight))
 
 
 def _window_stats(
@@ -330,6 +356,7 @@ def _window_stats(
     buckets: Iterable[tuple[int, str, int, int]],
     resources: Iterable[tuple[int, float | None, float | None, float | None]],
     backends: Iterable[tuple[str, int]],
+    in_flight: Mapping[int, int],
 ) -> WindowStats:
     per_minute: dict[int, Counter[str]] = {m: Counter() for m in range(start, end)}
     totals: Counter[str] = Counter()
@@ -357,6 +384,7 @@ def _window_stats(
             cpu_percent=_round(usage.get(m, (None, None, None))[0]),
             memory_percent=_round(usage.get(m, (None, None, None))[1]),
             disk_percent=_round(usage.get(m, (None, None, None))[2]),
+            in_flight_peak=in_flight.get(m),
         )
         for m in range(start, end)
     ]
@@ -390,6 +418,7 @@ def _window_stats(
         cpu_percent=_max(p.cpu_percent for p in points),
         memory_percent=_max(p.memory_percent for p in points),
         disk_percent=_max(p.disk_percent for p in points),
+        in_flight_peak=_max(p.in_flight_peak for p in points),
         backend_errors={
             name.removeprefix(_BACKEND_ERROR): value
             for name, value in sorted(totals.items())
@@ -414,7 +443,7 @@ def _round(value: float | None) -> float | None:
     return None if value is None or math.isnan(value) else round(value, 2)
 
 
-def _max(values: Iterable[float | None]) -> float | None:
+def _max(values: Iterable[_N | None]) -> _N | None:
     known = [v for v in values if v is not None]
     return max(known) if known else None
 

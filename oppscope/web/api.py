@@ -16,7 +16,7 @@ from oppscope.analyses import export
 from oppscope.analyses.store import AnalysisQuery, AnalysisSummary, SavedAnalysis
 from oppscope.analysis.contracts import Analysis, Opportunity
 from oppscope.history.store import HistoryStats
-from oppscope.web.context import Context, Reader, Writer
+from oppscope.web.context import AnalysisGate, Context, Reader, Writer
 from oppscope.web.errors import responses
 from oppscope.web.links import API_PREFIX, ExportFormat, links
 from oppscope.web.rendering import print_view
@@ -104,6 +104,7 @@ def _created(saved: SavedAnalysis, created: bool) -> Response:
     status_code=201,
     response_model=SavedAnalysisOut,
     responses=responses(400, 401, 403, 409, 413, 422, 429, 503) | _REPLAYED,
+    dependencies=[AnalysisGate],
     summary="Analyse an opportunity and save the result",
 )
 async def create_analysis(
@@ -235,6 +236,7 @@ def export_analysis(
     status_code=201,
     response_model=SavedAnalysisOut,
     responses=responses(400, 401, 403, 404, 409, 429, 503) | _REPLAYED,
+    dependencies=[AnalysisGate],
     summary="Analyse a saved analysis' input again, against the current history",
 )
 async def rerun_analysis(

@@ -127,5 +127,12 @@ def requires(scope: Scope, *, allow_cookie: bool = False) -> object:
     return Depends(dependency)
 
 
+def refuse_in_emergency(context: Context) -> None:
+    """Before anything else on an analysis route: 503 with ``Retry-After`` while emergency maintenance is on."""
+    context.services.emergency.refuse_if_on()
+
+
+# The analysis endpoints' gate (creating, rerunning); reads of saved analyses never pass through it.
+AnalysisGate = Depends(refuse_in_emergency)
 Reader = Annotated[Principal, requires(Scope.read, allow_cookie=True)]
 Writer = Annotated[Principal, requires(Scope.write)]

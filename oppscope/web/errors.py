@@ -116,7 +116,7 @@ _DESCRIPTIONS = {
     413: "The request body is larger than allowed.",
     422: "The request is well formed but its values are not valid.",
     429: "Too many requests: wait for Retry-After seconds.",
-    503: "The history or the analysis engine is not available.",
+    503: "The history or the engine is not available, or analyses are paused for maintenance (see Retry-After).",
 }
 
 _HTTP_CODES = {

@@ -107,6 +107,9 @@ class TelemetryMiddleware:
         started = time.perf_counter()
         status: int | None = None
         error_body: bytearray | None = None
+        telemetry = _telemetry(scope)
+        if telemetry is not None:
+            telemetry.received()
 
         async def measured_send(message: Message) -> None:
             nonlocal status, error_body
@@ -130,15 +133,22 @@ class TelemetryMiddleware:
             raise
         finally:
             duration = time.perf_counter() - started
-            self._report(scope, root_path, 500 if status is None else status, duration, failed, error_body)
+            status = 500 if status is None else status
+            self._report(scope, root_path, telemetry, status, duration, failed, error_body)
 
     def _report(
-        self, scope: Scope, root_path: str, status: int, duration: float, failed: bool, error_body: bytearray | None
+        self,
+        scope: Scope,
+        root_path: str,
+        telemetry: Telemetry | None,
+        status: int,
+        duration: float,
+        failed: bool,
+        error_body: bytearray | None,
     ) -> None:
         method = scope["method"] if scope["method"] in _METHODS else "OTHER"
         route = route_template(scope, root_path)
-        telemetry = _telemetry(scope)
-        if telemetry is not None:
+        if telemetry is not None:  # the one that counted the request in: it counts it out
             telemetry.request(method, route, status, duration)
         fields: dict[str, Any] = {
             "method": method,

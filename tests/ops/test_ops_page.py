@@ -23,6 +23,7 @@ def test_the_data_has_every_section_and_refuses_an_unknown_window(web_settings: 
             body
         )
         assert len(body["charts"]["labels"]) == 1440 and body["last_backup"] is None
+        assert body["emergency"] is None  # emergency maintenance is off
         assert [p["key"] for p in body["charts"]["panels"]] == [
             "requests",
             "latency",

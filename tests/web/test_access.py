@@ -135,7 +135,7 @@ def test_health_details_need_the_ops_scope(secured: Secured) -> None:
     with httpx.Client(base_url=secured.url, timeout=60) as http:
         assert http.get("/health/live").json() == {"status": "ok"}
         for headers in ({}, _bearer(reader)):
-            assert http.get("/health/ready", headers=headers).json() == {"status": "ready"}
+            assert http.get("/health/ready", headers=headers).json() == {"status": "ready", "mode": "normal"}
             assert http.get("/health", headers=headers).json() == {"status": "healthy"}
         assert http.get("/health/ready", headers=_bearer("ops_nope_nope")).status_code == 401
         detailed = http.get("/health/ready", headers=_bearer(operator)).json()

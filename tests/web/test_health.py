@@ -99,7 +99,7 @@ def test_the_health_command_asks_a_running_server(web_settings: WebSettings) -> 
         assert ready.exit_code == 0, ready.output
         assert json.loads(ready.stdout)["checks"]["history"]["status"] == "ok"
         bare = CliRunner().invoke(cli, ["health", "--url", url, "--json"])
-        assert (bare.exit_code, json.loads(bare.stdout)) == (0, {"status": "ready"})
+        assert (bare.exit_code, json.loads(bare.stdout)) == (0, {"status": "ready", "mode": "normal"})
         live = CliRunner().invoke(cli, ["health", "--url", url, "--quick", "--json"])
         assert (live.exit_code, json.loads(live.stdout)) == (0, {"status": "ok"})
 

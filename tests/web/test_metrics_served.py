@@ -117,6 +117,8 @@ def test_two_workers_count_exactly_the_requests_sent(served: tuple[str, Settings
         'oppscope_http_requests_total{method="GET",route="/api/v1/analyses",status="401"}': 1,
     }
     assert _samples(scrape, "oppscope_workers ") == {"oppscope_workers": 2}
+    # Every earlier request was answered; only the scrape itself is in flight, whichever worker serves it.
+    assert _samples(scrape, "oppscope_http_requests_in_flight ") == {"oppscope_http_requests_in_flight": 1}
     edges = set(re.findall(r'oppscope_http_request_duration_seconds_bucket\{.*le="([^"]+)"', scrape))
     assert {"0.05", "0.1", "0.5", "1.0", "5.0", "10.0", "15.0", "30.0", "+Inf"} <= edges
     posted = _samples(scrape, "oppscope_http_request_duration_seconds_count{")

@@ -78,9 +78,11 @@ def _forget(task: asyncio.Task[Body]) -> None:
 
 
 async def _answer(request: Request, context: AppContext, respond: Respond) -> JSONResponse:
-    """Authorise (before the body is looked at), parse the original request, and answer within its deadline."""
+    """Refuse during emergency maintenance, authorise (both before the body is looked at), parse the original
+    request, and answer within its deadline."""
     headers = OriginalHeaders.read(request.headers)
     try:
+        context.services.emergency.refuse_if_on()
         principal = authorize(request, context, Scope.write, allow_cookie=False)
         original = parse_original(read_json(await request.body()))
         body = await _within(headers.timeout_seconds, respond(context, principal, original, headers))

@@ -8,7 +8,7 @@ from starlette.concurrency import run_in_threadpool
 
 from oppscope.access.interfaces import Principal
 from oppscope.history.store import HistoryError
-from oppscope.web.context import AppContext, Context
+from oppscope.web.context import AnalysisGate, AppContext, Context
 from oppscope.web.pages.forms import CLOSE_DATE_MAX, CLOSE_DATE_MIN, GROUPS, choices, read_form
 from oppscope.web.pages.rendering import render
 from oppscope.web.pages.routing import PageReader, PageRoute, PageWriter
@@ -50,7 +50,7 @@ def analyze_page(request: Request, context: Context, principal: PageReader) -> H
     return form_page(request, context, principal)
 
 
-@router.post("/analyses")
+@router.post("/analyses", dependencies=[AnalysisGate])
 async def create_from_form(request: Request, context: Context, principal: PageWriter) -> Response:
     submission = read_form(await checked_form(request))
     if submission.opportunity is None:

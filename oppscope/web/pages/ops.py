@@ -42,9 +42,11 @@ def data(context: AppContext, window: WindowName) -> dict[str, Any]:
     series = telemetry.series if telemetry is not None else None
     report = ops_report(context.settings, dashboard.WINDOWS[window], series=series)
     cache = context.service.cache.stats()
+    emergency = context.services.emergency.state()
     return {
         "window_name": window,
         **report.as_dict(),
+        "emergency": None if emergency is None else emergency.as_dict(),
         "charts": dashboard.charts(context.settings, report.stats),
         "worker": {"pid": os.getpid(), "cache_entries": cache.entries, "cache_max_entries": cache.max_entries},
     }
