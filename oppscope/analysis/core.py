@@ -180,8 +180,11 @@ def build_core(
                 else:
                     # Quantiles are in units of the local scale, so they carry over; the scale itself is measured
                     # on this model's own residuals (a model fitted on more history errs less than the
-                    # calibration one).
-                    calibration = replace(p.calibration, sigma=robust_sigma(residuals))
+                    # calibration one). The typical width moves with it, so that an interval's width relative
+                    # to the typical one (a confidence component) means what it meant in calibration.
+                    sigma = robust_sigma(residuals)
+                    typical = p.calibration.typical_half_width * sigma / p.calibration.sigma
+                    calibration = replace(p.calibration, sigma=sigma, typical_half_width=typical)
                 baseline = float(eq.y[rows][known, k].mean()) if known.any() else 0.0
                 models[name] = TargetModel(name, ridge, residuals, calibration, int(known.sum()), baseline)
                 variance[pattern.name][name] = _block_variance(space, ridge, pattern.blocks)
