@@ -9,7 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 # Touched after a successful install, so the venv is rebuilt only when pyproject.toml or the lock changes.
 STAMP := $(VENV)/.installed
-# Every install comes from uv.lock (exact versions and hashes); uv itself is pinned by the same lock.
+# Every install comes from uv.lock (exact versions and hashes); uv itself is pinned and hash-checked by the same lock.
 UV := $(BIN)/uv
 UV_VERSION := $(shell sed -n '/^name = "uv"$$/{n;s/^version = "\(.*\)"$$/\1/p;}' uv.lock)
 export UV_PROJECT_ENVIRONMENT := $(VENV)
@@ -30,8 +30,12 @@ $(STAMP): pyproject.toml uv.lock
 	  fi
 	  $(PYTHON) -m venv $(VENV)
 	fi
-	[ -x $(UV) ] && [ "$$($(UV) --version | cut -d' ' -f2)" = '$(UV_VERSION)' ] || \
-	  $(BIN)/python -m pip install --quiet --disable-pip-version-check 'uv==$(UV_VERSION)'
+	if ! { [ -x $(UV) ] && [ "$$($(UV) --version | cut -d' ' -f2)" = '$(UV_VERSION)' ]; }; then
+	  # uv itself from the lock too: its version and hashes, checked by pip
+	  $(BIN)/python scripts/uv-requirement.py uv.lock > $(VENV)/uv-requirement.txt
+	  $(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps \
+	    -r $(VENV)/uv-requirement.txt
+	fi
 	$(UV) sync --quiet --frozen --extra dev --python $(BIN)/python
 	touch $@
 

@@ -1,26 +1,38 @@
 """One settings object for the whole system.
 
-Precedence (highest first): explicit arguments, ``OPPSCOPE_*`` environment variables, the profile's TOML
-file (``oppscope/profiles/<profile>.toml``), then the defaults below. Keeping every knob here means the CLI,
-the web app and the benchmarks can never disagree about where data lives or how wide an interval is.
+Precedence (highest first): explicit arguments (the CLI's flags), ``OPPSCOPE_*`` environment variables, secret
+files (``OPPSCOPE_<NAME>_FILE``, or ``<config_path>/secrets/<name>``), the applied file
+(``<config_path>/oppscope.toml``, written by ``oppscope config apply``), the profile's TOML file
+(``oppscope/profiles/<profile>.toml``), then the defaults below. Keeping every knob here means the CLI, the web
+app and the benchmarks can never disagree about where data lives or how wide an interval is.
+
+Secrets (``SECRET_FIELDS``) are ``SecretStr``: their value never appears in a repr, a dump or a log line, and
+``oppscope config`` refuses them in the applied file, so they live only in the environment or in a 0600 file.
 """
 
 from __future__ import annotations
 
 import os
+import tomllib
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, get_args
 
 from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
-    TomlConfigSettingsSource,
 )
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
+ENV_PREFIX = "OPPSCOPE_"
+# The file ``oppscope config apply`` writes under ``config_path``, and the directory of secret files beside it.
+APPLIED_FILE = "oppscope.toml"
+SECRETS_SUBDIR = "secrets"
+# Settings that locate the files the others are read from: given by a flag or the environment, never by a file.
+LOCATING_FIELDS = ("profile", "data_dir", "config_dir")
 
 
 class Profile(StrEnum):
@@ -42,7 +54,7 @@ RESOURCE_SIZES: dict[str, ResourceSize] = {
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="OPPSCOPE_", extra="forbid", validate_default=True)
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", validate_default=True)
 
     profile: Profile = Profile.development
     data_dir: Path = Path("data")
@@ -100,7 +112,7 @@ class Settings(BaseSettings):
     model_cache_backend: Literal["files"] = "files"
 
     # State: saved analyses and API tokens. Without a URL, a SQLite file in the data directory.
-    state_url: str | None = None
+    state_url: SecretStr | None = Field(None, description="SQLAlchemy URL of the state database (a secret).")
     sqlite_synchronous: Literal["NORMAL", "FULL"] = "FULL"
 
     # HTTP. Staging and production require a bearer token on every API call and page.
@@ -151,7 +163,7 @@ class Settings(BaseSettings):
     alert_critical_window_minutes: int = Field(5, ge=1, le=1440)
     alert_warning_window_minutes: int = Field(10, ge=1, le=1440)
     alert_resource_window_minutes: int = Field(15, ge=1, le=1440)
-    alert_webhook_url: str | None = Field(None, pattern=r"^https?://", max_length=2000)
+    alert_webhook_url: SecretStr | None = Field(None, description="Where alerts are posted (a secret: its token).")
     alert_webhook_format: Literal["alertmanager", "slack"] = "alertmanager"
     # The seed's scaling triggers (`oppscope capacity`, the maintenance checklists). Scale up when CPU or memory stays
     # above its share for scale_up_minutes, p95 passes alert_p95_warning_s, or the queue (requests in flight) passes
@@ -183,6 +195,16 @@ class Settings(BaseSettings):
     def _seed_level_names(cls, value: object) -> object:
         """The seed's table says ``warn``; logging calls it ``warning``. Accept both, keep one."""
         return "warning" if isinstance(value, str) and value.lower() == "warn" else value
+
+    @field_validator("alert_webhook_url", "deploy_webhook_url")
+    @classmethod
+    def _webhook_is_http(cls, value: SecretStr | None) -> SecretStr | None:
+        """Checked here rather than by a pattern, which would quote the secret in its error."""
+        if value is not None:
+            url = value.get_secret_value()
+            if not url.startswith(("http://", "https://")) or len(url) > 2000:
+                raise ValueError("must be an http:// or https:// URL of at most 2000 characters")
+        return value
 
     @model_validator(mode="after")
     def _warnings_below_criticals(self) -> Settings:
@@ -261,14 +283,119 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        profile = _requested_profile(init_settings)
-        toml = TomlConfigSettingsSource(settings_cls, toml_file=PROFILES_DIR / f"{profile}.toml")
-        return (init_settings, env_settings, toml)
+        return tuple(source for _, source in settings_layers(settings_cls, init_settings, env_settings))
 
 
-def _requested_profile(init_settings: PydanticBaseSettingsSource) -> str:
-    given: Any = init_settings().get("profile") or os.environ.get("OPPSCOPE_PROFILE") or "development"
-    return Profile(str(given)).value
+# Settings whose value is a credential (a webhook URL carries its token, a database URL may carry a password): every
+# ``SecretStr`` setting, so declaring a new one with that type is all it takes.
+SECRET_FIELDS = tuple(
+    name
+    for name, info in Settings.model_fields.items()
+    if info.annotation is SecretStr or SecretStr in get_args(info.annotation)
+)
+
+Layer = Literal["cli", "env", "secret_file", "file", "profile"]
+
+
+def settings_layers(
+    settings_cls: type[BaseSettings],
+    init_settings: PydanticBaseSettingsSource,
+    env_settings: PydanticBaseSettingsSource,
+) -> list[tuple[Layer, PydanticBaseSettingsSource]]:
+    """The sources of the settings, highest first, each named by where its values come from. ``oppscope config
+    show`` reads the same list to say where each value came from, so it can never disagree with the loading."""
+    given = init_settings()
+    config_path = requested_config_path(given)
+    return [
+        ("cli", init_settings),
+        ("env", env_settings),
+        ("secret_file", SecretFilesSource(settings_cls, config_path / SECRETS_SUBDIR)),
+        ("file", TomlFileSource(settings_cls, config_path / APPLIED_FILE)),
+        ("profile", TomlFileSource(settings_cls, profile_file(requested_profile(given)))),
+    ]
+
+
+class TomlFileSource(PydanticBaseSettingsSource):
+    """One TOML file's table, read when the settings are built. A missing file is an empty layer; an unreadable
+    one is refused naming the file (a ``ValueError``, as every bad setting is)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path) -> None:
+        super().__init__(settings_cls)
+        self.path = path
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self().get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        if not self.path.is_file():
+            return {}
+        try:
+            return tomllib.loads(self.path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ValueError(f"{self.path} is not valid TOML: {exc}") from exc
+
+
+class SecretFilesSource(PydanticBaseSettingsSource):
+    """A secret's value from the file ``OPPSCOPE_<NAME>_FILE`` names, else from ``<config_path>/secrets/<name>``
+    (the Docker and Kubernetes convention), its trailing newline dropped. Files are read only for secrets."""
+
+    def __init__(self, settings_cls: type[BaseSettings], secrets_dir: Path) -> None:
+        super().__init__(settings_cls)
+        self.secrets_dir = secrets_dir
+        self.paths: dict[str, Path] = {}
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        path = secret_file_path(field_name, self.secrets_dir)
+        if path is None:
+            return None, field_name, False
+        self.paths[field_name] = path
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise ValueError(f"{field_name}: the secret file {path} cannot be read: {reason}") from None
+        return text.rstrip("\r\n"), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        found = {}
+        for name in SECRET_FIELDS:
+            value, _, _ = self.get_field_value(self.settings_cls.model_fields[name], name)
+            if value is not None:
+                found[name] = value
+        return found
+
+
+def secret_file_path(name: str, secrets_dir: Path) -> Path | None:
+    """The file a secret is read from, if one is given: an unreadable named file fails loudly when read."""
+    named = os.environ.get(f"{ENV_PREFIX}{name.upper()}_FILE")
+    if named:
+        return Path(named)
+    default = secrets_dir / name
+    return default if default.is_file() else None
+
+
+def requested_profile(given: dict[str, Any]) -> str:
+    """The profile asked for by a flag or the environment (files cannot choose it: they are chosen by it)."""
+    chosen: Any = given.get("profile") or os.environ.get(f"{ENV_PREFIX}PROFILE") or "development"
+    return Profile(str(chosen)).value
+
+
+def profile_file(profile: str) -> Path:
+    return PROFILES_DIR / f"{profile}.toml"
+
+
+def requested_config_path(given: dict[str, Any]) -> Path:
+    """``config_path`` as the flags and environment give it, before any file is read (the applied file lives
+    there, so it cannot move itself)."""
+    config_dir: Any = given.get("config_dir") or os.environ.get(f"{ENV_PREFIX}CONFIG_DIR")
+    if config_dir:
+        return Path(config_dir)
+    data_dir: Any = given.get("data_dir") or os.environ.get(f"{ENV_PREFIX}DATA_DIR") or "data"
+    return Path(data_dir).resolve().parent / "config"
+
+
+def secret_value(value: SecretStr | None) -> str | None:
+    return None if value is None else value.get_secret_value()
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -10,16 +10,19 @@ later judged on.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+from scipy import sparse
+from scipy.stats import mannwhitneyu
 
 from oppscope.analysis import confidence
 from oppscope.analysis.contracts import Opportunity
 from oppscope.analysis.core import TARGETS, Core, Design, TargetParams, build_core, target_values
 from oppscope.analysis.dataset import History
-from oppscope.analysis.features import Profile
+from oppscope.analysis.features import Profiles
 from oppscope.analysis.patterns import PATTERNS, Pattern, restate
 from oppscope.analysis.regression import (
     CUSTOMER_PRIOR_GRID,
@@ -38,12 +41,21 @@ from oppscope.analysis.resolve import history_row_as_opportunity
 
 MIN_ROWS_TO_CALIBRATE = 150
 VALIDATION_FRACTION = 0.2
-MAX_VALIDATION_QUERIES = 800  # per pattern
+# Validation projects analysed per pattern: at least MIN_VALIDATION_QUERIES (all of them when fewer), more
+# while the work (queries × rows scanned per query) stays within QUERY_BUDGET. More projects make the
+# interval quantiles and the tests that tell confidence levels apart surer; at 50,000 rows and above the
+# count stays at the minimum, so large fits cost no more.
+MIN_VALIDATION_QUERIES = 800
+QUERY_BUDGET = 4e7
 MIN_GROUP_SIZE = 40
 DEFAULT_ALPHA = 3.0
-# A level is only given where the validation projects tell it apart: its median ARR error at most this
-# share of the next lower level's, with at least MIN_GROUP_SIZE projects in each.
-SEPARATION = 0.95
+# A level is only given where the validation projects tell it apart from the next lower one (see
+# _told_apart): a one-sided Mann-Whitney test on their ARR errors at this level, on cross-fitted scores, and
+# the same ordering of medians in the older and the newer half of the validation projects.
+SEPARATION_P = 0.01  # two schemes, up to two comparisons each: strict, so a level given is a real one
+SCORE_FOLDS = 5
+# Level schemes tried, richest first, as score percentiles (LOW below the first, HIGH from the second).
+SCHEMES: tuple[tuple[float, float], ...] = ((30.0, 70.0), (50.0, 50.0))
 LEVELS = ("HIGH", "MEDIUM", "LOW")
 
 
@@ -53,6 +65,10 @@ class PatternParams:
     confidence_cuts: tuple[float, float]  # LOW below the first, HIGH from the second (±inf: level not given)
     validation: dict[str, float] = field(default_factory=dict)  # figures for the methodology section
     score_model: confidence.ScoreModel | None = None
+    spread_model: confidence.SpreadModel | None = None
+
+    def log_spread(self, x: sparse.spmatrix) -> float:
+        return self.spread_model.log_spread(x) if self.spread_model else 0.0
 
     @property
     def arr_skill(self) -> float:
@@ -84,7 +100,7 @@ def calibrate(
     history: History,
     design: Design,
     equations: list[NormalEquations],
-    profiles: list[Profile],
+    profiles: Profiles,
     analog_count: int,
     level: float,
 ) -> EngineParams:
@@ -95,23 +111,30 @@ def calibrate(
     position = np.arange(history.n)
     train, val = history.subset(position < cut), history.subset(position >= cut)
     x_val = design.x[cut:]
-    alphas: dict[str, float] = {}
+    # Each pattern has its own penalty: a model with fewer columns leans harder on the words, which may want
+    # another amount of shrinkage than the fully stated model does.
+    alphas: dict[str, dict[str, float]] = {p.name: {} for p in PATTERNS}
     for eq in equations:
         enough = (eq.segment[:cut] >= 0).sum() >= 20 and (eq.segment[cut:] >= 0).sum() >= 10
-        alpha = eq.select_alpha(x_val, design.columns[PATTERNS[-1].name], cut) if enough else DEFAULT_ALPHA
-        alphas |= dict.fromkeys(eq.names, alpha)
-    provisional = {p.name: {t: TargetParams(a, None) for t, a in alphas.items()} for p in PATTERNS}
+        for p in PATTERNS:
+            alpha = eq.select_alpha(x_val, design.columns[p.name], cut) if enough else DEFAULT_ALPHA
+            alphas[p.name] |= dict.fromkeys(eq.names, alpha)
+    provisional = {p.name: {t: TargetParams(a, None) for t, a in alphas[p.name].items()} for p in PATTERNS}
     core = build_core(train, design, equations, provisional, level, profiles, newest=False)
-    step = max(1, val.n // MAX_VALIDATION_QUERIES)
-    rows = np.arange(0, val.n, step)
+    wanted = max(MIN_VALIDATION_QUERIES, int(QUERY_BUDGET / max(train.n, 1)))
+    rows = np.unique(np.linspace(0, val.n - 1, min(val.n, wanted)).round().astype(np.int64))
     opportunities = [history_row_as_opportunity(val, int(i)) for i in rows]
     return EngineParams({
-        p.name: _calibrate_pattern(core, p, opportunities, val, rows, alphas, analog_count, level) for p in PATTERNS
+        p.name: _calibrate_pattern(
+            core, design.x[:cut], p, opportunities, val, rows, alphas[p.name], analog_count, level
+        )
+        for p in PATTERNS
     })
 
 
 def _calibrate_pattern(
     core: Core,
+    design_x: sparse.csr_matrix,
     pattern: Pattern,
     opportunities: list[Opportunity],
     val: History,
@@ -144,16 +167,25 @@ def _calibrate_pattern(
                        f"{name}_customer_prior": cal.customer_prior, f"{name}_skill": skill}
     arr_cal, arr_center, arr_half, arr_actual = fitted["arr"]
     typical = arr_cal.typical_half_width
-    parts = [confidence.components(float(w), typical, a) for w, (a, _) in zip(arr_half, queries, strict=True)]
-    score_model = confidence.ScoreModel.fit(parts, np.abs(arr_actual - arr_center))
-    scores = np.array([
-        confidence.score(c, len(p.resolution.unknown), score_model) for c, (_, p) in zip(parts, queries, strict=True)
-    ])
+    earlier = Evidence.stack(evidence["arr"]).customer_count
+    cat_columns = core.space.pattern_columns(pattern.blocks, business=False)
+    pairs = np.array(list(core.space.pairs.values()), dtype=np.int64)
+    cat_columns = cat_columns[(cat_columns < core.space.token_offset) & ~np.isin(cat_columns, pairs)]
+    spread_model = confidence.SpreadModel.fit(design_x, models["arr"].residuals, cat_columns)
+    spread = [spread_model.log_spread(p.x) if spread_model else 0.0 for _, p in queries]
+    parts = [
+        confidence.components(float(w), typical, a, float(c), s)
+        for w, (a, _), c, s in zip(arr_half, queries, earlier, spread, strict=True)
+    ]
+    unknown = [len(p.resolution.unknown) for _, p in queries]
+    abs_error = np.abs(arr_actual - arr_center)
+    score_model = confidence.ScoreModel.fit(parts, abs_error)
+    scores = np.array([confidence.score(c, u, score_model) for c, u in zip(parts, unknown, strict=True)])
+    held_out = _cross_fitted_scores(parts, unknown, abs_error)
     n_eff = np.array([a.effective_count for a, _ in queries])
     ape = np.abs(np.expm1(arr_center - arr_actual))
-    cuts = _separable_cuts(scores, n_eff, ape, validation["arr_skill"])
     skill = validation["arr_skill"]
-    levels = np.array([confidence.level(s, cuts, e, skill) for s, e in zip(scores, n_eff, strict=True)])
+    cuts, levels = _separable_levels(scores, held_out, n_eff, ape, skill)
     targets: dict[str, TargetParams] = {}
     for name, (cal, center, half, actual) in fitted.items():
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -166,25 +198,73 @@ def _calibrate_pattern(
         targets[name] = TargetParams(alphas[name], replace(cal, level_quantiles=per_level))
     for lv in LEVELS:
         validation[f"{lv.lower()}_share"] = float(np.mean(levels == lv)) if len(levels) else 0.0
-    return PatternParams(targets, cuts, validation, score_model)
+    return PatternParams(targets, cuts, validation, score_model, spread_model)
 
 
-def _separable_cuts(scores: np.ndarray, n_eff: np.ndarray, ape: np.ndarray, skill: float) -> tuple[float, float]:
-    """The 30th/70th score percentiles, less any level whose error the validation cannot tell apart."""
+def _cross_fitted_scores(parts: list[dict[str, float]], unknown: list[int], abs_error: np.ndarray) -> np.ndarray:
+    """Each validation project's score from a score model fitted without it (folds by position).
+
+    Judging the levels on the projects their score model was fitted to would flatter them; these scores are
+    what the levels look like on projects the score model has not seen, as in use.
+    """
+    n = len(parts)
+    fold = np.arange(n) % SCORE_FOLDS
+    scores = np.full(n, math.nan)
+    for f in range(SCORE_FOLDS):
+        rest = np.flatnonzero(fold != f)
+        model = confidence.ScoreModel.fit([parts[i] for i in rest], abs_error[rest])
+        for i in np.flatnonzero(fold == f):
+            scores[i] = confidence.score(parts[i], unknown[i], model)
+    return scores
+
+
+def _levels(scores: np.ndarray, cuts: tuple[float, float], n_eff: np.ndarray, skill: float) -> np.ndarray:
+    return np.array([confidence.level(s, cuts, e, skill) for s, e in zip(scores, n_eff, strict=True)], dtype=object)
+
+
+def _told_apart(better: np.ndarray, worse: np.ndarray, ape: np.ndarray) -> bool:
+    """The ``better`` projects' errors are smaller than the ``worse`` ones' (masks over the validation projects,
+    which are in time order): a one-sided Mann-Whitney test at SEPARATION_P on all of them, and a lower median
+    in the older and in the newer half alike (an ordering that does not hold over time will not hold in use).
+    """
+    known = np.isfinite(ape)
+    better, worse = better & known, worse & known
+    if min(better.sum(), worse.sum()) < MIN_GROUP_SIZE:
+        return False
+    newer = np.arange(len(ape)) >= len(ape) // 2
+    for half in (~newer, newer):
+        if not (better & half).any() or not (worse & half).any():
+            return False
+        if not np.median(ape[better & half]) < np.median(ape[worse & half]):
+            return False
+    return bool(mannwhitneyu(ape[better], ape[worse], alternative="less").pvalue < SEPARATION_P)
+
+
+def _separable_levels(
+    scores: np.ndarray, held_out: np.ndarray, n_eff: np.ndarray, ape: np.ndarray, skill: float
+) -> tuple[tuple[float, float], np.ndarray]:
+    """The richest level scheme whose every level the validation projects tell apart from the next.
+
+    Schemes, richest first: HIGH / MEDIUM / LOW at the score's 70th and 30th percentiles, then HIGH / LOW at
+    its median, then one level. A scheme qualifies when, on the cross-fitted scores, each given level's
+    ARR errors are smaller than the next lower level's (see ``_told_apart``; at least MIN_GROUP_SIZE
+    projects in each). Returns the cut points (percentiles of the
+    final model's scores, as used in analyses) and each validation project's level on the cross-fitted
+    scores (from which each level's interval quantiles are taken, as a level will be met in use).
+    """
+    none = (-math.inf, math.inf)
     if len(scores) < 3 * MIN_GROUP_SIZE:
-        return confidence.DEFAULT_CUTS
-    low, high = float(np.percentile(scores, 30)), float(np.percentile(scores, 70))
-
-    def median_error(cuts: tuple[float, float], lv: str) -> float:
-        levels = np.array([confidence.level(s, cuts, e, skill) for s, e in zip(scores, n_eff, strict=True)])
-        chosen = ape[(levels == lv) & np.isfinite(ape)]
-        return float(np.median(chosen)) if len(chosen) >= MIN_GROUP_SIZE else math.nan
-
-    if not median_error((low, high), "HIGH") <= SEPARATION * median_error((low, high), "MEDIUM"):
-        high = math.inf
-    if not median_error((low, high), "MEDIUM") <= SEPARATION * median_error((low, high), "LOW"):
-        low = -math.inf
-    return low, high
+        return none, _levels(held_out, none, n_eff, skill)
+    for low_pct, high_pct in SCHEMES:
+        trial = (float(np.percentile(held_out, low_pct)), float(np.percentile(held_out, high_pct)))
+        levels = _levels(held_out, trial, n_eff, skill)
+        given = [lv for lv in LEVELS if (levels == lv).any()]
+        if len(given) > 1 and all(
+            _told_apart(levels == a, levels == b, ape) for a, b in itertools.pairwise(given)
+        ):
+            cuts = (float(np.percentile(scores, low_pct)), float(np.percentile(scores, high_pct)))
+            return cuts, levels
+    return none, _levels(held_out, none, n_eff, skill)
 
 
 def _calibrate_target(

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
 
 from oppscope.analysis.contracts import Confidence, ConfidenceLevel
 from oppscope.analysis.similarity import Analogs
@@ -30,7 +31,45 @@ DEFAULT_CUTS = (40.0, 65.0)
 MIN_SKILL_FOR_HIGH = 0.15
 
 
-def components(half_width: float, typical_half_width: float, analogs: Analogs) -> dict[str, float]:
+SPREAD_PENALTY = 5.0  # pseudo-projects per level pulling a field's spread towards the history's
+
+
+@dataclass(frozen=True)
+class SpreadModel:
+    """How the size of the errors varies with the stated fields (segment, industry, type, ...).
+
+    Histories are rarely equally predictable everywhere (small customers' outcomes vary more than large
+    ones'). A ridge of the log absolute out-of-fold residual on the one-hot columns of the pattern's stated
+    fields says, per opportunity, how large its error is likely to be; the score model weighs it with the
+    other components. Fitted on the calibration model's own history rows, never on the validation projects.
+    """
+
+    coef: np.ndarray  # over every design column (zero outside the fields' columns); column 0 is the intercept
+
+    @classmethod
+    def fit(cls, x: sparse.csr_matrix, residuals: np.ndarray, columns: np.ndarray) -> SpreadModel | None:
+        known = np.isfinite(residuals)
+        if known.sum() < 50:
+            return None
+        xs = x[np.flatnonzero(known)][:, columns]
+        a = (xs.T @ xs).toarray()
+        a[np.diag_indices_from(a)] += np.where(columns == 0, 1e-9, SPREAD_PENALTY)
+        beta = np.linalg.solve(a, xs.T @ np.abs(residuals[known]))
+        coef = np.zeros(x.shape[1])
+        coef[columns] = beta
+        return cls(coef)
+
+    def log_spread(self, x: sparse.spmatrix) -> float:
+        return float(np.asarray(x @ self.coef).ravel()[0])
+
+
+def components(
+    half_width: float,
+    typical_half_width: float,
+    analogs: Analogs,
+    earlier_projects: float = 0.0,
+    log_spread: float = 0.0,
+) -> dict[str, float]:
     n_eff = analogs.effective_count
     top = analogs.similarity[:5]
     ratio = half_width / typical_half_width if typical_half_width > 0 else math.inf
@@ -41,23 +80,32 @@ def components(half_width: float, typical_half_width: float, analogs: Analogs) -
         "closeness": float(top.mean()) if len(top) else 0.0,
         "support": n_eff / (n_eff + 5.0),
         "effective_analogs": n_eff,
+        # The customer's own earlier projects measure its lasting effect: a returning customer's error is
+        # usually smaller, by an amount the score model measures per history and pattern.
+        "earlier_projects": float(earlier_projects),
+        "log_spread": float(log_spread),  # the SpreadModel's expected log error for the stated fields
     }
 
 
 def _features(parts: dict[str, float]) -> np.ndarray:
     ratio = parts["width_ratio"] if math.isfinite(parts["width_ratio"]) else 10.0
-    return np.array([1.0, math.log(max(ratio, 1e-3)), parts["closeness"], math.log1p(parts["effective_analogs"])])
+    earlier = parts.get("earlier_projects", 0.0)
+    return np.array([
+        1.0, math.log(max(ratio, 1e-3)), parts["closeness"], math.log1p(parts["effective_analogs"]),
+        float(earlier >= 1), float(earlier >= 2), parts.get("log_spread", 0.0),
+    ])
 
 
 @dataclass(frozen=True)
 class ScoreModel:
     """How the measured components predict the size of the error, learned on one pattern's validation projects.
 
-    A least-squares fit of the log absolute error on the log interval-width ratio, the closeness of the best
-    analogs and the log effective number of analogs; the score maps the predicted error onto 0–100 (100 at
-    the validation's 5th percentile of predicted error, 0 at its 95th). What predicts error differs between
-    histories and patterns (interval width when the fields are few, closeness when they are many), so the
-    weights are measured, not fixed.
+    A least-squares fit of the absolute error on the log interval-width ratio, the closeness of the best
+    analogs, the log effective number of analogs, whether the customer has one or several earlier projects
+    and the error size its stated fields suggest (:class:`SpreadModel`); the score maps the predicted error
+    onto 0–100 (100 at the validation's 5th percentile of predicted error, 0 at its 95th). What predicts
+    error differs between histories and patterns (interval width when the fields are few, closeness when
+    they are many), so the weights are measured, not fixed.
     """
 
     coef: tuple[float, ...]
@@ -70,7 +118,7 @@ class ScoreModel:
         if ok.sum() < 50:
             return None
         f = np.array([_features(p) for p in parts])[ok]
-        coef = np.linalg.lstsq(f, np.log(abs_errors[ok] + 1e-3), rcond=None)[0]
+        coef = np.linalg.lstsq(f, abs_errors[ok], rcond=None)[0]
         predicted = f @ coef
         best, worst = np.percentile(predicted, [5, 95])
         return cls(tuple(float(c) for c in coef), float(best), float(worst)) if worst > best else None
@@ -109,8 +157,10 @@ def assess(
     skill: float,
     pattern: str = "full",
     model: ScoreModel | None = None,
+    earlier_projects: float = 0.0,
+    log_spread: float = 0.0,
 ) -> Confidence:
-    parts = components(half_width, typical_half_width, analogs)
+    parts = components(half_width, typical_half_width, analogs, earlier_projects, log_spread)
     value = score(parts, len(unknown), model)
     lvl = level(value, cuts, parts["effective_analogs"], skill)
     reasons = [

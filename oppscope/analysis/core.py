@@ -8,7 +8,6 @@ real analyses. Both come from the same normal equations, so the second costs a f
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -17,7 +16,7 @@ from scipy.special import ndtri
 
 from oppscope.analysis.contracts import Opportunity
 from oppscope.analysis.dataset import History
-from oppscope.analysis.features import MODEL_BLOCKS, FeatureSpace, Profile
+from oppscope.analysis.features import MODEL_BLOCKS, FeatureSpace, Profiles
 from oppscope.analysis.patterns import PATTERNS, Pattern, pattern_for, restate, stated_fields, usual_fields
 from oppscope.analysis.regression import (
     Calibration,
@@ -67,7 +66,6 @@ class Core:
     index: SimilarityIndex
     pattern_models: dict[str, dict[str, TargetModel]]  # pattern → outcome → model
     block_variance: dict[str, dict[str, dict[str, float]]]  # pattern → target → block → variance of its effects
-    customer_rows: dict[str, np.ndarray]  # normalized customer → its rows
     usual: frozenset[str]  # optional fields the history states for most projects (see patterns.pattern_for)
 
     @property
@@ -81,7 +79,8 @@ class Core:
         resolution = resolve(opportunity, self.vocab, self.history, close_year_of(opportunity))
         profile = resolution.profile
         codes = {b: self.index.code(b, v) for b, v in profile.categorical.items() if v and b in BLOCK_WEIGHTS}
-        tf = self.space.tfidf([profile])
+        stated = Profiles.of([profile])  # read once, for both uses when the pattern takes every stated field
+        tf = self.space.tfidf(stated)
         query = Query(codes=codes, text_cols=tf.indices, text_vals=tf.data, close_year=profile.close_year)
         # The regression sees only what the pattern states, exactly as in the rows it was calibrated on.
         used = restate(opportunity, pattern)
@@ -93,14 +92,15 @@ class Core:
             t: float(sum(v for b, v in per_block.items() if b not in known))
             for t, per_block in self.block_variance[pattern.name].items()
         }
-        return PreparedQuery(resolution, pattern, query, self.space.matrix([model_profile]), missing)
+        x = self.space.matrix(stated if model_profile is profile else Profiles.of([model_profile]))
+        return PreparedQuery(resolution, pattern, query, x, missing)
 
     def analogs(self, prepared: PreparedQuery, k: int) -> Analogs:
         return self.index.nearest(prepared.query, k)
 
     def evidence(self, prepared: PreparedQuery, analogs: Analogs) -> dict[str, Evidence]:
         """Per outcome: the regression's prediction, the customer's own residuals and the analogs'."""
-        own_rows = self.customer_rows.get(prepared.resolution.profile.categorical["customer"], np.zeros(0, int))
+        own_rows = self.index.customer_rows(prepared.resolution.profile.categorical["customer"])
         others = ~np.isin(analogs.index, own_rows)
         out: dict[str, Evidence] = {}
         for name, model in self.pattern_models[prepared.pattern.name].items():
@@ -138,7 +138,7 @@ class Design:
     columns: dict[str, np.ndarray]  # pattern → the design columns its models use
 
     @classmethod
-    def of(cls, profiles: Sequence[Profile]) -> Design:
+    def of(cls, profiles: Profiles) -> Design:
         space = FeatureSpace.fit(profiles)
         columns = {p.name: space.pattern_columns(p.blocks, p.business) for p in PATTERNS}
         return cls(space, space.matrix(profiles), columns)
@@ -150,7 +150,7 @@ def build_core(
     equations: list[NormalEquations],
     params: dict[str, dict[str, TargetParams]],
     level: float,
-    profiles: Sequence[Profile],
+    profiles: Profiles,
     *,
     newest: bool,
 ) -> Core:
@@ -161,7 +161,7 @@ def build_core(
     """
     rows = slice(0, history.n)
     space = design.space
-    index = SimilarityIndex(history, space.tfidf(profiles[rows]))
+    index = SimilarityIndex(history, space.tfidf(profiles)[rows])
     pattern_models: dict[str, dict[str, TargetModel]] = {}
     variance: dict[str, dict[str, dict[str, float]]] = {}
     for pattern in PATTERNS:
@@ -180,20 +180,16 @@ def build_core(
                 else:
                     # Quantiles are in units of the local scale, so they carry over; the scale itself is measured
                     # on this model's own residuals (a model fitted on more history errs less than the
-                    # calibration one).
-                    calibration = replace(p.calibration, sigma=robust_sigma(residuals))
+                    # calibration one). The typical width moves with it, so that an interval's width relative
+                    # to the typical one (a confidence component) means what it meant in calibration.
+                    sigma = robust_sigma(residuals)
+                    typical = p.calibration.typical_half_width * sigma / p.calibration.sigma
+                    calibration = replace(p.calibration, sigma=sigma, typical_half_width=typical)
                 baseline = float(eq.y[rows][known, k].mean()) if known.any() else 0.0
                 models[name] = TargetModel(name, ridge, residuals, calibration, int(known.sum()), baseline)
                 variance[pattern.name][name] = _block_variance(space, ridge, pattern.blocks)
         pattern_models[pattern.name] = {name: models[name] for name in TARGETS}
-    by_customer: dict[str, list[int]] = {}
-    for i, c in enumerate(history.keys["customer"]):
-        if c:
-            by_customer.setdefault(c, []).append(i)
-    customer_rows = {c: np.array(r) for c, r in by_customer.items()}
-    return Core(
-        history, Vocabulary.build(history), space, index, pattern_models, variance, customer_rows, usual_fields(history)
-    )
+    return Core(history, Vocabulary.build(history), space, index, pattern_models, variance, usual_fields(history))
 
 
 def provisional_calibration(residuals: np.ndarray, level: float) -> Calibration:

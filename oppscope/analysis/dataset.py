@@ -6,18 +6,20 @@ original system's rules, so that every later number can be traced back to these 
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cached_property
-from itertools import pairwise
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from scipy import sparse
 
 from oppscope.history.schema import DAYS_PER_MONTH, OTHER_SERVICES, SERVICE_SLOTS, monthly_column, upfront_column
 
+T = TypeVar("T")
 SECONDS_PER_YEAR = 365.25 * 86400
 # Time is measured in years from this origin in every feature, so models stay comparable across histories.
 EPOCH_ORIGIN = datetime(2020, 1, 1, tzinfo=UTC).timestamp()
@@ -51,8 +53,15 @@ def normalize(value: object) -> str:
     return " ".join(_PUNCTUATION.sub(" ", str(value).lower()).split())
 
 
+def _per_distinct(values: np.ndarray, convert: Callable[[Any], T]) -> list[T]:
+    """``convert`` of each value, applied once per distinct value (a million rows repeat a few thousand)."""
+    plain = values.tolist()
+    converted = {v: convert(v) for v in set(plain)}
+    return list(map(converted.__getitem__, plain))
+
+
 def _text(values: np.ndarray) -> np.ndarray:
-    return np.array(["" if v is None else str(v).strip() for v in values], dtype=object)
+    return np.array(_per_distinct(values, lambda v: "" if v is None else str(v).strip()), dtype=object)
 
 
 def _money(values: Any, n: int) -> np.ndarray:
@@ -62,17 +71,19 @@ def _money(values: Any, n: int) -> np.ndarray:
     return np.where(np.isfinite(arr) & (arr > 0), arr, 0.0)
 
 
+def _iso_to_ts(value: object) -> float:
+    if not value:
+        return math.nan
+    try:
+        d = date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return math.nan
+    return datetime(d.year, d.month, d.day, tzinfo=UTC).timestamp()
+
+
 def _date_to_ts(values: np.ndarray) -> np.ndarray:
     """ISO date strings to Unix seconds (NaN where absent or malformed)."""
-    out = np.full(len(values), np.nan)
-    for i, v in enumerate(values):
-        if v:
-            try:
-                d = date.fromisoformat(str(v)[:10])
-            except ValueError:
-                continue
-            out[i] = datetime(d.year, d.month, d.day, tzinfo=UTC).timestamp()
-    return out
+    return np.array(_per_distinct(values, _iso_to_ts), dtype=float)
 
 
 @dataclass(frozen=True)
@@ -97,22 +108,33 @@ class History:
     service_names: tuple[str, ...]
     service_monthly: sparse.csr_matrix  # n × services
     service_upfront: sparse.csr_matrix
-    service_lists: tuple[tuple[str, ...], ...]  # per row, its services by total cost, largest first
+    # Per row, its services by total cost, largest first: service ids service_order[service_starts[i]:...[i + 1]].
+    service_order: np.ndarray
+    service_starts: np.ndarray
 
     @cached_property
     def keys(self) -> dict[str, list[str]]:
-        """The categorical columns normalized for comparison, computed once for every consumer."""
-        return {block: [normalize(v) for v in values] for block, values in self.categorical.items()}
+        """The categorical columns normalized for comparison, computed once for every consumer.
+
+        Each distinct value is normalized once (a million rows hold a few thousand distinct industries, countries
+        or customers), and equal keys are one string object.
+        """
+        return {block: _per_distinct(np.asarray(values), normalize) for block, values in self.categorical.items()}
 
     @property
     def close_years(self) -> np.ndarray:
         return (self.close_ts.astype(float) - EPOCH_ORIGIN) / SECONDS_PER_YEAR
 
     def services_of(self, i: int) -> list[str]:
-        return list(self.service_lists[i])
+        ids = self.service_order[self.service_starts[i] : self.service_starts[i + 1]]
+        return [self.service_names[j] for j in ids.tolist()]
 
     def subset(self, mask: np.ndarray) -> History:
         idx = np.flatnonzero(mask)
+        lengths = np.diff(self.service_starts)[idx]
+        starts = np.zeros(len(idx) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=starts[1:])
+        positions = np.repeat(self.service_starts[idx] - starts[:-1], lengths) + np.arange(starts[-1])
         return History(
             n=len(idx),
             opportunity_id=self.opportunity_id[idx],
@@ -132,7 +154,8 @@ class History:
             service_names=self.service_names,
             service_monthly=self.service_monthly[idx],
             service_upfront=self.service_upfront[idx],
-            service_lists=tuple(self.service_lists[i] for i in idx),
+            service_order=self.service_order[positions],
+            service_starts=starts,
         )
 
 
@@ -184,19 +207,18 @@ def history_from_columns(columns: dict[str, np.ndarray]) -> History:
         service_names=service_names,
         service_monthly=monthly,
         service_upfront=upfront,
-        service_lists=_service_lists(service_names, monthly + upfront),
+        **_service_ranking(monthly + upfront),
     )
 
 
-def _service_lists(names: tuple[str, ...], costs: sparse.csr_matrix) -> tuple[tuple[str, ...], ...]:
-    """Each row's services by total cost, computed once so analyses never slice the sparse matrix."""
+def _service_ranking(costs: sparse.csr_matrix) -> dict[str, np.ndarray]:
+    """Each row's services by total cost (largest first, equal costs by service id), computed once so analyses
+    never slice the sparse matrix; as two arrays, which the model file maps instead of pickling a tuple per row."""
     costs = costs.tocsr()
     costs.sort_indices()
-    out = []
-    for start, end in pairwise(costs.indptr):
-        cols, vals = costs.indices[start:end], costs.data[start:end]
-        out.append(tuple(names[j] for j in cols[np.argsort(-vals, kind="stable")]))
-    return tuple(out)
+    rows = np.repeat(np.arange(costs.shape[0]), np.diff(costs.indptr))
+    order = np.lexsort((costs.indices, -costs.data, rows))
+    return {"service_order": costs.indices[order].astype(np.int32), "service_starts": costs.indptr.astype(np.int64)}
 
 
 def _service_matrices(
@@ -215,19 +237,17 @@ def _service_matrices(
             continue
         m = _money(cols.get(monthly_column(slot)), n)
         u = _money(cols.get(upfront_column(slot)), n)
-        ids = np.full(n, -1)
-        for i, raw in enumerate(names):
-            key = normalize(raw)
-            if not key and (m[i] > 0 or u[i] > 0):
-                key = normalize(OTHER_SERVICES)
-                raw = OTHER_SERVICES
-            if not key:
-                continue
-            j = index.get(key)
-            if j is None:
-                j = index[key] = len(display)
-                display.append(str(raw).strip())
-            ids[i] = j
+        raws = np.array(names, dtype=object)
+        keys = np.array(_per_distinct(raws, normalize), dtype=object)
+        other = (keys == "") & ((m > 0) | (u > 0))  # costs without a name
+        keys[other], raws[other] = normalize(OTHER_SERVICES), OTHER_SERVICES
+        first = dict(zip(keys[::-1].tolist(), raws[::-1].tolist(), strict=True))  # key → its first row's name
+        for key in dict.fromkeys(keys.tolist()):  # new services get ids in order of first appearance
+            if key and key not in index:
+                index[key] = len(display)
+                display.append(str(first[key]).strip())
+        lookup = index | {"": -1}
+        ids = np.fromiter(map(lookup.__getitem__, keys.tolist()), dtype=np.int64, count=n)
         keep = ids >= 0
         rows.append(np.flatnonzero(keep))
         col_ids.append(ids[keep])

@@ -190,6 +190,8 @@ class Engine:
             pattern_params.arr_skill,
             prepared.pattern.name,
             pattern_params.score_model,
+            float(evidence["arr"].customer_count[0]),
+            pattern_params.log_spread(prepared.x),
         )
         raw = {
             name: estimate(model, evidence[name], model.residuals[analogs.index], conf.level)

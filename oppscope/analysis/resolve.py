@@ -26,12 +26,12 @@ _DIRECT_FIELDS = {
 }
 
 
-def _majority(pairs: list[tuple[str, str]], purity: float) -> dict[str, str]:
+def _majority(keys: list[str], values: list[str], purity: float) -> dict[str, str]:
     """key → the value it co-occurs with most, kept only when that value dominates."""
     groups: dict[str, Counter[str]] = defaultdict(Counter)
-    for k, v in pairs:
+    for (k, v), count in Counter(zip(keys, values, strict=True)).items():  # counted at C speed, then per pair
         if k and v:
-            groups[k][v] += 1
+            groups[k][v] += count
     out: dict[str, str] = {}
     for k, counts in groups.items():
         value, count = counts.most_common(1)[0]
@@ -55,17 +55,16 @@ class Vocabulary:
         cat = history.keys
         display: dict[str, dict[str, str]] = {}
         for b, vals in history.categorical.items():
-            d: dict[str, str] = {}
-            for raw, key in zip(vals, cat[b], strict=True):
-                if key:
-                    d.setdefault(key, str(raw))
-            display[b] = d
-        latest = {c: i for i, c in enumerate(cat["customer"]) if c}  # rows are in close-date order
+            # Each key as its first row wrote it (the reversed pairs' last write), in order of first appearance.
+            first = dict(zip(reversed(cat[b]), reversed(list(vals)), strict=True))
+            display[b] = {key: str(first[key]) for key in dict.fromkeys(cat[b]) if key}
+        latest = dict(zip(cat["customer"], range(history.n), strict=True))  # rows are in close-date order
+        latest.pop("", None)
         return cls(
             display=display,
-            country_region=_majority(list(zip(cat["country"], cat["region"], strict=True)), 0.5),
-            country_subregion=_majority(list(zip(cat["country"], cat["subregion"], strict=True)), 0.5),
-            activity_type=_majority(list(zip(cat["activity"], cat["project_type"], strict=True)), 0.8),
+            country_region=_majority(cat["country"], cat["region"], 0.5),
+            country_subregion=_majority(cat["country"], cat["subregion"], 0.5),
+            activity_type=_majority(cat["activity"], cat["project_type"], 0.8),
             customer_latest=latest,
         )
 

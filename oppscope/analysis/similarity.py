@@ -7,12 +7,14 @@ overlap (TF-IDF cosine) and closeness in time. It is built to be explained ("sam
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
 
 from oppscope.analysis.dataset import History, normalize
+from oppscope.analysis.features import distinct
 
 BLOCK_WEIGHTS: dict[str, float] = {
     "customer": 3.0,
@@ -25,6 +27,9 @@ BLOCK_WEIGHTS: dict[str, float] = {
     "phase": 0.5,
     "partner": 0.5,
 }
+_HALF_WEIGHTS = {block: np.int8(round(2 * w)) for block, w in BLOCK_WEIGHTS.items()}
+if any(h / 2 != BLOCK_WEIGHTS[b] for b, h in _HALF_WEIGHTS.items()):
+    raise ValueError("block weights must be multiples of 0.5: agreements are counted in half-weights")
 TEXT_WEIGHT = 2.5
 TIME_WEIGHT = 0.5
 TIME_SCALE_YEARS = 3.0
@@ -66,40 +71,78 @@ class Analogs:
         return float(1.0 / np.square(self.weight).sum()) if len(self.weight) else 0.0
 
 
+# A strided sample of this many scores gives a threshold that every one of the k best reaches (the sample's k-th
+# best is at most the whole history's), so only the few rows above it are sorted.
+TOP_SAMPLE = 4096
+
+
+def _codes(values: Sequence[str]) -> tuple[np.ndarray, dict[str, int]]:
+    """Codes in order of first appearance, -1 for empty; each distinct value is looked at once."""
+    vocab = {v: i for i, v in enumerate(v for v in dict.fromkeys(values) if v)}
+    lookup = vocab | {"": -1}
+    return np.fromiter(map(lookup.__getitem__, values), dtype=np.int32, count=len(values)), vocab
+
+
+def _top(score: np.ndarray, k: int) -> np.ndarray:
+    """The rows of the ``k`` highest scores, highest first; equal scores by row (the earlier project first)."""
+    sample = score[:: max(1, len(score) // TOP_SAMPLE)]
+    candidates = np.flatnonzero(score >= np.partition(sample, len(sample) - k)[len(sample) - k]) if (
+        len(sample) > k
+    ) else np.arange(len(score))
+    values = score[candidates]
+    kth = -np.partition(-values, k - 1)[k - 1]
+    above = candidates[values > kth]
+    top = np.concatenate([above, candidates[values == kth][: k - len(above)]])
+    ordered: np.ndarray = top[np.lexsort((top, -score[top]))]
+    return ordered
+
+
 class SimilarityIndex:
-    """Integer-coded categorical columns and a column-major TF-IDF matrix of the history."""
+    """Integer-coded categorical columns and a column-major TF-IDF matrix of the history.
+
+    Every query is scored against every row, so the scan is kept to a few cheap passes at a million rows: the
+    agreements are counted in half-weights in one byte per row (every block weight is a multiple of 0.5, so the
+    sum is exact and equal to the float one), and closeness in time is computed once per distinct close date.
+    """
 
     def __init__(self, history: History, tfidf: sparse.csr_matrix) -> None:
         self.vocabulary: dict[str, dict[str, int]] = {}
         self.codes: dict[str, np.ndarray] = {}
         for block in BLOCK_WEIGHTS:
-            values = history.keys[block]
-            vocab: dict[str, int] = {}
-            codes = np.fromiter(
-                (vocab.setdefault(v, len(vocab)) if v else -1 for v in values), dtype=np.int32, count=len(values)
-            )
-            self.vocabulary[block] = vocab
-            self.codes[block] = codes
+            self.codes[block], self.vocabulary[block] = _codes(history.keys[block])
         self.tfidf = tfidf.tocsc()  # column slices for scoring one query against every row
         self.row_terms = tfidf.tocsr()  # row slices for explaining one analog
-        self.years = history.close_years
+        years, year_of = distinct(history.close_years)
+        self.years, self.year_of = years, year_of.astype(np.int32)
+        customer = self.codes["customer"]
+        self._customer_order = np.argsort(customer, kind="stable").astype(np.int32)  # rows grouped by customer
+        groups = np.arange(len(self.vocabulary["customer"]) + 1)
+        self._customer_starts = np.searchsorted(customer[self._customer_order], groups)
 
     def code(self, block: str, value: str) -> int:
         return self.vocabulary[block].get(normalize(value), NO_MATCH)
 
+    def customer_rows(self, customer: str) -> np.ndarray:
+        """The rows of a (normalized) customer's projects, in row order; none for a customer new to the history."""
+        code = self.vocabulary["customer"].get(customer)
+        if code is None:
+            return np.zeros(0, dtype=np.int32)
+        rows: np.ndarray = self._customer_order[self._customer_starts[code] : self._customer_starts[code + 1]]
+        return rows
+
     def scores(self, query: Query) -> np.ndarray:
         """Similarity of every history row to the query, 0..1 (share of the stated fields' weight matched)."""
-        n = len(self.years)
-        total = np.zeros(n)
+        halves = np.zeros(len(self.year_of), dtype=np.int8)
         weight_sum = TEXT_WEIGHT + TIME_WEIGHT
         for block, code in query.codes.items():
-            w = BLOCK_WEIGHTS[block]
-            weight_sum += w
+            weight_sum += BLOCK_WEIGHTS[block]
             if code != NO_MATCH:
-                total += w * (self.codes[block] == code)
+                halves += (self.codes[block] == code) * _HALF_WEIGHTS[block]
+        total = halves * 0.5
         if len(query.text_cols):
             total += TEXT_WEIGHT * np.asarray(self.tfidf[:, query.text_cols] @ query.text_vals).ravel()
-        total += TIME_WEIGHT * np.exp(-np.abs(self.years - query.close_year) / TIME_SCALE_YEARS)
+        closeness = TIME_WEIGHT * np.exp(-np.abs(self.years - query.close_year) / TIME_SCALE_YEARS)
+        total += closeness[self.year_of]
         return total / weight_sum
 
     def nearest(self, query: Query, k: int) -> Analogs:
@@ -108,13 +151,11 @@ class SimilarityIndex:
         if k <= 0:
             empty = np.zeros(0)
             return Analogs(np.zeros(0, dtype=int), empty, empty, {})
-        top = np.argpartition(-score, k - 1)[:k]
-        top = top[np.lexsort((top, -score[top]))]
+        top = _top(score, k)
         sim = np.clip(score[top], 0.0, 1.0)
         w = np.exp(WEIGHT_SHARPNESS * (sim - sim[0]))
         matched = {b: self.codes[b][top] == c for b, c in query.codes.items() if c != NO_MATCH}
         return Analogs(top, sim, w / w.sum(), matched)
-
 
     def shared_terms(self, row: int, query: Query) -> np.ndarray:
         """Vocabulary columns (TF-IDF order) that the analog's text shares with the query's."""

@@ -51,14 +51,13 @@ class CliState:
                 self._settings = load_settings(profile=self.profile, data_dir=self.data_dir)
             except ValidationError as exc:
                 raise CliError(
-                    "invalid_settings", "the settings are invalid", validation_details(exc)
-                ) from exc
-            except ValueError as exc:
-                raise CliError(
                     "invalid_settings",
-                    str(exc),
-                    {"valid_profiles": [p.value for p in Profile]},
+                    "the settings are invalid (`oppscope config validate` says where each value came from)",
+                    validation_details(exc),
                 ) from exc
+            except ValueError as exc:  # an unknown profile, a file that is not TOML, an unreadable secret file
+                valid = {"valid_profiles": [p.value for p in Profile]} if "Profile" in str(exc) else {}
+                raise CliError("invalid_settings", str(exc), valid) from exc
             _log_to_stderr(self._settings)
         return self._settings
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from oppscope.cli import backup, db, history, maintenance, ops, releases, tokens
+from oppscope.cli import backup, config, db, history, maintenance, ops, releases, tokens
 from oppscope.cli.analyze import analyze
 from oppscope.cli.backtest import backtest
 from oppscope.cli.context import CliState, DataDirOption, JsonOption, ProfileOption, command_state
@@ -50,6 +50,7 @@ def version(ctx: typer.Context, json_output: JsonOption = False) -> None:
 app.add_typer(history.app, name="history")
 app.add_typer(db.app, name="db")
 app.add_typer(tokens.app, name="tokens")
+app.add_typer(config.app, name="config")
 app.command("analyze")(analyze)
 app.command("serve")(serve)
 app.command("stop")(stop)

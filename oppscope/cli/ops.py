@@ -176,6 +176,7 @@ def alerts_check(
     """Evaluate every alert on the live service's time series; exits 1 when a critical one fires."""
     state = command_state(ctx, profile, data_dir, json_output)
     with state.output.guard():
+        from oppscope.config import secret_value
         from oppscope.ops import notify as notifier
         from oppscope.ops.alerts import critical_firing
         from oppscope.ops.checks import default_url
@@ -186,7 +187,7 @@ def alerts_check(
         now = datetime.now(UTC)
         states = alert_states(settings, open_timeseries(settings), now)
         firing = [s for s in states if s.firing]
-        url = notify or settings.alert_webhook_url
+        url = notify or secret_value(settings.alert_webhook_url)
         delivery: dict[str, Any] | None = None
         if url and firing:
             chosen = notify_format.value if notify_format else settings.alert_webhook_format

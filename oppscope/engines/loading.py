@@ -21,7 +21,7 @@ import structlog
 from oppscope.analysis.backtest import MAX_QUERIES, BacktestReport, Truth, backtest
 from oppscope.analysis.dataset import history_from_columns
 from oppscope.analysis.engine import Engine, EngineConfig, model_id
-from oppscope.config import Settings
+from oppscope.config import SECRET_FIELDS, Settings
 from oppscope.engines.cache import open_model_cache
 from oppscope.engines.interfaces import ModelCache, Published
 from oppscope.history.factory import open_history_reader, open_history_store
@@ -167,7 +167,7 @@ def fit_in_child(settings: Settings) -> Published:
     """Fit and save in a fresh interpreter (``fit_process``), which hands back what it fitted."""
     done = subprocess.run(
         [sys.executable, "-m", "oppscope.engines.fit_process"],
-        input=settings.model_dump_json(),
+        input=settings.model_dump_json(exclude=set(SECRET_FIELDS)),  # fitting needs no credential
         capture_output=True,
         text=True,
         check=False,

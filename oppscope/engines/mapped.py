@@ -192,7 +192,9 @@ class _Loader(pickle.Unpickler):
     def _map(self, name: str) -> np.ndarray:
         if Path(name).name != name:
             raise pickle.UnpicklingError(f"array file {name!r} is outside the model directory")
-        array: np.ndarray = np.load(self._dir / name, mmap_mode="r", allow_pickle=False)
+        # A plain read-only view of the mapping (which it keeps alive): np.memmap's Python-level __getitem__ and
+        # __array_finalize__ cost microseconds per item, and an analysis reads hundreds of single items.
+        array: np.ndarray = np.asarray(np.load(self._dir / name, mmap_mode="r", allow_pickle=False))
         return array
 
     def persistent_load(self, pid: Any) -> object:

@@ -165,7 +165,7 @@ def log_cleanup(settings: Settings) -> Outcome:
 def _sqlite_file(settings: Settings) -> Path | None:
     if settings.state_url is None:
         return settings.state_path
-    url = make_url(settings.state_url)
+    url = make_url(settings.state_url.get_secret_value())
     return Path(url.database) if url.get_backend_name() == "sqlite" and url.database else None
 
 

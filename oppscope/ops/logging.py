@@ -227,6 +227,9 @@ def configure_logging(
         uvicorn_logger.handlers.clear()
         uvicorn_logger.propagate = True
     logging.getLogger("uvicorn.access").disabled = True  # the request log below replaces it (without queries)
+    for name in ("httpx", "httpcore"):
+        # they log every outgoing request's URL at info, and a webhook's URL is a secret (``SECRET_FIELDS``)
+        logging.getLogger(name).setLevel(max(level, logging.WARNING))
     structlog.configure(
         processors=[*_SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),

@@ -34,6 +34,7 @@ from oppscope.config import Settings
 from oppscope.ops.health import Check, run_checks
 from oppscope.ops.multiproc import MULTIPROC_ENV, dead_pids
 from oppscope.ops.timeseries import BUCKETS_S, TimeSeries, open_timeseries
+from oppscope.ops.watch import AlertWatch, MemoryWatch
 
 log = structlog.get_logger(__name__)
 
@@ -90,6 +91,11 @@ DISK_USED_PERCENT = Gauge(
     "oppscope_disk_used_percent", "Used space of the data directory's filesystem.", multiprocess_mode="livemax"
 )
 WORKERS = Gauge("oppscope_workers", "Live server worker processes.", multiprocess_mode="livesum")
+MEMORY_LIMIT_BYTES = Gauge(
+    "oppscope_memory_limit_bytes",
+    "The memory the profile's resources size the service for (resources: 2, 4 or 8 GB).",
+    multiprocess_mode="max",
+)
 HTTP_IN_FLIGHT = Gauge(
     "oppscope_http_requests_in_flight",
     "Requests received and not yet answered, over the live workers (being served or waiting for a thread).",
@@ -113,7 +119,9 @@ class Telemetry:
     ``/ops`` and the commands that read the time series count the same requests.
 
     ``start`` (in each worker's lifespan) opens the time series and runs a daemon thread that flushes it every
-    ``timeseries_flush_seconds`` and samples resources and backends every ``resource_sample_seconds``.
+    ``timeseries_flush_seconds`` and samples resources and backends every ``resource_sample_seconds``, watching
+    the worker's memory share; with ``monitoring = "full"`` it also evaluates the alerts every minute
+    (``ops.watch``).
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -124,6 +132,8 @@ class Telemetry:
         self._thread: threading.Thread | None = None
         self._process = psutil.Process()
         self._cpu_seconds = self._cpu_time()
+        self.memory = MemoryWatch(settings, self._process)
+        self.alerts: AlertWatch | None = None
         self._in_flight = 0
         self._in_flight_lock = threading.Lock()
 
@@ -173,7 +183,10 @@ class Telemetry:
         results become ``oppscope_backend_up`` and ``oppscope_backend_errors_total``."""
         self.series = open_timeseries(self.settings)
         self._checks = checks
+        if self.settings.monitoring == "full":
+            self.alerts = AlertWatch(self.settings, self.series)
         WORKERS.set(1)
+        MEMORY_LIMIT_BYTES.set(self.settings.resource_size.memory_mb * 2**20)
         self.sample()
         self._thread = threading.Thread(target=self._run, name="oppscope-telemetry", daemon=True)
         self._thread.start()
@@ -184,6 +197,8 @@ class Telemetry:
             self._thread.join(timeout=10)
         if self.series is not None:
             self.series.flush()
+        if self.alerts is not None:
+            self.alerts.close()
         if MULTIPROC_DIR:
             multiprocess.mark_process_dead(os.getpid(), MULTIPROC_DIR)
 
@@ -198,6 +213,7 @@ class Telemetry:
         PROCESS_MEMORY_PERCENT.set(usage.memory_percent)
         PROCESS_MEMORY_BYTES.set(self._process.memory_info().rss)
         DISK_USED_PERCENT.set(usage.disk_percent)
+        self.memory.check()
         with self._in_flight_lock:
             count = self._in_flight
         self.series.record_in_flight(count)  # a minute with long requests and no new one still has its depth
@@ -222,5 +238,7 @@ class Telemetry:
                     next_sample = time.monotonic() + sample_s
                     self.sample()
                 self.series.flush()
+                if self.alerts is not None and self.alerts.due():
+                    self.alerts.run()
             except Exception as exc:  # telemetry must never take a worker down
                 log.warning("telemetry sampling failed", error=f"{type(exc).__name__}: {exc}")

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import httpx
 from tenacity import RetryError, retry, retry_if_exception, stop_after_attempt, wait_exponential
@@ -31,7 +32,7 @@ class NotifyError(Exception):
 
 @dataclass(frozen=True)
 class Delivery:
-    url: str
+    url: str  # scheme and host only: the rest of a webhook's URL is its secret
     status: int
     attempts: int
     alerts: int
@@ -143,11 +144,19 @@ def send(url: str, body: dict[str, Any], *, attempts: int = 4, timeout_s: float 
         except RetryError as exc:
             last = exc.last_attempt.exception()
             status = last.response.status_code if isinstance(last, httpx.HTTPStatusError) else None
-            raise NotifyError(f"the webhook failed after {tries} attempts: {last}", tries, status) from last
+            # httpx's messages quote the URL, whose path is the webhook's secret: name the failure only
+            reason = f"HTTP {status}" if status else type(last).__name__
+            raise NotifyError(f"the webhook failed after {tries} attempts: {reason}", tries, status) from last
         except httpx.HTTPStatusError as exc:
             raise NotifyError(
                 f"the webhook refused the notification: HTTP {exc.response.status_code}",
                 tries,
                 exc.response.status_code,
             ) from exc
-    return Delivery(url, response.status_code, tries, alerts)
+    return Delivery(redacted_url(url), response.status_code, tries, alerts)
+
+
+def redacted_url(url: str) -> str:
+    """What may be shown of a webhook's URL: its scheme and host."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}/…"

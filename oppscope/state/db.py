@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError
 
-from oppscope.config import Settings
+from oppscope.config import Settings, secret_value
 from oppscope.errors import ErrorKind, OppscopeError
 
 
@@ -45,7 +45,7 @@ def state_engine(settings: Settings) -> Iterator[Engine]:
 
 
 def state_url(settings: Settings) -> str:
-    return settings.state_url or f"sqlite:///{settings.state_path}"
+    return secret_value(settings.state_url) or f"sqlite:///{settings.state_path}"
 
 
 def open_state(settings: Settings) -> Engine:

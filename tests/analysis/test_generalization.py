@@ -15,6 +15,7 @@ from oppscope.analysis.backtest import BacktestReport, Truth, backtest
 from oppscope.analysis.dataset import history_from_columns
 from oppscope.analysis.engine import EngineConfig
 from oppscope.history.schema import COLUMN_NAMES, COLUMN_TYPES, DAYS_PER_MONTH
+from tests.analysis.criteria import unexpected
 
 ROWS = 4000
 SEGMENTS = {"Large": 0.8, "Medium": 0.0, "Small": -0.8}
@@ -104,3 +105,18 @@ def test_intervals_are_calibrated_on_a_new_history(report: BacktestReport) -> No
     ours = report.methods[0]
     assert ours.arr_interval_coverage is not None and 0.74 <= ours.arr_interval_coverage <= 0.86
     assert ours.ttl_interval_coverage is not None and 0.74 <= ours.ttl_interval_coverage <= 0.86
+
+
+# Criteria not met yet (issue 7), listed so that the test fails on any other miss and when one of these is met.
+KNOWN_GAPS: dict[str, dict[str, frozenset[str]]] = {
+    # With only the required fields the confidence levels' errors and coverage shift between validation and use.
+    "log-linear": {"required": frozenset({"coverage", "level order", "level coverage"})},
+    # Dollars per workload: the log-linear scope term cannot follow it; the reference's number tokens can.
+    "additive": {"required": frozenset({"reference arr_mdape"})},
+}
+
+
+def test_every_input_pattern_meets_the_issue_criteria(request: pytest.FixtureRequest, report: BacktestReport) -> None:
+    """Coverage 0.77-0.83, each level's 0.75-0.85, levels ordered by error, within 1.02x the reference."""
+    kind = request.node.callspec.params["report"]
+    assert not unexpected(report.patterns, KNOWN_GAPS.get(kind, {}))

@@ -1,0 +1,69 @@
+"""The calibration's rules on data whose answer is known: levels only where errors differ, scale where it varies."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import sparse
+
+from oppscope.analysis import calibration, confidence
+from oppscope.analysis.calibration import _separable_levels
+
+N = 800
+
+
+def _errors(rng: np.random.Generator, scale: np.ndarray) -> np.ndarray:
+    out: np.ndarray = np.abs(rng.normal(0.0, 1.0, len(scale))) * scale
+    return out
+
+
+def test_levels_are_given_where_the_score_tells_errors_apart() -> None:
+    rng = np.random.default_rng(1)
+    scores = rng.uniform(0, 100, N)
+    ape = _errors(rng, np.exp(-scores / 40))  # the higher the score, the smaller the error
+    cuts, levels = _separable_levels(scores, scores, np.full(N, 10.0), ape, skill=0.5)
+    assert all(math.isfinite(c) for c in cuts) and cuts[0] < cuts[1]
+    medians = [float(np.median(ape[levels == lv])) for lv in ("HIGH", "MEDIUM", "LOW")]
+    assert medians == sorted(medians)
+
+
+def test_no_level_is_given_where_the_score_says_nothing_about_the_error() -> None:
+    rng = np.random.default_rng(2)
+    scores = rng.uniform(0, 100, N)
+    ape = _errors(rng, np.ones(N))
+    cuts, levels = _separable_levels(scores, scores, np.full(N, 10.0), ape, skill=0.5)
+    assert cuts == (-math.inf, math.inf)
+    assert set(levels) == {"MEDIUM"}
+
+
+def test_two_levels_where_medium_and_low_err_alike() -> None:
+    rng = np.random.default_rng(3)
+    scores = rng.uniform(0, 100, N)
+    ape = _errors(rng, np.where(scores >= 70, 0.5, 1.0))  # only the best 30% err less
+    cuts, levels = _separable_levels(scores, scores, np.full(N, 10.0), ape, skill=0.5)
+    assert cuts[0] == cuts[1]
+    assert set(levels) == {"HIGH", "LOW"}
+
+
+def test_without_skill_the_best_level_is_medium() -> None:
+    rng = np.random.default_rng(4)
+    scores = rng.uniform(0, 100, N)
+    ape = _errors(rng, np.exp(-scores / 40))
+    _, levels = _separable_levels(scores, scores, np.full(N, 10.0), ape, skill=0.0)
+    assert "HIGH" not in set(levels)
+
+
+def test_the_spread_model_finds_which_field_values_err_more() -> None:
+    rng = np.random.default_rng(5)
+    group = rng.integers(0, 2, 2000)
+    x = sparse.csr_matrix(np.column_stack([np.ones(2000), group == 0, group == 1]).astype(float))
+    residuals = rng.normal(0.0, np.where(group == 1, 0.6, 0.2))
+    model = confidence.SpreadModel.fit(x, residuals, np.arange(3))
+    assert model is not None
+    small, large = model.log_spread(x[np.flatnonzero(group == 0)[:1]]), model.log_spread(x[np.flatnonzero(group)[:1]])
+    assert large > 2 * small > 0
+
+
+def test_validation_queries_grow_on_small_histories_only() -> None:
+    assert calibration.MIN_VALIDATION_QUERIES * 50_000 >= calibration.QUERY_BUDGET

@@ -1,0 +1,69 @@
+"""The analog scan: its fast arithmetic gives the plain formula's numbers, and the best rows in a fixed order."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from oppscope.analysis.dataset import History
+from oppscope.analysis.features import FeatureSpace, history_profiles
+from oppscope.analysis.similarity import (
+    BLOCK_WEIGHTS,
+    NO_MATCH,
+    TEXT_WEIGHT,
+    TIME_SCALE_YEARS,
+    TIME_WEIGHT,
+    Query,
+    SimilarityIndex,
+    _top,
+)
+
+
+@pytest.fixture(scope="module")
+def index(history: History) -> SimilarityIndex:
+    profiles = history_profiles(history)
+    return SimilarityIndex(history, FeatureSpace.fit(profiles).tfidf(profiles))
+
+
+def _query(history: History, index: SimilarityIndex, row: int, blocks: list[str]) -> Query:
+    tf = index.row_terms[row]
+    codes = {b: index.code(b, history.keys[b][row]) for b in blocks}
+    codes["segment"] = NO_MATCH  # a stated value the history never saw counts in the weight, matches nothing
+    return Query(codes, tf.indices, tf.data, float(history.close_years[row]) + 0.7)
+
+
+def test_scores_are_the_weighted_share_of_agreements(history: History, index: SimilarityIndex) -> None:
+    text = index.tfidf.toarray()
+    for row in (0, history.n // 2, history.n - 1):
+        query = _query(history, index, row, ["customer", "industry", "country", "project_type"])
+        agree = sum(BLOCK_WEIGHTS[b] * (index.codes[b] == c) for b, c in query.codes.items() if c != NO_MATCH)
+        dense_query = np.zeros(text.shape[1])
+        dense_query[query.text_cols] = query.text_vals
+        time = np.exp(-np.abs(history.close_years - query.close_year) / TIME_SCALE_YEARS)
+        weight = TEXT_WEIGHT + TIME_WEIGHT + sum(BLOCK_WEIGHTS[b] for b in query.codes)
+        expected = (agree + TEXT_WEIGHT * (text @ dense_query) + TIME_WEIGHT * time) / weight
+        assert np.allclose(index.scores(query), expected, rtol=1e-12, atol=0)
+        assert index.scores(query)[row] > np.median(index.scores(query))
+
+
+def test_the_best_rows_come_first_and_equal_scores_by_row() -> None:
+    rng = np.random.default_rng(5)
+    for n, k in ((10, 3), (5000, 25), (100_000, 25), (30, 30)):
+        score = np.round(rng.random(n), 2)  # many exact ties
+        top = _top(score, k)
+        assert top.tolist() == np.lexsort((np.arange(n), -score))[:k].tolist()
+    flat = np.full(50_000, 0.3)  # every row tied: the earliest k
+    assert _top(flat, 25).tolist() == list(range(25))
+
+
+def test_a_query_matches_its_own_row_best(history: History, index: SimilarityIndex) -> None:
+    row = history.n // 3
+    query = _query(history, index, row, list(BLOCK_WEIGHTS))
+    query = Query({b: c for b, c in query.codes.items() if b != "segment"}, query.text_cols, query.text_vals,
+                  float(history.close_years[row]))
+    analogs = index.nearest(query, 25)
+    assert analogs.index[0] == row or analogs.similarity[0] == analogs.similarity[list(analogs.index).index(row)]
+    assert all(hits[0] for hits in analogs.matched.values())
+    assert np.all(np.diff(analogs.similarity) <= 0) and analogs.weight.sum() == pytest.approx(1.0)
+    empty = SimilarityIndex(history.subset(np.zeros(history.n, dtype=bool)), index.row_terms[:0])
+    assert len(empty.nearest(query, 25).index) == 0
