@@ -34,12 +34,11 @@ from oppscope.backup.manifest import (
     Kind,
     Manifest,
     describe_files,
-    fsync_path,
-    fsync_tree,
     utc_text,
     write_manifest,
 )
 from oppscope.config import Settings
+from oppscope.durable import fsync_path, fsync_tree
 from oppscope.engines.cache import POINTER, open_model_cache
 from oppscope.engines.loading import SAMPLE_MARKER
 

@@ -127,18 +127,3 @@ def read_manifest(root: Path) -> Manifest:
             f"the manifest of {root.name} is unreadable: {str(exc).splitlines()[0][:200]}",
             {"path": str(path)},
         ) from exc
-
-
-def fsync_tree(root: Path) -> None:
-    """Every file and directory under ``root`` (``root`` included) on disk before the rename that publishes it."""
-    for path in [*sorted(root.rglob("*")), root]:
-        fsync_path(path)
-
-
-def fsync_path(path: Path) -> None:
-    """fsync of a file or a directory (a directory's entries: what a rename changed)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

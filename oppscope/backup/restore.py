@@ -41,12 +41,12 @@ from oppscope.backup.manifest import (
     STATE_FILE,
     BackupError,
     Manifest,
-    fsync_path,
     utc_text,
 )
 from oppscope.backup.processes import processes_using
 from oppscope.backup.verify import verify_backup
 from oppscope.config import Settings
+from oppscope.durable import fsync_path
 from oppscope.engines.cache import open_model_cache
 from oppscope.engines.interfaces import Published
 from oppscope.errors import ErrorKind

@@ -23,6 +23,7 @@ from typing import Any
 from oppscope import __version__
 from oppscope.config import APPLIED_FILE
 from oppscope.configuration.layers import ConfigError, Inspection, Problem, inspect_settings, read_toml
+from oppscope.durable import fsync_path
 
 MANIFEST = "manifest.json"
 BACKUP_KIND = "oppscope-config"
@@ -57,13 +58,6 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
 
 def write_atomically(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Replace ``path`` with ``data`` so a reader or a crash sees the old content or the new, never a mix."""
@@ -78,7 +72,7 @@ def write_atomically(path: Path, data: bytes, mode: int = 0o644) -> None:
         temporary.replace(path)
     finally:
         temporary.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
+    fsync_path(path.parent)
 
 
 def judge(table: dict[str, Any], overrides: dict[str, Any]) -> list[Problem]:
@@ -122,7 +116,7 @@ def backup_config(overrides: dict[str, Any] | None = None, *, now: datetime | No
         moved = root / f"{moment:%Y-%m-%d}.{stamp:%H%M%S%f}"
         target.rename(moved)
     staging.rename(target)
-    _fsync_dir(root)
+    fsync_path(root)
     return Backup(target, str(manifest["created_at"]), files, moved)
 
 

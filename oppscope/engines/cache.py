@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 import re
 import shutil
 import uuid
@@ -24,6 +23,7 @@ import structlog
 
 from oppscope.analysis.engine import Engine
 from oppscope.config import Settings
+from oppscope.durable import fsync_path
 from oppscope.engines import mapped
 from oppscope.engines.interfaces import ModelCache, Published
 
@@ -70,13 +70,13 @@ class FileModelCache:
         try:
             mapped.save(engine, tmp)
             for path in [*mapped.files_of(tmp), tmp / mapped.ARRAYS_DIR, tmp]:
-                _fsync(path)
+                fsync_path(path)
             if target.exists():  # a damaged copy (``load`` refused it): set it aside, readers keep their maps
                 aside = self.root / f".old-{engine.model_id}-{uuid.uuid4().hex}"
                 target.rename(aside)
                 shutil.rmtree(aside, ignore_errors=True)
             tmp.rename(target)
-            _fsync(self.root)
+            fsync_path(self.root)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
@@ -98,9 +98,9 @@ class FileModelCache:
         self.root.mkdir(parents=True, exist_ok=True)
         tmp = self.root / f".{POINTER}.{uuid.uuid4().hex}"
         tmp.write_text(json.dumps({"model_id": published.model_id, "snapshot_id": published.snapshot_id}))
-        _fsync(tmp)
+        fsync_path(tmp)
         tmp.replace(self.root / POINTER)
-        _fsync(self.root)
+        fsync_path(self.root)
 
     def published(self) -> Published | None:
         try:
@@ -129,13 +129,6 @@ class FileModelCache:
                 entry.unlink(missing_ok=True)
         return removed
 
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # Backends by the name a setting would choose; the contract suite runs every one.

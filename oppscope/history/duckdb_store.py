@@ -31,6 +31,7 @@ import duckdb
 import numpy as np
 from tenacity import retry, retry_if_exception, stop_after_delay, wait_exponential
 
+from oppscope.durable import fsync_path
 from oppscope.history import duckdb_import as imp
 from oppscope.history import schema
 from oppscope.history.duckdb_import import EMPTY_SNAPSHOT, META_TABLE, ORDER_BY
@@ -180,7 +181,7 @@ class SnapshotFiles:
         tmp = self.dir / f".link-{uuid.uuid4().hex}"
         tmp.symlink_to(f"{self.dir.name}/{snapshot}.duckdb")
         tmp.replace(self.link)
-        _fsync_dir(self.link.parent)
+        fsync_path(self.link.parent)
         entries = [s for s in (self.log() if log is None else log) if s != snapshot] + [snapshot]
         self._write_log(entries)
 
@@ -465,7 +466,7 @@ class DuckDBHistoryWriter:
                 finally:
                     con.close()
                 build.replace(current)
-                _fsync_dir(current.parent)
+                fsync_path(current.parent)
             except BaseException:
                 discard(build)
                 raise
@@ -626,13 +627,6 @@ def discard(path: Path) -> None:
     for suffix in ("", ".wal"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
 
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _now() -> str:
