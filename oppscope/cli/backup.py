@@ -161,19 +161,6 @@ def schedule(
     _finish(state, report.as_dict(), True, [*report.lines, f"# {report.reason}"])
 
 
-@backup_app.command("test")
-def test(
-    ctx: typer.Context, profile: ProfileOption = None, data_dir: DataDirOption = None, json_output: JsonOption = False
-) -> None:
-    """Restore the latest backup into a scratch directory; check checksums, row counts and every analysis."""
-    state = command_state(ctx, profile, data_dir, json_output)
-    with state.output.guard():
-        from oppscope.backup import backup_test
-
-        report = backup_test(state.settings())
-    _drill_output(state, report)
-
-
 @backup_app.command("continuous")
 def continuous(
     ctx: typer.Context, profile: ProfileOption = None, data_dir: DataDirOption = None, json_output: JsonOption = False
@@ -245,30 +232,41 @@ for _scope in _RECOVER_SCOPES:
     recover_app.command(_scope)(_recover_command(_scope))
 
 
-@recover_app.command("test")
-def recover_test(
-    ctx: typer.Context, profile: ProfileOption = None, data_dir: DataDirOption = None, json_output: JsonOption = False
-) -> None:
-    """Rehearse ``recover full`` in a scratch directory and compare with the live state."""
-    state = command_state(ctx, profile, data_dir, json_output)
-    with state.output.guard():
-        from oppscope.backup import recover_test as run
+def _drill_command(run: str, doc: str) -> Any:
+    """A rehearsal command: run ``oppscope.backup.<run>`` on the settings and print its report (one shape for all)."""
 
-        report = run(state.settings())
-    _drill_output(state, report)
+    def command(
+        ctx: typer.Context,
+        profile: ProfileOption = None,
+        data_dir: DataDirOption = None,
+        json_output: JsonOption = False,
+    ) -> None:
+        state = command_state(ctx, profile, data_dir, json_output)
+        with state.output.guard():
+            import oppscope.backup as backup
+
+            report = getattr(backup, run)(state.settings())
+        _drill_output(state, report)
+
+    command.__doc__ = doc
+    return command
 
 
-@dr_app.command("test")
-def dr_test(
-    ctx: typer.Context, profile: ProfileOption = None, data_dir: DataDirOption = None, json_output: JsonOption = False
-) -> None:
-    """Lose the data directory (in a scratch copy), recover, serve, read back; RTO and RPO against the targets."""
-    state = command_state(ctx, profile, data_dir, json_output)
-    with state.output.guard():
-        from oppscope.backup import dr_test as run
-
-        report = run(state.settings())
-    _drill_output(state, report)
+backup_app.command("test")(
+    _drill_command(
+        "backup_test",
+        "Restore the latest backup into a scratch directory; check checksums, row counts and every analysis.",
+    )
+)
+recover_app.command("test")(
+    _drill_command("recover_test", "Rehearse ``recover full`` in a scratch directory and compare with the live state.")
+)
+dr_app.command("test")(
+    _drill_command(
+        "dr_test",
+        "Lose the data directory (in a scratch copy), recover, serve, read back; RTO and RPO against the targets.",
+    )
+)
 
 
 def _recover(ctx: typer.Context, scope: str, yes: bool, profile: str | None, data_dir: Any, json_output: bool) -> None:
