@@ -99,14 +99,14 @@ class NormalEquations:
         self.y = y  # (n, outcomes)
         self.segment = segment  # per row: its segment, -1 where these outcomes are unknown
         p = x.shape[1]
-        self.xtx = np.zeros((2 * FOLDS, p, p))
+        # Each segment's X'X is kept sparse and as its upper triangle: it is exactly symmetric (both halves sum
+        # the same products in the same order), and six dense copies would be most of a fit's memory.
+        self.xtx: list[sparse.csr_matrix] = []
         self.xty = np.zeros((2 * FOLDS, p, len(names)))
         for s in range(2 * FOLDS):
-            rows = np.flatnonzero(segment == s)
-            if len(rows):
-                xs = x[rows]
-                self.xtx[s] = (xs.T @ xs).toarray()
-                self.xty[s] = xs.T @ y[rows]
+            xs = x[np.flatnonzero(segment == s)]
+            self.xtx.append(sparse.triu(xs.T @ xs, format="csr"))
+            self.xty[s] = xs.T @ y[segment == s]
         self.n_columns = p
 
     @classmethod
@@ -128,8 +128,23 @@ class NormalEquations:
     def _segments(self, newest: bool) -> list[int]:
         return list(range(2 * FOLDS if newest else FOLDS))
 
+    def gram(self, segments: list[int], cols: np.ndarray) -> np.ndarray:
+        """The segments' X'X summed in segment order (the bits a dense sum of dense copies gave), dense on the
+        ascending ``cols`` only (a subset of an upper triangle in order is the upper triangle of the subset)."""
+        if np.any(np.diff(cols) <= 0):
+            raise ValueError("design columns must be ascending")
+        upper = self.xtx[segments[0]]
+        for s in segments[1:]:
+            upper = upper + self.xtx[s]
+        if len(cols) < self.n_columns:
+            upper = upper[cols][:, cols]
+        dense: np.ndarray = upper.toarray()
+        for i in range(1, len(cols)):  # mirrored row by row: no second dense matrix
+            dense[i, :i] = dense[:i, i]
+        return dense
+
     def system(self, cols: np.ndarray, alpha: float, segments: list[int]) -> tuple[np.ndarray, np.ndarray]:
-        a = self.xtx[segments].sum(axis=0)[np.ix_(cols, cols)]
+        a = self.gram(segments, cols)
         a[np.diag_indices_from(a)] += np.where(cols == 0, 1e-9, alpha)  # the intercept is not penalised
         return a, self.xty[segments].sum(axis=0)[cols]
 
@@ -144,7 +159,6 @@ class NormalEquations:
         """
         a, b = self.system(cols, alpha, self._segments(newest))
         residuals = np.full(self.y.shape, np.nan)
-        xc = x[:, cols]
         with threadpool_limits(BLAS_THREADS, user_api="blas"):
             factor = cho_factor(a, check_finite=False)
             full = cho_solve(factor, b, check_finite=False)
@@ -153,10 +167,12 @@ class NormalEquations:
                 held = np.flatnonzero(np.isin(self.segment, held_segments))
                 if not len(held):
                     continue
-                downdated = a - self.xtx[held_segments].sum(axis=0)[np.ix_(cols, cols)]
+                held_gram = self.gram(held_segments, cols)
+                downdated = np.subtract(a, held_gram, out=held_gram)
                 bf = b - self.xty[held_segments].sum(axis=0)[cols]
                 coef = _pcg(downdated.__matmul__, _solver(factor), bf, full)
-                residuals[held] = self.y[held] - xc[held] @ coef
+                del downdated
+                residuals[held] = self.y[held] - x[held][:, cols] @ coef
         coef = np.zeros((self.n_columns, len(self.names)))
         coef[cols] = full
         return coef, residuals
@@ -173,7 +189,8 @@ class NormalEquations:
             factor = cho_factor(a, check_finite=False)
             start = cho_solve(factor, b, check_finite=False)
             for alpha in ALPHAS:
-                shifted = a + np.diag((alpha - middle) * penalised[:, 0])
+                shifted = a.copy()  # a + diag(v), without the dense diagonal matrix
+                shifted[np.diag_indices_from(shifted)] += (alpha - middle) * penalised[:, 0]
                 coef = _pcg(shifted.__matmul__, _solver(factor), b, start)
                 scores[alpha] = np.abs(x_ok @ coef - y_val[ok]).mean(axis=0)
         reference = scores[middle]

@@ -108,3 +108,18 @@ def test_scope_quantities_read_numbers_with_units() -> None:
 
 def test_tokens_drop_stopwords() -> None:
     assert tokens("The migration of SAP to AWS") == {"migration", "sap", "aws"}
+
+
+def test_the_sparse_triangle_gram_gives_the_bits_of_the_dense_sums() -> None:
+    x = _design(900, 40, 6)
+    y = np.random.default_rng(6).normal(size=900)
+    (eq,) = NormalEquations.of(x, {"y": y}, cut=600)
+    segment = eq.segment
+    dense = [(x[segment == s].T @ x[segment == s]).toarray() for s in range(2 * FOLDS)]
+    cols = np.array([0, 2, 3, 7, 11, 12, 30, 40])
+    for segments in ([0, 1, 2], list(range(2 * FOLDS)), [1, FOLDS + 1]):
+        expected = np.sum([dense[s] for s in segments], axis=0)
+        assert np.array_equal(eq.gram(segments, np.arange(41)), expected)
+        assert np.array_equal(eq.gram(segments, cols), expected[np.ix_(cols, cols)])
+    with pytest.raises(ValueError):
+        eq.gram([0], cols[::-1])
