@@ -22,7 +22,6 @@ from oppscope.analysis import confidence
 from oppscope.analysis.contracts import Opportunity
 from oppscope.analysis.core import TARGETS, Core, Design, TargetParams, build_core, target_values
 from oppscope.analysis.dataset import History
-from oppscope.analysis.features import Profiles
 from oppscope.analysis.patterns import PATTERNS, Pattern, restate
 from oppscope.analysis.regression import (
     CUSTOMER_PRIOR_GRID,
@@ -100,7 +99,6 @@ def calibrate(
     history: History,
     design: Design,
     equations: list[NormalEquations],
-    profiles: Profiles,
     analog_count: int,
     level: float,
 ) -> EngineParams:
@@ -120,7 +118,7 @@ def calibrate(
             alpha = eq.select_alpha(x_val, design.columns[p.name], cut) if enough else DEFAULT_ALPHA
             alphas[p.name] |= dict.fromkeys(eq.names, alpha)
     provisional = {p.name: {t: TargetParams(a, None) for t, a in alphas[p.name].items()} for p in PATTERNS}
-    core = build_core(train, design, equations, provisional, level, profiles, newest=False)
+    core = build_core(train, design, equations, provisional, level, newest=False)
     wanted = max(MIN_VALIDATION_QUERIES, int(QUERY_BUDGET / max(train.n, 1)))
     rows = np.unique(np.linspace(0, val.n - 1, min(val.n, wanted)).round().astype(np.int64))
     opportunities = [history_row_as_opportunity(val, int(i)) for i in rows]

@@ -131,17 +131,19 @@ def _block_variance(space: FeatureSpace, ridge: Ridge, blocks: frozenset[str]) -
 
 @dataclass(frozen=True)
 class Design:
-    """The feature layout learned from the history's profiles, its design matrix and each pattern's columns."""
+    """The feature layout learned from the history's profiles, its design matrix, its TF-IDF rows and each
+    pattern's columns: everything later steps need from the profiles, so these can go after ``of``."""
 
     space: FeatureSpace
     x: sparse.csr_matrix
+    tfidf: sparse.csr_matrix  # the history's rows, for the similarity index
     columns: dict[str, np.ndarray]  # pattern → the design columns its models use
 
     @classmethod
     def of(cls, profiles: Profiles) -> Design:
         space = FeatureSpace.fit(profiles)
         columns = {p.name: space.pattern_columns(p.blocks, p.business) for p in PATTERNS}
-        return cls(space, space.matrix(profiles), columns)
+        return cls(space, space.matrix(profiles), space.tfidf(profiles), columns)
 
 
 def build_core(
@@ -150,18 +152,17 @@ def build_core(
     equations: list[NormalEquations],
     params: dict[str, dict[str, TargetParams]],
     level: float,
-    profiles: Profiles,
     *,
     newest: bool,
 ) -> Core:
     """The core over ``history``: all rows when ``newest``, else the older part the equations set aside.
 
-    ``params`` is pattern → target → settings (outcomes sharing equations share a penalty); ``profiles`` are
-    the history's own, in row order.
+    ``params`` is pattern → target → settings (outcomes sharing equations share a penalty).
     """
     rows = slice(0, history.n)
     space = design.space
-    index = SimilarityIndex(history, space.tfidf(profiles)[rows])
+    tfidf = design.tfidf if history.n == design.tfidf.shape[0] else design.tfidf[rows]  # no copy of all rows
+    index = SimilarityIndex(history, tfidf)
     pattern_models: dict[str, dict[str, TargetModel]] = {}
     variance: dict[str, dict[str, dict[str, float]]] = {}
     for pattern in PATTERNS:

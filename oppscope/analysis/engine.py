@@ -136,12 +136,11 @@ class Engine:
                 "The history has no projects with service costs or a stated ARR to learn from",
                 {"rows": history.n},
             )
-        profiles = history_profiles(history)
-        design = Design.of(profiles)
+        design = Design.of(history_profiles(history))  # the profiles' word and scope tables go after this
         outcomes = {name: target_values(history, name) for name in TARGETS}
         equations = NormalEquations.of(design.x, outcomes, validation_cut(history.n))
-        params = calibrate(history, design, equations, profiles, config.analog_count, config.interval_level)
-        core = build_core(history, design, equations, params.targets, config.interval_level, profiles, newest=True)
+        params = calibrate(history, design, equations, config.analog_count, config.interval_level)
+        core = build_core(history, design, equations, params.targets, config.interval_level, newest=True)
         return cls(core, params, config, snapshot_id, FollowOnTable.build(history), load_rules())
 
     @property

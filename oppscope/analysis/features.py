@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import overload
 
 import numpy as np
 from scipy import sparse
@@ -84,6 +85,33 @@ def distinct(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     inverse = np.empty(len(values), dtype=np.int64)
     inverse[order] = np.cumsum(first) - 1
     return ordered[first], inverse
+
+
+class _Texts(Sequence[str]):
+    """Texts made when read, a slice at a time: each row's ``parts`` joined by a space, and ``then``'s rows after
+    these. The history's name-and-description texts are read a chunk at a time (words, scopes), so their joined
+    copies never exist for all rows at once (at a million rows they would hold hundreds of megabytes)."""
+
+    def __init__(self, parts: Sequence[Sequence[str] | np.ndarray], then: Sequence[str] = ()) -> None:
+        self._parts, self._then = parts, then
+        self._n = len(parts[0])
+
+    def __len__(self) -> int:
+        return self._n + len(self._then)
+
+    @overload
+    def __getitem__(self, key: int) -> str: ...
+    @overload
+    def __getitem__(self, key: slice) -> list[str]: ...
+    def __getitem__(self, key: int | slice) -> str | list[str]:
+        if isinstance(key, int):
+            i = range(len(self))[key]
+            return self[i : i + 1][0]
+        start, stop, step = key.indices(len(self))
+        if step != 1:
+            raise ValueError("texts are read in contiguous slices")
+        own = [" ".join(row) for row in zip(*(p[start : min(stop, self._n)] for p in self._parts), strict=True)]
+        return own + list(self._then[max(start - self._n, 0) : max(stop - self._n, 0)])
 
 
 def _runs(texts: Sequence[str]) -> list[bytes]:
@@ -273,7 +301,8 @@ class Profiles:
     def _read(self) -> tuple[WordSets, list[str]]:
         """Words of the name and description (rows below n) and of the business description (the next n), read
         with one table, so that a word of both is the same word."""
-        return word_sets([*self.text, *self.business])
+        text = self.text
+        return word_sets(_Texts(text._parts, self.business) if isinstance(text, _Texts) else [*text, *self.business])
 
     @property
     def words(self) -> list[str]:
@@ -330,9 +359,7 @@ class Profiles:
 def history_profiles(history: History) -> Profiles:
     return Profiles(
         categorical={b: history.keys[b] for b in MODEL_BLOCKS},
-        text=[f"{name} {description}" for name, description in zip(
-            history.opportunity_name, history.description, strict=True
-        )],
+        text=_Texts([history.opportunity_name, history.description]),
         business=[str(b) for b in history.business_description],
         close_year=history.close_years,
     )
