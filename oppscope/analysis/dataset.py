@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cached_property
@@ -159,14 +159,36 @@ class History:
         )
 
 
-def history_from_columns(columns: dict[str, np.ndarray]) -> History:
+# The table's columns the engine reads, in the groups ``history_from_fetch`` asks for them.
+_TEXT_GROUP = ("opportunity_18_character_oppty_id", "opportunity_name", "description", "business_description")
+_DATE_GROUP = ("annual_run_rate_usd", "planned_delivery_start_date", "planned_delivery_end_date")
+_SERVICE_GROUPS = tuple(
+    tuple(c for slot in SERVICE_SLOTS[i : i + 5] for c in (slot, monthly_column(slot), upfront_column(slot)))
+    for i in range(0, len(SERVICE_SLOTS), 5)
+)
+Fetch = Callable[[Sequence[str]], Mapping[str, np.ndarray]]
+
+
+def history_from_columns(columns: Mapping[str, np.ndarray]) -> History:
     """Derive the engine's view from raw table columns (as ``HistoryStore.fetch_columns`` returns them)."""
-    close = np.asarray(columns["close_date"], dtype=np.int64)
+    return history_from_fetch(lambda names: {c: columns[c] for c in names if c in columns})
+
+
+def history_from_fetch(fetch: Fetch) -> History:
+    """The engine's view of a table read a few columns at a time: ``fetch(names)`` gives those of the columns
+    the table has, every call in the same row order. Each group becomes the engine's arrays before the next is
+    read: a million rows' raw values of every column at once were most of a fit's peak memory (a string object
+    per value, the repeated categories too)."""
+    close = np.asarray(fetch(["close_date"])["close_date"], dtype=np.int64)
     order = np.argsort(close, kind="stable")
-    cols = {k: np.asarray(v)[order] for k, v in columns.items()}
+    close = close[order]
     n = len(order)
 
-    service_names, monthly, upfront = _service_matrices(cols, n)
+    def group(names: Sequence[str]) -> dict[str, np.ndarray]:
+        return {k: np.asarray(v)[order] for k, v in fetch(names).items()}
+
+    service_names, monthly, upfront = _service_matrices((group(names) for names in _SERVICE_GROUPS), n)
+    cols = group(_DATE_GROUP)
     mrr = np.asarray(monthly.sum(axis=1)).ravel()
     up = np.asarray(upfront.sum(axis=1)).ravel()
     stated = np.asarray(cols.get("annual_run_rate_usd", np.full(n, np.nan)), dtype=float)
@@ -185,16 +207,19 @@ def history_from_columns(columns: dict[str, np.ndarray]) -> History:
     duration = (end_ts - start_ts) / 86400 / DAYS_PER_MONTH
     duration = np.where(duration > 0, duration, np.nan)
 
-    def col(name: str) -> np.ndarray:
-        return _text(cols.get(name, np.full(n, None)))
+    def text(names: Sequence[str]) -> dict[str, np.ndarray]:
+        raw = group(names)
+        return {name: _text(raw.get(name, np.full(n, None))) for name in names}
 
+    texts = text(_TEXT_GROUP)
+    categorical = text(tuple(CATEGORICAL_COLUMNS.values()))
     return History(
         n=n,
-        opportunity_id=col("opportunity_18_character_oppty_id"),
-        opportunity_name=col("opportunity_name"),
-        description=col("description"),
-        business_description=col("business_description"),
-        categorical={k: col(c) for k, c in CATEGORICAL_COLUMNS.items()},
+        opportunity_id=texts["opportunity_18_character_oppty_id"],
+        opportunity_name=texts["opportunity_name"],
+        description=texts["description"],
+        business_description=texts["business_description"],
+        categorical={k: categorical[c] for k, c in CATEGORICAL_COLUMNS.items()},
         close_ts=close,
         start_date=start_date,
         end_date=end_date,
@@ -222,7 +247,7 @@ def _service_ranking(costs: sparse.csr_matrix) -> dict[str, np.ndarray]:
 
 
 def _service_matrices(
-    cols: dict[str, np.ndarray], n: int
+    groups: Iterable[Mapping[str, np.ndarray]], n: int
 ) -> tuple[tuple[str, ...], sparse.csr_matrix, sparse.csr_matrix]:
     """Pivot the ten service slots into (rows × distinct services) cost matrices."""
     index: dict[str, int] = {}
@@ -231,10 +256,8 @@ def _service_matrices(
     col_ids: list[np.ndarray] = []
     monthly_vals: list[np.ndarray] = []
     upfront_vals: list[np.ndarray] = []
-    for slot in SERVICE_SLOTS:
-        names = cols.get(slot)
-        if names is None:
-            continue
+    for cols, slot in ((cols, slot) for cols in groups for slot in SERVICE_SLOTS if slot in cols):
+        names = cols[slot]
         m = _money(cols.get(monthly_column(slot)), n)
         u = _money(cols.get(upfront_column(slot)), n)
         raws = np.array(names, dtype=object)

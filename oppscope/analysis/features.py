@@ -395,6 +395,11 @@ class _Entries:
         return sparse.coo_matrix((vals, (rows, cols)), shape=shape).tocsr()  # sums duplicates, sorts indices
 
 
+def _within(rows: np.ndarray, chunk: slice) -> slice:
+    """The positions of an ascending row array that fall in the chunk's rows."""
+    return slice(int(np.searchsorted(rows, chunk.start)), int(np.searchsorted(rows, chunk.stop)))
+
+
 def _term_entries(entries: _Entries, sets: WordSets, columns: np.ndarray) -> None:
     """Words present in a row, at their column in the design (``columns`` per word, -1 for none)."""
     cols = columns[sets.words] if len(columns) else np.zeros(0, dtype=np.int64)
@@ -529,14 +534,44 @@ class FeatureSpace:
         entries.add(rows, pair[unit, 1], 1.0)
 
     def matrix(self, profiles: Profiles) -> sparse.csr_matrix:
+        """Built CHUNK rows at a time: every row's (row, column, value) triples at once, with their conversion,
+        took several times the finished matrix's memory."""
         n = profiles.n
-        everyone = np.arange(n)
-        entries = _Entries()
-        entries.add(everyone, np.zeros(n, dtype=np.int64), 1.0)
+        blocks = {b: _lookup(values, self.levels[b])[codes] for b, (codes, values) in profiles.codes.items()}
+        pairs = []
+        for a, b in INTERACTIONS:
+            rows, code, keys = profiles.pair_codes(a, b)
+            column = _lookup(keys, self.pairs)[code] if keys else np.zeros(0, dtype=np.int64)
+            pairs.append((rows[column >= 0], column[column >= 0]))
+        vocab, business_vocab = _lookup(profiles.words, self.vocab), _lookup(profiles.words, self.business_vocab)
+        chunks = []
+        for start in range(0, max(n, 1), CHUNK):
+            part = slice(start, min(start + CHUNK, n))
+            entries = _Entries()
+            self._level_entries(entries, part, blocks)
+            for pair_rows, column in pairs:
+                within = _within(pair_rows, part)
+                entries.add(pair_rows[within] - start, column[within], 1.0)
+            for sets, columns in ((profiles.main_terms, vocab), (profiles.business_terms, business_vocab)):
+                within = _within(sets.rows, part)
+                _term_entries(entries, WordSets(sets.rows[within] - np.int32(start), sets.words[within]), columns)
+            for scopes, units, prefix in (
+                (profiles.scopes, self.units, ""), (profiles.business_scopes, self.business_units, "business:")
+            ):
+                within = _within(scopes.rows, part)
+                chunk = Scopes(scopes.rows[within] - start, scopes.unit[within], scopes.quantity[within], scopes.units)
+                self._scope_entries(entries, chunk, units, prefix)
+            self._year_entries(entries, profiles.close_year[part])
+            chunks.append(entries.matrix((part.stop - start, self.n_columns)))
+        matrix: sparse.csr_matrix = chunks[0] if len(chunks) == 1 else sparse.vstack(chunks, format="csr")
+        return matrix
+
+    def _level_entries(self, entries: _Entries, rows: slice, blocks: dict[str, np.ndarray]) -> None:
+        everyone = np.arange(rows.stop - rows.start)
+        entries.add(everyone, np.zeros(len(everyone), dtype=np.int64), 1.0)
         for block in MODEL_BLOCKS:
             block_levels = self.levels[block]
-            codes, values = profiles.codes[block]
-            column = _lookup(values, block_levels)[codes]
+            column = blocks[block][rows]
             known = column >= 0
             entries.add(everyone[known], column[known], 1.0)
             unknown = np.flatnonzero(~known)
@@ -545,19 +580,13 @@ class FeatureSpace:
                 level_columns = np.fromiter(block_levels.values(), dtype=np.int64)
                 entries.add(np.repeat(unknown, len(level_columns)), np.tile(level_columns, len(unknown)),
                             np.tile(self.level_freq[block], len(unknown)))
-        for a, b in INTERACTIONS:
-            rows, code, keys = profiles.pair_codes(a, b)
-            column = _lookup(keys, self.pairs)[code] if keys else np.zeros(0, dtype=np.int64)
-            entries.add(rows[column >= 0], column[column >= 0], 1.0)
-        _term_entries(entries, profiles.main_terms, _lookup(profiles.words, self.vocab))
-        _term_entries(entries, profiles.business_terms, _lookup(profiles.words, self.business_vocab))
-        self._scope_entries(entries, profiles.scopes, self.units, "")
-        self._scope_entries(entries, profiles.business_scopes, self.business_units, "business:")
+
+    def _year_entries(self, entries: _Entries, close_year: np.ndarray) -> None:
+        everyone = np.arange(len(close_year))
         lo, hi = self.year_range
         # Trends are extrapolated at most one year past the data: beyond that a line is a guess.
-        entries.add(everyone, np.full(n, self.year_column), np.clip(profiles.close_year, lo, hi + 1.0))
-        entries.add(everyone, self.year_column + 1 + close_quarter(profiles.close_year), 1.0)
-        return entries.matrix((n, self.n_columns))
+        entries.add(everyone, np.full(len(everyone), self.year_column), np.clip(close_year, lo, hi + 1.0))
+        entries.add(everyone, self.year_column + 1 + close_quarter(close_year), 1.0)
 
     def tfidf(self, profiles: Profiles) -> sparse.csr_matrix:
         """L2-normalized TF-IDF rows over the model vocabulary, for text similarity between projects."""

@@ -19,7 +19,7 @@ from pathlib import Path
 import structlog
 
 from oppscope.analysis.backtest import MAX_QUERIES, BacktestReport, Truth, backtest
-from oppscope.analysis.dataset import history_from_columns
+from oppscope.analysis.dataset import history_from_fetch
 from oppscope.analysis.engine import Engine, EngineConfig, model_id
 from oppscope.config import SECRET_FIELDS, Settings
 from oppscope.engines.cache import open_model_cache
@@ -125,7 +125,7 @@ def fit_and_save(settings: Settings, cache: ModelCache) -> Engine:
     """Fit the engine for the history as it is now and save it; the caller holds ``cache.fitting``."""
     with open_history_store(settings, read_only=settings.history_path.exists()) as store:
         snapshot = _snapshot(store)
-        history = history_from_columns(store.fetch_columns())
+        history = history_from_fetch(store.fetch_columns)
     log.info("fitting engine", rows=history.n, snapshot=snapshot)
     engine = Engine.fit(history, snapshot, engine_config(settings))
     # Computed once here and saved with the engine: counted over a million mapped rows, every worker would
@@ -214,7 +214,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
 def run_backtest(settings: Settings, test_fraction: float = 0.2, max_queries: int = MAX_QUERIES) -> BacktestReport:
     """Backtest the loaded history; with the generated sample loaded, also report the best achievable."""
     with open_history_store(settings, read_only=True) as store:
-        history = history_from_columns(store.fetch_columns())
+        history = history_from_fetch(store.fetch_columns)
         truth = _sample_truth(settings, store.snapshot_id())
         return backtest(
             history,
