@@ -22,6 +22,7 @@ from oppscope.analysis import confidence
 from oppscope.analysis.contracts import Opportunity
 from oppscope.analysis.core import TARGETS, Core, Design, TargetParams, build_core, target_values
 from oppscope.analysis.dataset import History
+from oppscope.analysis.features import row_block
 from oppscope.analysis.patterns import PATTERNS, Pattern, restate
 from oppscope.analysis.regression import (
     CUSTOMER_PRIOR_GRID,
@@ -108,7 +109,7 @@ def calibrate(
         return default_params()
     position = np.arange(history.n)
     train, val = history.subset(position < cut), history.subset(position >= cut)
-    x_val = design.x[cut:]
+    x_val = row_block(design.x, cut, history.n)
     # Each pattern has its own penalty: a model with fewer columns leans harder on the words, which may want
     # another amount of shrinkage than the fully stated model does.
     alphas: dict[str, dict[str, float]] = {p.name: {} for p in PATTERNS}
@@ -124,7 +125,7 @@ def calibrate(
     opportunities = [history_row_as_opportunity(val, int(i)) for i in rows]
     return EngineParams({
         p.name: _calibrate_pattern(
-            core, design.x[:cut], p, opportunities, val, rows, alphas[p.name], analog_count, level
+            core, row_block(design.x, 0, cut), p, opportunities, val, rows, alphas[p.name], analog_count, level
         )
         for p in PATTERNS
     })

@@ -16,7 +16,7 @@ from scipy.special import ndtri
 
 from oppscope.analysis.contracts import Opportunity
 from oppscope.analysis.dataset import History
-from oppscope.analysis.features import MODEL_BLOCKS, FeatureSpace, Profiles
+from oppscope.analysis.features import MODEL_BLOCKS, FeatureSpace, Profiles, row_block
 from oppscope.analysis.patterns import PATTERNS, Pattern, pattern_for, restate, stated_fields, usual_fields
 from oppscope.analysis.regression import (
     Calibration,
@@ -161,8 +161,7 @@ def build_core(
     """
     rows = slice(0, history.n)
     space = design.space
-    tfidf = design.tfidf if history.n == design.tfidf.shape[0] else design.tfidf[rows]  # no copy of all rows
-    index = SimilarityIndex(history, tfidf)
+    index = SimilarityIndex(history, row_block(design.tfidf, 0, history.n))
     pattern_models: dict[str, dict[str, TargetModel]] = {}
     variance: dict[str, dict[str, dict[str, float]]] = {}
     for pattern in PATTERNS:

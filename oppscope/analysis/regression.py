@@ -27,6 +27,7 @@ MIN_KNOWN_ROWS = 5  # fewer rows with an outcome than this and the engine says i
 # The dense solves run on one BLAS thread. OpenBLAS's threads wait for each other by spinning: on this 2-core
 # machine with other work running, a 1,734-column Cholesky took 3-8 s threaded and 0.08 s on one thread.
 BLAS_THREADS = 1
+ROWS_PER_PRODUCT = 16_384
 
 
 @dataclass(frozen=True)
@@ -172,7 +173,9 @@ class NormalEquations:
                 bf = b - self.xty[held_segments].sum(axis=0)[cols]
                 coef = _pcg(downdated.__matmul__, _solver(factor), bf, full)
                 del downdated
-                residuals[held] = self.y[held] - x[held][:, cols] @ coef
+                for start in range(0, len(held), ROWS_PER_PRODUCT):  # x[held] whole would be a third of x
+                    part = held[start : start + ROWS_PER_PRODUCT]
+                    residuals[part] = self.y[part] - x[part][:, cols] @ coef
         coef = np.zeros((self.n_columns, len(self.names)))
         coef[cols] = full
         return coef, residuals
