@@ -226,21 +226,36 @@ def _serving_settings(workdir: Path, rows: int) -> Settings:
 
 
 def _fit_in_child(settings: Settings) -> tuple[float, float, Published]:
-    """Fit as a server does (``fit_process``); seconds, the child's peak RSS in MB, and what it fitted."""
+    """Fit as a server does (``fit_process``); seconds, the child's peak RSS in MB, and what it fitted.
+
+    The peak is the child's own high-water mark, read every 20 ms until it exits (``procfs.peak_rss_mb``; the
+    ``ru_maxrss`` of ``wait4`` would include this process's peak from generating the rows)."""
     t0 = time.perf_counter()
     child = subprocess.Popen([sys.executable, "-m", "oppscope.engines.fit_process"], stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, text=True)
     assert child.stdin is not None and child.stdout is not None
+    peak = [0]
+
+    def watch() -> None:
+        while child.poll() is None:
+            try:
+                peak[0] = max(peak[0], procfs.peak_rss_mb(child.pid))
+            except (OSError, ValueError):
+                return  # exited between the check and the read
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
     child.stdin.write(settings.model_dump_json())
     child.stdin.close()
     out = child.stdout.read()
-    _, status, usage = os.wait4(child.pid, 0)  # reaped here, for its own resource usage
-    child.returncode = os.waitstatus_to_exitcode(status)
+    child.wait()
+    watcher.join()
     seconds = time.perf_counter() - t0
     if child.returncode != 0:
         raise RuntimeError(f"fit failed: {out[-2000:]}")
     result = json.loads(out.strip().splitlines()[-1])
-    return seconds, usage.ru_maxrss / 1024, Published(result["model_id"], result["snapshot_id"])
+    return seconds, float(peak[0]), Published(result["model_id"], result["snapshot_id"])
 
 
 def measure_load(data_dir: Path, model: str, queries: int) -> dict[str, Any]:
