@@ -21,8 +21,7 @@ from scipy.stats import mannwhitneyu
 from oppscope.analysis import confidence
 from oppscope.analysis.contracts import Opportunity
 from oppscope.analysis.core import TARGETS, Core, Design, TargetParams, build_core, target_values
-from oppscope.analysis.dataset import History
-from oppscope.analysis.features import row_block
+from oppscope.analysis.dataset import History, row_block
 from oppscope.analysis.patterns import PATTERNS, Pattern, restate
 from oppscope.analysis.regression import (
     CUSTOMER_PRIOR_GRID,
@@ -107,8 +106,7 @@ def calibrate(
     cut = validation_cut(history.n)
     if cut >= history.n:
         return default_params()
-    position = np.arange(history.n)
-    train, val = history.subset(position < cut), history.subset(position >= cut)
+    train, val = history.rows(0, cut), history.rows(cut, history.n)
     x_val = row_block(design.x, cut, history.n)
     # Each pattern has its own penalty: a model with fewer columns leans harder on the words, which may want
     # another amount of shrinkage than the fully stated model does.

@@ -15,8 +15,8 @@ from scipy import sparse
 from scipy.special import ndtri
 
 from oppscope.analysis.contracts import Opportunity
-from oppscope.analysis.dataset import History
-from oppscope.analysis.features import MODEL_BLOCKS, FeatureSpace, Profiles, row_block
+from oppscope.analysis.dataset import History, row_block
+from oppscope.analysis.features import MODEL_BLOCKS, FeatureSpace, Profiles
 from oppscope.analysis.patterns import PATTERNS, Pattern, pattern_for, restate, stated_fields, usual_fields
 from oppscope.analysis.regression import (
     Calibration,

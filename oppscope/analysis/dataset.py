@@ -86,6 +86,17 @@ def _date_to_ts(values: np.ndarray) -> np.ndarray:
     return np.array(_per_distinct(values, _iso_to_ts), dtype=float)
 
 
+def row_block(matrix: sparse.csr_matrix, start: int, stop: int) -> sparse.csr_matrix:
+    """Rows ``start`` to ``stop`` of a CSR matrix as a view of its arrays: scipy's slicing copies them, and a fit
+    takes the older part of its history, design and TF-IDF rows several times. (scipy itself still copies a
+    block holding less than half of the arrays, such as the newest part.)"""
+    lo, hi = int(matrix.indptr[start]), int(matrix.indptr[stop])
+    return sparse.csr_matrix(
+        (matrix.data[lo:hi], matrix.indices[lo:hi], matrix.indptr[start : stop + 1] - lo),
+        shape=(stop - start, matrix.shape[1]),
+    )
+
+
 @dataclass(frozen=True)
 class History:
     """Column view of the history table plus derived outcomes, in close-date order."""
@@ -128,6 +139,33 @@ class History:
     def services_of(self, i: int) -> list[str]:
         ids = self.service_order[self.service_starts[i] : self.service_starts[i + 1]]
         return [self.service_names[j] for j in ids.tolist()]
+
+    def rows(self, start: int, stop: int) -> History:
+        """Rows ``start`` to ``stop`` as views of this history's arrays (what ``subset`` gives, without copies)."""
+        first, last = int(self.service_starts[start]), int(self.service_starts[stop])
+        part = slice(start, stop)
+        return History(
+            n=stop - start,
+            opportunity_id=self.opportunity_id[part],
+            opportunity_name=self.opportunity_name[part],
+            description=self.description[part],
+            business_description=self.business_description[part],
+            categorical={k: v[part] for k, v in self.categorical.items()},
+            close_ts=self.close_ts[part],
+            start_date=self.start_date[part],
+            end_date=self.end_date[part],
+            mrr=self.mrr[part],
+            upfront=self.upfront[part],
+            arr=self.arr[part],
+            stated_arr=self.stated_arr[part],
+            ttl_months=self.ttl_months[part],
+            duration_months=self.duration_months[part],
+            service_names=self.service_names,
+            service_monthly=row_block(self.service_monthly, start, stop),
+            service_upfront=row_block(self.service_upfront, start, stop),
+            service_order=self.service_order[first:last],
+            service_starts=self.service_starts[start : stop + 1] - first,
+        )
 
     def subset(self, mask: np.ndarray) -> History:
         idx = np.flatnonzero(mask)

@@ -395,16 +395,6 @@ class _Entries:
         return sparse.coo_matrix((vals, (rows, cols)), shape=shape).tocsr()  # sums duplicates, sorts indices
 
 
-def row_block(matrix: sparse.csr_matrix, start: int, stop: int) -> sparse.csr_matrix:
-    """Rows ``start`` to ``stop`` of a CSR matrix as a view of its arrays: scipy's slicing copies them, and a fit
-    takes the older part of its design and TF-IDF rows several times."""
-    lo, hi = int(matrix.indptr[start]), int(matrix.indptr[stop])
-    return sparse.csr_matrix(
-        (matrix.data[lo:hi], matrix.indices[lo:hi], matrix.indptr[start : stop + 1] - lo),
-        shape=(stop - start, matrix.shape[1]),
-    )
-
-
 def _within(rows: np.ndarray, chunk: slice) -> slice:
     """The positions of an ascending row array that fall in the chunk's rows."""
     return slice(int(np.searchsorted(rows, chunk.start)), int(np.searchsorted(rows, chunk.stop)))

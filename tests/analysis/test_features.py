@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import sparse
 
+from oppscope.analysis import features
 from oppscope.analysis.dataset import History
 from oppscope.analysis.features import (
     _SCOPE,
@@ -176,3 +177,14 @@ def test_texts_read_together_read_as_each_alone(texts: list[str]) -> None:
         assert {profiles.scopes.units[u]: q for u, q in zip(
             profiles.scopes.unit[profiles.scopes.rows == i], profiles.scopes.quantity[profiles.scopes.rows == i],
             strict=True)} == oracle_scopes(t)
+
+
+def test_the_matrix_built_in_chunks_is_the_matrix_built_at_once(
+    history: History, space: FeatureSpace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    whole = space.matrix(history_profiles(history))
+    monkeypatch.setattr(features, "CHUNK", 577)  # words, scopes and design rows all read in many chunks
+    chunked = space.matrix(history_profiles(history))
+    assert chunked.shape == whole.shape
+    for part in ("indptr", "indices", "data"):
+        assert np.array_equal(getattr(chunked, part), getattr(whole, part))
