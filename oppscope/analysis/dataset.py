@@ -143,9 +143,33 @@ class History:
     def rows(self, start: int, stop: int) -> History:
         """Rows ``start`` to ``stop`` as views of this history's arrays (what ``subset`` gives, without copies)."""
         first, last = int(self.service_starts[start]), int(self.service_starts[stop])
-        part = slice(start, stop)
+        return self._taken(
+            slice(start, stop),
+            stop - start,
+            (row_block(self.service_monthly, start, stop), row_block(self.service_upfront, start, stop)),
+            self.service_order[first:last],
+            self.service_starts[start : stop + 1] - first,
+        )
+
+    def subset(self, mask: np.ndarray) -> History:
+        idx = np.flatnonzero(mask)
+        lengths = np.diff(self.service_starts)[idx]
+        starts = np.zeros(len(idx) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=starts[1:])
+        positions = np.repeat(self.service_starts[idx] - starts[:-1], lengths) + np.arange(starts[-1])
+        costs = (self.service_monthly[idx], self.service_upfront[idx])
+        return self._taken(idx, len(idx), costs, self.service_order[positions], starts)
+
+    def _taken(
+        self,
+        part: slice | np.ndarray,
+        n: int,
+        costs: tuple[sparse.csr_matrix, sparse.csr_matrix],
+        service_order: np.ndarray,
+        service_starts: np.ndarray,
+    ) -> History:
         return History(
-            n=stop - start,
+            n=n,
             opportunity_id=self.opportunity_id[part],
             opportunity_name=self.opportunity_name[part],
             description=self.description[part],
@@ -161,39 +185,10 @@ class History:
             ttl_months=self.ttl_months[part],
             duration_months=self.duration_months[part],
             service_names=self.service_names,
-            service_monthly=row_block(self.service_monthly, start, stop),
-            service_upfront=row_block(self.service_upfront, start, stop),
-            service_order=self.service_order[first:last],
-            service_starts=self.service_starts[start : stop + 1] - first,
-        )
-
-    def subset(self, mask: np.ndarray) -> History:
-        idx = np.flatnonzero(mask)
-        lengths = np.diff(self.service_starts)[idx]
-        starts = np.zeros(len(idx) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=starts[1:])
-        positions = np.repeat(self.service_starts[idx] - starts[:-1], lengths) + np.arange(starts[-1])
-        return History(
-            n=len(idx),
-            opportunity_id=self.opportunity_id[idx],
-            opportunity_name=self.opportunity_name[idx],
-            description=self.description[idx],
-            business_description=self.business_description[idx],
-            categorical={k: v[idx] for k, v in self.categorical.items()},
-            close_ts=self.close_ts[idx],
-            start_date=self.start_date[idx],
-            end_date=self.end_date[idx],
-            mrr=self.mrr[idx],
-            upfront=self.upfront[idx],
-            arr=self.arr[idx],
-            stated_arr=self.stated_arr[idx],
-            ttl_months=self.ttl_months[idx],
-            duration_months=self.duration_months[idx],
-            service_names=self.service_names,
-            service_monthly=self.service_monthly[idx],
-            service_upfront=self.service_upfront[idx],
-            service_order=self.service_order[positions],
-            service_starts=starts,
+            service_monthly=costs[0],
+            service_upfront=costs[1],
+            service_order=service_order,
+            service_starts=service_starts,
         )
 
 
