@@ -124,8 +124,8 @@ def main() -> None:
             if method == "oppscope":
                 inside = (m_arr[:, 1] <= a[:, 0]) & (a[:, 0] <= m_arr[:, 2])
                 by_level = " / ".join(
-                    f"{np.median(ape[levels == lv]):.1%} cov {np.mean(inside[levels == lv]):.0%} ({(levels == lv).sum()})"
-                    if (levels == lv).any() else "-"
+                    f"{np.median(ape[chosen]):.1%} cov {np.mean(inside[chosen]):.0%} ({chosen.sum()})"
+                    if (chosen := levels == lv).any() else "-"
                     for lv in ("HIGH", "MEDIUM", "LOW")
                 )
             ttl_mae = np.mean(np.abs(m_ttl[:, 0] - a[:, 1]))
