@@ -132,9 +132,11 @@ def capacity(
     from oppscope.ops.capacity import assess
     from oppscope.ops.dashboard import WINDOWS
     from oppscope.ops.timeseries import open_timeseries
+    from oppscope.serving.control import running_instances
 
     settings = state.settings()
-    report = assess(settings, open_timeseries(settings).window(WINDOWS[window.value]))
+    stats = open_timeseries(settings).window(WINDOWS[window.value])
+    report = assess(settings, stats, instances=running_instances(settings))
     if state.output.json_mode:
         state.output.json(report.as_dict())
     else:
@@ -150,7 +152,7 @@ def print_capacity(state: CliState, report: CapacityReport) -> None:
             ("action", report.action),
             ("environment", f"{env['resources']} ({env['vcpus']} vCPU, {env['memory_mb']} MB)"),
             ("workers", f"{report.workers_now} -> {report.workers_recommended}"),
-            ("instances", f"{report.instances_delta:+d}"),
+            ("instances", _instances(report)),
             ("sampled minutes", seen["sampled_minutes"]),
         ],
     )
@@ -160,6 +162,12 @@ def print_capacity(state: CliState, report: CapacityReport) -> None:
         [(f"scale {t.direction} on {t.signal}", "yes" if t.met else "no", t.detail) for t in report.triggers],
     )
     state.output.bullets("Why", report.reasons)
+
+
+def _instances(report: CapacityReport) -> str:
+    if report.instances_now is None:  # no supervisor running: only the change is known
+        return f"{report.instances_delta:+d}"
+    return f"{report.instances_now} -> {report.instances_recommended}"
 
 
 def register(root: typer.Typer) -> None:

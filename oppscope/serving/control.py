@@ -188,6 +188,17 @@ class SupervisorClient:
         )
 
 
+def running_instances(settings: Settings) -> int | None:
+    """How many instances the supervisor runs, serving or ready to; ``None`` when no supervisor is up."""
+    try:
+        status = SupervisorClient.of(settings, timeout_s=30).status()
+    except ServingError as exc:
+        if exc.code != NOT_RUNNING:
+            raise
+        return None
+    return sum(instance.state in ("active", "ready") for instance in status.instances)
+
+
 def _read_line(sock: socket.socket) -> dict[str, Any]:
     chunks: list[bytes] = []
     while True:

@@ -124,6 +124,13 @@ def test_serve_daemon_answers_ready_through_nginx(daemon: Daemon) -> None:
     assert str(status.pid) in text and str(active.port) in text
 
 
+def test_capacity_asks_the_supervisor_how_many_instances_run(daemon: Daemon) -> None:
+    done = daemon.cli("capacity", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["instances"]["now"] == 1
+    assert "1 -> 1" in daemon.cli("capacity").stdout
+
+
 def test_a_second_daemon_is_refused_clearly(daemon: Daemon, tmp_path: Path) -> None:
     again = daemon.start()
     assert again.returncode == 2 and json.loads(again.stdout)["error"]["code"] == "already_running"
