@@ -56,7 +56,6 @@ def serve(
         if reload:
             raise CliError("invalid_option", "--reload is for development, not --daemon", {"daemon": True})
         _require_migrated(settings)
-    if daemon:
         from oppscope.cli.serving import run_daemon
 
         if workers:  # the supervisor reads its settings from the environment, as every instance it starts does
