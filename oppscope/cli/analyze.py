@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from oppscope.cli.context import DataDirOption, JsonOption, ProfileOption, command_state
+from oppscope.cli.context import CliState, with_state
 from oppscope.cli.output import CliError, Output, invalid_input
 from oppscope.errors import error_body
 
@@ -28,8 +28,9 @@ _TextOption = Annotated[str | None, typer.Option(show_default=False)]
 _RequiredText = Annotated[str | None, typer.Option(help="Required (here or in --json-file).", show_default=False)]
 
 
+@with_state()
 def analyze(
-    ctx: typer.Context,
+    state: CliState,
     customer_name: _RequiredText = None,
     region: Annotated[
         str | None,
@@ -67,12 +68,8 @@ def analyze(
             show_default=False,
         ),
     ] = None,
-    profile: ProfileOption = None,
-    data_dir: DataDirOption = None,
-    json_output: JsonOption = False,
 ) -> None:
     """Estimate MRR, ARR, launch and duration of an opportunity from the most similar delivered projects."""
-    state = command_state(ctx, profile, data_dir, json_output)
     out = state.output
     flags = {
         "id": opportunity_id,
@@ -91,27 +88,26 @@ def analyze(
         "aws_calculator_link": aws_calculator_link,
     }
     given = {key: value for key, value in flags.items() if value is not None}
-    with out.guard():
-        if input_path is not None or output_path is not None:
-            if input_path is None or output_path is None:
-                raise CliError("invalid_input", "batch mode needs both --input and --output")
-            if given or json_file is not None:
-                raise CliError(
-                    "invalid_input",
-                    "batch mode reads opportunities from --input only; drop the single-opportunity flags",
-                    {"flags": sorted(given) + (["json_file"] if json_file is not None else [])},
-                )
-            lines = _read_lines(input_path)
-            settings = state.settings()
-            ok, failed = run_batch(lines, output_path, _analyzer(settings), out)
-            _show_batch_summary(out, input_path, output_path, ok, failed)
-            return
+    if input_path is not None or output_path is not None:
+        if input_path is None or output_path is None:
+            raise CliError("invalid_input", "batch mode needs both --input and --output")
+        if given or json_file is not None:
+            raise CliError(
+                "invalid_input",
+                "batch mode reads opportunities from --input only; drop the single-opportunity flags",
+                {"flags": sorted(given) + (["json_file"] if json_file is not None else [])},
+            )
+        lines = _read_lines(input_path)
+        settings = state.settings()
+        ok, failed = run_batch(lines, output_path, _analyzer(settings), out)
+        _show_batch_summary(out, input_path, output_path, ok, failed)
+        return
 
-        fields = {**_read_json_object(json_file), **given} if json_file is not None else given
-        from oppscope.analysis.contracts import Opportunity
+    fields = {**_read_json_object(json_file), **given} if json_file is not None else given
+    from oppscope.analysis.contracts import Opportunity
 
-        opportunity = Opportunity.model_validate(fields)
-        analysis = _analyzer(state.settings())(opportunity)
+    opportunity = Opportunity.model_validate(fields)
+    analysis = _analyzer(state.settings())(opportunity)
     if out.json_mode:
         out.model(analysis)
     else:

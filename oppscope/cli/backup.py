@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from oppscope.cli.context import CliState, DataDirOption, JsonOption, ProfileOption, command_state
+from oppscope.cli.context import CliState, with_state
 from oppscope.cli.output import EXIT_FAILURE, CliError
 
 if TYPE_CHECKING:
@@ -50,34 +50,27 @@ def _finish(state: CliState, body: dict[str, Any], ok: bool, lines: list[str]) -
 
 
 @backup_app.command("create")
+@with_state()
 def create(
-    ctx: typer.Context,
+    state: CliState,
     kind: Annotated[KindChoice, typer.Option(help="Which retention the backup follows.")] = KindChoice.daily,
-    profile: ProfileOption = None,
-    data_dir: DataDirOption = None,
-    json_output: JsonOption = False,
 ) -> None:
     """Back up the state database, the history, the model, configuration and releases' metadata."""
-    state = command_state(ctx, profile, data_dir, json_output)
-    with state.output.guard():
-        from oppscope.backup import Kind, create_backup
+    from oppscope.backup import Kind, create_backup
 
-        manifest = create_backup(state.settings(), Kind(kind.value))
+    manifest = create_backup(state.settings(), Kind(kind.value))
     body = manifest.summary()
     counts = ", ".join(f"{v} {k}" for k, v in manifest.row_counts.items())
     _finish(state, body, True, [f"backup {manifest.id} created in {state.settings().backup_path} ({counts})"])
 
 
 @backup_app.command("list")
-def list_backups(
-    ctx: typer.Context, profile: ProfileOption = None, data_dir: DataDirOption = None, json_output: JsonOption = False
-) -> None:
+@with_state()
+def list_backups(state: CliState) -> None:
     """The backups, oldest first (``backup verify`` checks them)."""
-    state = command_state(ctx, profile, data_dir, json_output)
-    with state.output.guard():
-        from oppscope.backup.catalog import manifests
+    from oppscope.backup.catalog import manifests
 
-        found = manifests(state.settings())
+    found = manifests(state.settings())
     if state.output.json_mode:
         state.output.json({"backups": [m.summary() for m in found]})
         return
@@ -101,19 +94,15 @@ def list_backups(
 
 
 @backup_app.command("verify")
+@with_state()
 def verify(
-    ctx: typer.Context,
+    state: CliState,
     backup_id: Annotated[str | None, typer.Argument(help="One backup (default: every one).")] = None,
-    profile: ProfileOption = None,
-    data_dir: DataDirOption = None,
-    json_output: JsonOption = False,
 ) -> None:
     """Check every checksum, open every database, and restore the continuous replica to a scratch file."""
-    state = command_state(ctx, profile, data_dir, json_output)
-    with state.output.guard():
-        from oppscope.backup import verify_backups
+    from oppscope.backup import verify_backups
 
-        report = verify_backups(state.settings(), backup_id)
+    report = verify_backups(state.settings(), backup_id)
     lines = [*report.problems]
     for check in report.backups:
         lines.append(f"{'ok  ' if check.ok else 'FAIL'} {check.id}")
@@ -126,56 +115,46 @@ def verify(
 
 
 @backup_app.command("prune")
+@with_state()
 def prune(
-    ctx: typer.Context,
+    state: CliState,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would be removed.")] = False,
-    profile: ProfileOption = None,
-    data_dir: DataDirOption = None,
-    json_output: JsonOption = False,
 ) -> None:
     """Remove backups past their retention (daily 30 days, weekly 365, monthly 7 years); the newest stays."""
-    state = command_state(ctx, profile, data_dir, json_output)
-    with state.output.guard():
-        from oppscope.backup import prune as run_prune
+    from oppscope.backup import prune as run_prune
 
-        report = run_prune(state.settings(), dry_run=dry_run)
+    report = run_prune(state.settings(), dry_run=dry_run)
     verb = "would remove" if dry_run else "removed"
     lines = [f"{verb} {len(report.removed)} backup(s), kept {len(report.kept)}", *report.removed]
     _finish(state, report.as_dict(), True, lines)
 
 
 @backup_app.command("schedule")
+@with_state()
 def schedule(
-    ctx: typer.Context,
+    state: CliState,
     install: Annotated[bool, typer.Option("--install", help="Install into the user's crontab.")] = False,
-    profile: ProfileOption = None,
-    data_dir: DataDirOption = None,
-    json_output: JsonOption = False,
 ) -> None:
     """The cron entries of the seed's schedule: print them, or install them with ``--install``."""
-    state = command_state(ctx, profile, data_dir, json_output)
-    with state.output.guard():
-        from oppscope.backup.schedule import install as run_install
+    from oppscope.backup.schedule import install as run_install
 
-        report = run_install(state.settings(), write=install)
+    report = run_install(state.settings(), write=install)
     _finish(state, report.as_dict(), True, [*report.lines, f"# {report.reason}"])
 
 
 @backup_app.command("continuous")
-def continuous(
-    ctx: typer.Context, profile: ProfileOption = None, data_dir: DataDirOption = None, json_output: JsonOption = False
-) -> None:
+@with_state()
+def continuous(state: CliState) -> None:
     """Stream the state database to the backup directory (litestream) until stopped; restarts litestream."""
-    state = command_state(ctx, profile, data_dir, json_output)
-    with state.output.guard():
-        from oppscope.backup import run_continuous
+    from oppscope.backup import run_continuous
 
-        code = run_continuous(state.settings())
+    code = run_continuous(state.settings())
     raise typer.Exit(code)
 
 
+@with_state()
 def restore(
-    ctx: typer.Context,
+    state: CliState,
     backup_id: Annotated[str | None, typer.Argument(help="The backup to restore (`oppscope backup list`).")] = None,
     to_time: Annotated[
         str | None,
@@ -186,24 +165,19 @@ def restore(
         ),
     ] = None,
     yes: YesOption = False,
-    profile: ProfileOption = None,
-    data_dir: DataDirOption = None,
-    json_output: JsonOption = False,
 ) -> None:
     """Restore a backup, or the state database as of a time; what is replaced is kept under pre-restore-*."""
-    state = command_state(ctx, profile, data_dir, json_output)
-    with state.output.guard():
-        if (backup_id is None) == (to_time is None):
-            raise CliError("restore_source", "give either a BACKUP_ID or --to-time ISO, one of them")
-        from oppscope.backup import restore_backup, restore_to_time
+    if (backup_id is None) == (to_time is None):
+        raise CliError("restore_source", "give either a BACKUP_ID or --to-time ISO, one of them")
+    from oppscope.backup import restore_backup, restore_to_time
 
-        settings = state.settings()
-        _confirm(state, yes, f"replace the data in {settings.data_dir}")
-        if to_time is not None:
-            report = restore_to_time(settings, _moment(to_time), yes=yes)
-        else:
-            assert backup_id is not None
-            report = restore_backup(settings, backup_id, yes=yes)
+    settings = state.settings()
+    _confirm(state, yes, f"replace the data in {settings.data_dir}")
+    if to_time is not None:
+        report = restore_to_time(settings, _moment(to_time), yes=yes)
+    else:
+        assert backup_id is not None
+        report = restore_backup(settings, backup_id, yes=yes)
     _restore_output(state, report)
 
 
@@ -215,14 +189,15 @@ _RECOVER_SCOPES = {
 
 
 def _recover_command(scope: str) -> Any:
-    def command(
-        ctx: typer.Context,
-        yes: YesOption = False,
-        profile: ProfileOption = None,
-        data_dir: DataDirOption = None,
-        json_output: JsonOption = False,
-    ) -> None:
-        _recover(ctx, scope, yes, profile, data_dir, json_output)
+    @with_state()
+    def command(state: CliState, yes: YesOption = False) -> None:
+        from oppscope.backup import Scope, recover
+
+        settings = state.settings()
+        if settings.state_path.exists() or settings.config_path.exists():
+            _confirm(state, yes, f"replace what is in {settings.data_dir} and {settings.config_path}")
+        report = recover(settings, Scope(scope), yes=yes)
+        _restore_output(state, report)
 
     command.__doc__ = _RECOVER_SCOPES[scope]
     return command
@@ -235,17 +210,11 @@ for _scope in _RECOVER_SCOPES:
 def _drill_command(run: str, doc: str) -> Any:
     """A rehearsal command: run ``oppscope.backup.<run>`` on the settings and print its report (one shape for all)."""
 
-    def command(
-        ctx: typer.Context,
-        profile: ProfileOption = None,
-        data_dir: DataDirOption = None,
-        json_output: JsonOption = False,
-    ) -> None:
-        state = command_state(ctx, profile, data_dir, json_output)
-        with state.output.guard():
-            import oppscope.backup as backup
+    @with_state()
+    def command(state: CliState) -> None:
+        import oppscope.backup as backup
 
-            report = getattr(backup, run)(state.settings())
+        report = getattr(backup, run)(state.settings())
         _drill_output(state, report)
 
     command.__doc__ = doc
@@ -267,18 +236,6 @@ dr_app.command("test")(
         "Lose the data directory (in a scratch copy), recover, serve, read back; RTO and RPO against the targets.",
     )
 )
-
-
-def _recover(ctx: typer.Context, scope: str, yes: bool, profile: str | None, data_dir: Any, json_output: bool) -> None:
-    state = command_state(ctx, profile, data_dir, json_output)
-    with state.output.guard():
-        from oppscope.backup import Scope, recover
-
-        settings = state.settings()
-        if settings.state_path.exists() or settings.config_path.exists():
-            _confirm(state, yes, f"replace what is in {settings.data_dir} and {settings.config_path}")
-        report = recover(settings, Scope(scope), yes=yes)
-    _restore_output(state, report)
 
 
 def _confirm(state: CliState, yes: bool, what: str) -> None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from oppscope.cli.context import CliState, DataDirOption, JsonOption, ProfileOption, command_state
+from oppscope.cli.context import CliState, with_state
 from oppscope.cli.output import EXIT_FAILURE, CliError
 
 if TYPE_CHECKING:
@@ -59,19 +59,15 @@ def _loaded(state: CliState, profile: str | None = None) -> Inspection:
 
 
 @app.command("validate")
+@with_state()
 def validate(
-    ctx: typer.Context,
+    state: CliState,
     backends: Annotated[bool, typer.Option("--backends/--no-backends", help="Also check the backends answer.")] = True,
-    profile: ProfileOption = None,
-    data_dir: DataDirOption = None,
-    json_output: JsonOption = False,
 ) -> None:
     """Types, ranges, unknown keys, paths, backends and secrets: one message per problem; exit 1 on an error."""
-    state = command_state(ctx, profile, data_dir, json_output)
-    with state.output.guard():
-        from oppscope.configuration import validate_configuration
+    from oppscope.configuration import validate_configuration
 
-        report = validate_configuration(_overrides(state), check_backends=backends)
+    report = validate_configuration(_overrides(state), check_backends=backends)
     if state.output.json_mode:
         state.output.json(report.as_dict())
     else:
@@ -87,26 +83,22 @@ def validate(
 
 
 @app.command("show")
+@with_state()
 def show(
-    ctx: typer.Context,
+    state: CliState,
     setting: Annotated[
         list[str] | None, typer.Option("--setting", "-s", help="Only these settings (repeatable).", show_default=False)
     ] = None,
-    profile: ProfileOption = None,
-    data_dir: DataDirOption = None,
-    json_output: JsonOption = False,
 ) -> None:
     """The effective values, secrets masked, and where each came from: default, profile, file, secret_file,
     env or cli."""
-    state = command_state(ctx, profile, data_dir, json_output)
-    with state.output.guard():
-        inspection = _loaded(state)
-        values = inspection.values()
-        unknown = sorted(set(setting or ()) - set(values))
-        if unknown:
-            raise CliError("unknown_setting", f"not a setting: {', '.join(unknown)}", {"settings": unknown})
-        names = setting or list(values)
-        rows = {name: {"value": values[name], **_origin(inspection, name)} for name in names}
+    inspection = _loaded(state)
+    values = inspection.values()
+    unknown = sorted(set(setting or ()) - set(values))
+    if unknown:
+        raise CliError("unknown_setting", f"not a setting: {', '.join(unknown)}", {"settings": unknown})
+    names = setting or list(values)
+    rows = {name: {"value": values[name], **_origin(inspection, name)} for name in names}
     derived = _derived(inspection)
     if state.output.json_mode:
         state.output.json({"profile": inspection.profile, "settings": rows, "derived": derived})
@@ -149,42 +141,38 @@ def _text(value: Any) -> str:
 
 
 @app.command("diff")
+@with_state()
 def diff(
-    ctx: typer.Context,
+    state: CliState,
     from_: Annotated[
         str, typer.Option("--from", help="A profile, or `current` (the settings as given now).", show_default=False)
     ],
     to: Annotated[str, typer.Option("--to", help="A profile, or `current`.")] = CURRENT,
-    profile: ProfileOption = None,
-    data_dir: DataDirOption = None,
-    json_output: JsonOption = False,
 ) -> None:
     """What changes between two profiles' effective settings on this machine (environment and applied file
     included)."""
-    state = command_state(ctx, profile, data_dir, json_output)
-    with state.output.guard():
-        from oppscope.config import Profile
+    from oppscope.config import Profile
 
-        sides = []
-        for side in (from_, to):
-            if side != CURRENT and side not in {p.value for p in Profile}:
-                raise CliError(
-                    "invalid_input",
-                    f"{side!r} is neither a profile nor {CURRENT!r}",
-                    {"valid": [*(p.value for p in Profile), CURRENT]},
-                )
-            sides.append(_loaded(state, None if side == CURRENT else side))
-        old, new = (inspection.values() for inspection in sides)
-        changes = {
-            name: {
-                "from": old[name],
-                "to": new[name],
-                "from_source": sides[0].origin_text(name),
-                "to_source": sides[1].origin_text(name),
-            }
-            for name in new
-            if old[name] != new[name]
+    sides = []
+    for side in (from_, to):
+        if side != CURRENT and side not in {p.value for p in Profile}:
+            raise CliError(
+                "invalid_input",
+                f"{side!r} is neither a profile nor {CURRENT!r}",
+                {"valid": [*(p.value for p in Profile), CURRENT]},
+            )
+        sides.append(_loaded(state, None if side == CURRENT else side))
+    old, new = (inspection.values() for inspection in sides)
+    changes = {
+        name: {
+            "from": old[name],
+            "to": new[name],
+            "from_source": sides[0].origin_text(name),
+            "to_source": sides[1].origin_text(name),
         }
+        for name in new
+        if old[name] != new[name]
+    }
     labels = [
         f"{side} ({inspection.profile})" if side == CURRENT else side
         for side, inspection in zip((from_, to), sides, strict=True)
@@ -200,34 +188,27 @@ def diff(
 
 
 @app.command("apply")
+@with_state()
 def apply(
-    ctx: typer.Context,
+    state: CliState,
     file: Annotated[Path, typer.Argument(help="A TOML file of settings to make the applied configuration.")],
-    profile: ProfileOption = None,
-    data_dir: DataDirOption = None,
-    json_output: JsonOption = False,
 ) -> None:
     """Validate FILE, back up the current applied file, then replace it atomically; an invalid FILE changes
     nothing."""
-    state = command_state(ctx, profile, data_dir, json_output)
-    with state.output.guard():
-        from oppscope.configuration import apply_config
+    from oppscope.configuration import apply_config
 
-        result = apply_config(file, _overrides(state))
-        _record(state, "configuration applied", result)
+    result = apply_config(file, _overrides(state))
+    _record(state, "configuration applied", result)
     _print_change(state, result, f"applied {result['applied']}")
 
 
 @app.command("backup")
-def backup(
-    ctx: typer.Context, profile: ProfileOption = None, data_dir: DataDirOption = None, json_output: JsonOption = False
-) -> None:
+@with_state()
+def backup(state: CliState) -> None:
     """Copy the applied file into <backup_path>/config/<YYYY-MM-DD>/ with a sha256 manifest."""
-    state = command_state(ctx, profile, data_dir, json_output)
-    with state.output.guard():
-        from oppscope.configuration import backup_config
+    from oppscope.configuration import backup_config
 
-        made = backup_config(_overrides(state))
+    made = backup_config(_overrides(state))
     if state.output.json_mode:
         state.output.json(made.as_dict() | {"moved_aside": str(made.moved_aside) if made.moved_aside else None})
     else:
@@ -236,15 +217,12 @@ def backup(
 
 
 @app.command("backups")
-def backups(
-    ctx: typer.Context, profile: ProfileOption = None, data_dir: DataDirOption = None, json_output: JsonOption = False
-) -> None:
+@with_state()
+def backups(state: CliState) -> None:
     """The configuration backups, oldest first."""
-    state = command_state(ctx, profile, data_dir, json_output)
-    with state.output.guard():
-        from oppscope.configuration import list_backups
+    from oppscope.configuration import list_backups
 
-        found = list_backups(_overrides(state))
+    found = list_backups(_overrides(state))
     if state.output.json_mode:
         state.output.json({"backups": [b.as_dict() for b in found]})
     else:
@@ -263,24 +241,20 @@ def _backup_date(text: str) -> date:
 
 
 @app.command("restore")
+@with_state()
 def restore(
-    ctx: typer.Context,
+    state: CliState,
     backup_date: Annotated[
         date,
         typer.Option("--backup-date", parser=_backup_date, help="The day's backup (YYYY-MM-DD).", show_default=False),
     ],
-    profile: ProfileOption = None,
-    data_dir: DataDirOption = None,
-    json_output: JsonOption = False,
 ) -> None:
     """Put back the applied file of that day's backup: checksums verified, the result validated, the current
     file kept first, written atomically."""
-    state = command_state(ctx, profile, data_dir, json_output)
-    with state.output.guard():
-        from oppscope.configuration import restore_config
+    from oppscope.configuration import restore_config
 
-        result = restore_config(backup_date, _overrides(state))
-        _record(state, "configuration restored", result)
+    result = restore_config(backup_date, _overrides(state))
+    _record(state, "configuration restored", result)
     _print_change(state, result, f"restored {result['restored']}")
 
 

@@ -3,13 +3,20 @@
 ``--profile``, ``--data-dir`` and ``--json`` are accepted both before the command (``oppscope --json
 history stats``) and after it (``oppscope history stats --json``); the value given closest to the command
 wins. Settings are built only when a command needs them, so ``--help`` never touches pydantic.
+
+A command declares only its own options and takes the ``CliState`` first; ``@with_state()`` adds the shared
+options to the signature Typer reads and runs the command inside ``Output.guard()``, so every command fails
+the same way.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, Concatenate
 
 import typer
 
@@ -77,3 +84,39 @@ def command_state(ctx: typer.Context, profile: str | None, data_dir: Path | None
         data_dir=data_dir or base.data_dir,
         json_mode=json_mode or base.json_mode,
     )
+
+
+Command = Callable[Concatenate[CliState, ...], None]
+
+# The shared options, appended after a command's own so that ``--help`` lists them last.
+_SETTINGS_OPTIONS = (
+    inspect.Parameter("profile", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=ProfileOption),
+    inspect.Parameter("data_dir", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=DataDirOption),
+)
+_JSON_OPTION = inspect.Parameter("json_output", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=JsonOption)
+_CONTEXT = inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context)
+
+
+def with_state(*, settings: bool = True, json: bool = True) -> Callable[[Command], Callable[..., None]]:
+    """Give a command the shared options (``settings=False``: no ``--profile``/``--data-dir``; ``json=False``:
+    no ``--json``, for commands that write files) and call it with their ``CliState``, inside ``guard()``."""
+
+    def decorate(command: Command) -> Callable[..., None]:
+        own = list(inspect.signature(command, eval_str=True).parameters.values())[1:]  # all but the state
+        shared = [*(_SETTINGS_OPTIONS if settings else ()), *((_JSON_OPTION,) if json else ())]
+        parameters = [_CONTEXT, *(p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own), *shared]
+
+        @functools.wraps(command)
+        def run(*, ctx: typer.Context, **options: Any) -> None:
+            state = command_state(
+                ctx, options.pop("profile", None), options.pop("data_dir", None), options.pop("json_output", False)
+            )
+            with state.output.guard():
+                command(state, **options)
+
+        # Typer builds the options from inspect.signature() (this one) and typing.get_type_hints() (these).
+        run.__signature__ = inspect.Signature(parameters, return_annotation=None)  # type: ignore[attr-defined]
+        run.__annotations__ = {p.name: p.annotation for p in parameters} | {"return": None}
+        return run
+
+    return decorate

@@ -6,14 +6,15 @@ from typing import Annotated
 
 import typer
 
-from oppscope.cli.context import DataDirOption, JsonOption, ProfileOption, command_state
+from oppscope.cli.context import CliState, with_state
 
 app = typer.Typer(help="Create and upgrade the state database (saved analyses, API tokens).", no_args_is_help=True)
 
 
 @app.command("upgrade")
+@with_state()
 def upgrade(
-    ctx: typer.Context,
+    state: CliState,
     compatible_with: Annotated[
         str | None,
         typer.Option(
@@ -23,18 +24,13 @@ def upgrade(
             show_default=False,
         ),
     ] = None,
-    profile: ProfileOption = None,
-    data_dir: DataDirOption = None,
-    json_output: JsonOption = False,
 ) -> None:
     """Bring the schema to this version's revision; running it again changes nothing."""
-    state = command_state(ctx, profile, data_dir, json_output)
-    with state.output.guard():
-        from oppscope.state import migrate
-        from oppscope.state.db import state_engine, state_url
+    from oppscope.state import migrate
+    from oppscope.state.db import state_engine, state_url
 
-        with state_engine(state.settings()) as engine:
-            result = migrate.upgrade(engine, compatible_with=compatible_with)
+    with state_engine(state.settings()) as engine:
+        result = migrate.upgrade(engine, compatible_with=compatible_with)
     body = {
         "database": _safe_url(state_url(state.settings())),
         "before": result.before,
@@ -53,17 +49,14 @@ def upgrade(
 
 
 @app.command("current")
-def current(
-    ctx: typer.Context, profile: ProfileOption = None, data_dir: DataDirOption = None, json_output: JsonOption = False
-) -> None:
+@with_state()
+def current(state: CliState) -> None:
     """Show the schema revision of the database and this version's; exits 1 when this version cannot run on it."""
-    state = command_state(ctx, profile, data_dir, json_output)
-    with state.output.guard():
-        from oppscope.state import migrate
-        from oppscope.state.db import state_engine
+    from oppscope.state import migrate
+    from oppscope.state.db import state_engine
 
-        with state_engine(state.settings()) as engine:
-            found = migrate.compatibility(engine)
+    with state_engine(state.settings()) as engine:
+        found = migrate.compatibility(engine)
     if state.output.json_mode:
         state.output.json(
             {"current": found.current, "required": found.head, "up_to_date": found.current == found.head}

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from oppscope.cli.context import DataDirOption, JsonOption, ProfileOption, command_state
+from oppscope.cli.context import CliState, with_state
 from oppscope.cli.output import EXIT_FAILURE, Output
 from oppscope.errors import ErrorKind, OppscopeError
 
@@ -33,20 +33,16 @@ TokenOption = Annotated[
 TimeoutOption = Annotated[float, typer.Option("--timeout", min=0.1, max=600, help="Seconds to wait for --url.")]
 
 
+@with_state()
 def health(
-    ctx: typer.Context,
+    state: CliState,
     quick: QuickOption = False,
     url: UrlOption = None,
     token: TokenOption = None,
     timeout: TimeoutOption = 10.0,
-    profile: ProfileOption = None,
-    data_dir: DataDirOption = None,
-    json_output: JsonOption = False,
 ) -> None:
     """Check the service's dependencies; exit 1 when one fails."""
-    state = command_state(ctx, profile, data_dir, json_output)
-    with state.output.guard():
-        body = _remote(url, token, quick=quick, timeout=timeout) if url else _local(state.settings(), quick=quick)
+    body = _remote(url, token, quick=quick, timeout=timeout) if url else _local(state.settings(), quick=quick)
     _show(state.output, body)
     if body["status"] not in ("ready", "ok"):
         raise typer.Exit(EXIT_FAILURE)
@@ -95,10 +91,7 @@ def _show(out: Output, body: dict[str, Any]) -> None:
         out.table(
             None,
             ("check", "status", "latency ms", "detail"),
-            (
-                (name, check["status"], check.get("latency_ms", ""), _detail(check))
-                for name, check in checks.items()
-            ),
+            ((name, check["status"], check.get("latency_ms", ""), _detail(check)) for name, check in checks.items()),
             right_align=(2,),
         )
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from oppscope.cli.context import DataDirOption, JsonOption, ProfileOption, command_state
+from oppscope.cli.context import CliState, with_state
 from oppscope.cli.output import EXIT_FAILURE, CliError, Output
 
 if TYPE_CHECKING:
@@ -32,8 +32,9 @@ _FORMATS: dict[str, ImportFormat] = {"csv": "csv", "parquet": "parquet", "jsonl"
 
 
 @app.command("import")
+@with_state()
 def import_history(
-    ctx: typer.Context,
+    state: CliState,
     path: Annotated[Path, typer.Argument(help="CSV, Parquet or JSON Lines file.", show_default=False)],
     replace: Annotated[
         bool,
@@ -64,27 +65,22 @@ def import_history(
         FileFormat | None,
         typer.Option("--format", help="File format; guessed from the extension when omitted.", show_default=False),
     ] = None,
-    profile: ProfileOption = None,
-    data_dir: DataDirOption = None,
-    json_output: JsonOption = False,
 ) -> None:
     """Import projects from a file into a new snapshot; exits 1 when nothing was committed (history unchanged)."""
-    state = command_state(ctx, profile, data_dir, json_output)
     out = state.output
-    with out.guard():
-        if skip_bad_rows and reject_all_on_error:
-            raise CliError("invalid_input", "--skip-bad-rows and --reject-all-on-error contradict each other")
-        settings = state.settings()
-        from oppscope.engines.loading import import_history
+    if skip_bad_rows and reject_all_on_error:
+        raise CliError("invalid_input", "--skip-bad-rows and --reject-all-on-error contradict each other")
+    settings = state.settings()
+    from oppscope.engines.loading import import_history
 
-        report = import_history(
-            settings,
-            path,
-            replace=replace,
-            on_error="skip" if skip_bad_rows else "reject",
-            fmt=_FORMATS[fmt.value] if fmt else None,
-            dedupe=dedupe,
-        )
+    report = import_history(
+        settings,
+        path,
+        replace=replace,
+        on_error="skip" if skip_bad_rows else "reject",
+        fmt=_FORMATS[fmt.value] if fmt else None,
+        dedupe=dedupe,
+    )
     _show_report(out, report)
     if not report.committed or report.rows_imported == 0:
         if not out.json_mode:
@@ -93,20 +89,14 @@ def import_history(
 
 
 @app.command("snapshots")
-def snapshots(
-    ctx: typer.Context,
-    profile: ProfileOption = None,
-    data_dir: DataDirOption = None,
-    json_output: JsonOption = False,
-) -> None:
+@with_state()
+def snapshots(state: CliState) -> None:
     """List the kept history snapshots, oldest first; the last one is current."""
-    state = command_state(ctx, profile, data_dir, json_output)
     out = state.output
-    with out.guard():
-        from oppscope.wiring import open_services
+    from oppscope.wiring import open_services
 
-        with open_services(state.settings()) as services, services.history.writer() as store:
-            kept = store.snapshots()
+    with open_services(state.settings()) as services, services.history.writer() as store:
+        kept = store.snapshots()
     if out.json_mode:
         out.json({"snapshots": kept, "current": kept[-1] if kept else None})
     else:
@@ -115,20 +105,14 @@ def snapshots(
 
 
 @app.command("rollback")
-def rollback(
-    ctx: typer.Context,
-    profile: ProfileOption = None,
-    data_dir: DataDirOption = None,
-    json_output: JsonOption = False,
-) -> None:
+@with_state()
+def rollback(state: CliState) -> None:
     """Make the previous snapshot current again (a running server follows within history_check_seconds)."""
-    state = command_state(ctx, profile, data_dir, json_output)
     out = state.output
-    with out.guard():
-        from oppscope.wiring import open_services
+    from oppscope.wiring import open_services
 
-        with open_services(state.settings()) as services, services.history.writer() as store:
-            snapshot = store.rollback()
+    with open_services(state.settings()) as services, services.history.writer() as store:
+        snapshot = store.rollback()
     if out.json_mode:
         out.json({"snapshot_id": snapshot})
     else:
@@ -136,21 +120,15 @@ def rollback(
 
 
 @app.command("stats")
-def stats(
-    ctx: typer.Context,
-    profile: ProfileOption = None,
-    data_dir: DataDirOption = None,
-    json_output: JsonOption = False,
-) -> None:
+@with_state()
+def stats(state: CliState) -> None:
     """Summarise the history: size, date range, ARR and the most common categories."""
-    state = command_state(ctx, profile, data_dir, json_output)
     out = state.output
-    with out.guard():
-        settings = state.settings()
-        from oppscope.wiring import open_services
+    settings = state.settings()
+    from oppscope.wiring import open_services
 
-        with open_services(settings) as services, services.history.reader() as store:
-            summary = store.stats()
+    with open_services(settings) as services, services.history.reader() as store:
+        summary = store.stats()
     if out.json_mode:
         out.model(summary)
     else:
@@ -158,8 +136,9 @@ def stats(
 
 
 @app.command("sample")
+@with_state()
 def sample(
-    ctx: typer.Context,
+    state: CliState,
     rows: Annotated[
         int | None,
         typer.Option("--rows", help="Rows to generate (default: the sample_rows setting).", show_default=False),
@@ -177,27 +156,22 @@ def sample(
             show_default=False,
         ),
     ] = None,
-    profile: ProfileOption = None,
-    data_dir: DataDirOption = None,
-    json_output: JsonOption = False,
 ) -> None:
     """Generate the reproducible sample history and load it into the store, or export it to a file."""
-    state = command_state(ctx, profile, data_dir, json_output)
     out = state.output
-    with out.guard():
-        if rows is not None and rows < 1:
-            raise CliError("invalid_input", "--rows must be at least 1", {"rows": rows})
-        if export is not None and replace:
-            raise CliError("invalid_input", "--replace only applies when loading into the store")
-        export_format = None if export is None else _format_from_extension(export)
-        settings = state.settings()
-        count, chosen_seed = rows or settings.sample_rows, settings.sample_seed if seed is None else seed
-        if export is not None and export_format is not None:
-            from oppscope.history.sample import generate_sample
+    if rows is not None and rows < 1:
+        raise CliError("invalid_input", "--rows must be at least 1", {"rows": rows})
+    if export is not None and replace:
+        raise CliError("invalid_input", "--replace only applies when loading into the store")
+    export_format = None if export is None else _format_from_extension(export)
+    settings = state.settings()
+    count, chosen_seed = rows or settings.sample_rows, settings.sample_seed if seed is None else seed
+    if export is not None and export_format is not None:
+        from oppscope.history.sample import generate_sample
 
-            _export_rows(out, generate_sample(count, chosen_seed).rows, export, export_format)
-        else:
-            _load_sample(out, settings, count, chosen_seed, replace=replace)
+        _export_rows(out, generate_sample(count, chosen_seed).rows, export, export_format)
+    else:
+        _load_sample(out, settings, count, chosen_seed, replace=replace)
 
 
 def _export_rows(out: Output, rows: Sequence[Mapping[str, Any]], path: Path, fmt: ImportFormat) -> None:
@@ -296,5 +270,3 @@ def _show_stats(out: Output, summary: HistoryStats) -> None:
 def _show_counts(out: Output, title: str, counts: Mapping[str, int], limit: int = 10) -> None:
     top = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:limit]
     out.table(title, ("value", "rows"), ((name, f"{n:,}") for name, n in top), right_align=(1,))
-
-

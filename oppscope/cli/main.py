@@ -11,7 +11,7 @@ import typer
 from oppscope.cli import backup, config, db, history, maintenance, ops, releases, tokens
 from oppscope.cli.analyze import analyze
 from oppscope.cli.backtest import backtest
-from oppscope.cli.context import CliState, DataDirOption, JsonOption, ProfileOption, command_state
+from oppscope.cli.context import CliState, DataDirOption, JsonOption, ProfileOption, with_state
 from oppscope.cli.health import health
 from oppscope.cli.serve import serve
 from oppscope.cli.serving import status, stop
@@ -36,11 +36,11 @@ def main(
     ctx.obj = CliState(profile=profile, data_dir=data_dir, json_mode=json_output)
 
 
-def version(ctx: typer.Context, json_output: JsonOption = False) -> None:
+@with_state(settings=False)
+def version(state: CliState) -> None:
     """Print the installed version."""
     from oppscope import __version__
 
-    state = command_state(ctx, None, None, json_output)
     if state.json_mode:
         state.output.json({"version": __version__})
     else:

@@ -8,12 +8,11 @@ fails. Heavy modules load inside the commands, as everywhere in the CLI, so ``--
 from __future__ import annotations
 
 from enum import StrEnum
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from oppscope.cli.context import CliState, DataDirOption, JsonOption, ProfileOption, command_state
+from oppscope.cli.context import CliState, with_state
 from oppscope.cli.ops import TokenOption
 from oppscope.cli.output import EXIT_FAILURE, CliError
 
@@ -41,22 +40,12 @@ UrlOption = Annotated[
 ]
 
 
-def _checklist(
-    ctx: typer.Context,
-    name: str,
-    profile: str | None,
-    data_dir: Path | None,
-    json_output: bool,
-    url: str | None = None,
-    token: str | None = None,
-) -> None:
-    state = command_state(ctx, profile, data_dir, json_output)
-    with state.output.guard():
-        from oppscope.maintenance import run
+def _checklist(state: CliState, name: str, url: str | None = None, token: str | None = None) -> None:
+    from oppscope.maintenance import run
 
-        if url is not None and not url.startswith(("http://", "https://")):
-            raise CliError("invalid_input", "--url must start with http:// or https://", {"url": url})
-        report = run(name, state.settings(), url, token)
+    if url is not None and not url.startswith(("http://", "https://")):
+        raise CliError("invalid_input", "--url must start with http:// or https://", {"url": url})
+    report = run(name, state.settings(), url, token)
     if state.output.json_mode:
         state.output.json(report.as_dict())
     else:
@@ -78,38 +67,31 @@ def _print_checklist(state: CliState, report: ChecklistReport) -> None:
 
 
 @app.command("daily")
-def daily(
-    ctx: typer.Context,
-    url: UrlOption = None,
-    token: TokenOption = None,
-    profile: ProfileOption = None,
-    data_dir: DataDirOption = None,
-    json_output: JsonOption = False,
-) -> None:
+@with_state()
+def daily(state: CliState, url: UrlOption = None, token: TokenOption = None) -> None:
     """Health, error log review, metrics against the alert thresholds, backup verification; exits 1 on a failure."""
-    _checklist(ctx, "daily", profile, data_dir, json_output, url, token)
+    _checklist(state, "daily", url, token)
 
 
 @app.command("weekly")
-def weekly(
-    ctx: typer.Context, profile: ProfileOption = None, data_dir: DataDirOption = None, json_output: JsonOption = False
-) -> None:
+@with_state()
+def weekly(state: CliState) -> None:
     """Capacity review, log clean-up, database vacuum and analyze, dependencies against the lock; exits 1 on a
     failure. Safe while the service runs."""
-    _checklist(ctx, "weekly", profile, data_dir, json_output)
+    _checklist(state, "weekly")
 
 
 @app.command("monthly")
-def monthly(
-    ctx: typer.Context, profile: ProfileOption = None, data_dir: DataDirOption = None, json_output: JsonOption = False
-) -> None:
+@with_state()
+def monthly(state: CliState) -> None:
     """Capacity planning report, security audit of the locked dependencies, DR rehearsal; exits 1 on a failure."""
-    _checklist(ctx, "monthly", profile, data_dir, json_output)
+    _checklist(state, "monthly")
 
 
 @app.command("emergency")
+@with_state()
 def emergency(
-    ctx: typer.Context,
+    state: CliState,
     switch: Annotated[Switch, typer.Argument(help="on: pause analyses on every worker; off: resume them.")],
     reason: Annotated[
         str | None, typer.Option("--reason", help="Why (shown to callers and on /ops); required with on.")
@@ -117,24 +99,19 @@ def emergency(
     retry_after: Annotated[
         int, typer.Option("--retry-after", min=1, max=86_400, help="Seconds clients are told to wait (Retry-After).")
     ] = 300,
-    profile: ProfileOption = None,
-    data_dir: DataDirOption = None,
-    json_output: JsonOption = False,
 ) -> None:
     """Pause (on) or resume (off) the analysis endpoints on every worker within a second: they answer 503 with
     Retry-After; reads, saved analyses and health keep working."""
-    state = command_state(ctx, profile, data_dir, json_output)
-    with state.output.guard():
-        from oppscope.ops import emergency as flag
+    from oppscope.ops import emergency as flag
 
-        settings = state.settings()
-        if switch is Switch.on:
-            if reason is None:
-                raise CliError("invalid_input", "--reason is required to switch emergency maintenance on")
-            body = {"emergency": "on", **flag.switch_on(settings, reason, retry_after).as_dict()}
-        else:
-            body = {"emergency": "off", "was_on": flag.switch_off(settings)}
-        body["flag"] = str(flag.emergency_path(settings))
+    settings = state.settings()
+    if switch is Switch.on:
+        if reason is None:
+            raise CliError("invalid_input", "--reason is required to switch emergency maintenance on")
+        body = {"emergency": "on", **flag.switch_on(settings, reason, retry_after).as_dict()}
+    else:
+        body = {"emergency": "off", "was_on": flag.switch_off(settings)}
+    body["flag"] = str(flag.emergency_path(settings))
     if state.output.json_mode:
         state.output.json(body)
     elif switch is Switch.on:
@@ -145,23 +122,21 @@ def emergency(
         state.output.notice("emergency maintenance off" if body["was_on"] else "emergency maintenance was not on")
 
 
+@with_state()
 def capacity(
-    ctx: typer.Context,
+    state: CliState,
     window: Annotated[Window, typer.Option("--window", help="The window of the time series to judge.")] = Window.hour,
-    profile: ProfileOption = None,
-    data_dir: DataDirOption = None,
-    json_output: JsonOption = False,
 ) -> None:
     """Observed CPU, memory, p95 and queue depth against the seed's scaling triggers and the environment's size,
     and the workers or instances to run."""
-    state = command_state(ctx, profile, data_dir, json_output)
-    with state.output.guard():
-        from oppscope.ops.capacity import assess
-        from oppscope.ops.dashboard import WINDOWS
-        from oppscope.ops.timeseries import open_timeseries
+    from oppscope.ops.capacity import assess
+    from oppscope.ops.dashboard import WINDOWS
+    from oppscope.ops.timeseries import open_timeseries
+    from oppscope.serving.control import running_instances
 
-        settings = state.settings()
-        report = assess(settings, open_timeseries(settings).window(WINDOWS[window.value]))
+    settings = state.settings()
+    stats = open_timeseries(settings).window(WINDOWS[window.value])
+    report = assess(settings, stats, instances=running_instances(settings))
     if state.output.json_mode:
         state.output.json(report.as_dict())
     else:
@@ -177,7 +152,7 @@ def print_capacity(state: CliState, report: CapacityReport) -> None:
             ("action", report.action),
             ("environment", f"{env['resources']} ({env['vcpus']} vCPU, {env['memory_mb']} MB)"),
             ("workers", f"{report.workers_now} -> {report.workers_recommended}"),
-            ("instances", f"{report.instances_delta:+d}"),
+            ("instances", _instances(report)),
             ("sampled minutes", seen["sampled_minutes"]),
         ],
     )
@@ -187,6 +162,12 @@ def print_capacity(state: CliState, report: CapacityReport) -> None:
         [(f"scale {t.direction} on {t.signal}", "yes" if t.met else "no", t.detail) for t in report.triggers],
     )
     state.output.bullets("Why", report.reasons)
+
+
+def _instances(report: CapacityReport) -> str:
+    if report.instances_now is None:  # no supervisor running: only the change is known
+        return f"{report.instances_delta:+d}"
+    return f"{report.instances_now} -> {report.instances_recommended}"
 
 
 def register(root: typer.Typer) -> None:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from oppscope.cli.context import CliState, DataDirOption, JsonOption, ProfileOption, command_state
+from oppscope.cli.context import CliState, with_state
 from oppscope.cli.output import EXIT_FAILURE, CliError
 from oppscope.errors import ErrorKind, OppscopeError
 from oppscope.ops.alerts import Severity
@@ -157,8 +157,9 @@ def _alert_rows(states: list[AlertState]) -> list[tuple[object, ...]]:
 
 
 @alerts_app.command("check")
+@with_state()
 def alerts_check(
-    ctx: typer.Context,
+    state: CliState,
     notify: Annotated[
         str | None,
         typer.Option("--notify", help="Post the firing alerts to this webhook (default: alert_webhook_url)."),
@@ -169,35 +170,30 @@ def alerts_check(
             "--notify-format", help="alertmanager or slack (default: alert_webhook_format).", show_default=False
         ),
     ] = None,
-    profile: ProfileOption = None,
-    data_dir: DataDirOption = None,
-    json_output: JsonOption = False,
 ) -> None:
     """Evaluate every alert on the live service's time series; exits 1 when a critical one fires."""
-    state = command_state(ctx, profile, data_dir, json_output)
-    with state.output.guard():
-        from oppscope.config import secret_value
-        from oppscope.ops import notify as notifier
-        from oppscope.ops.alerts import critical_firing
-        from oppscope.ops.checks import default_url
-        from oppscope.ops.diagnostics import alert_states
-        from oppscope.ops.timeseries import open_timeseries
+    from oppscope.config import secret_value
+    from oppscope.ops import notify as notifier
+    from oppscope.ops.alerts import critical_firing
+    from oppscope.ops.checks import default_url
+    from oppscope.ops.diagnostics import alert_states
+    from oppscope.ops.timeseries import open_timeseries
 
-        settings = state.settings()
-        now = datetime.now(UTC)
-        states = alert_states(settings, open_timeseries(settings), now)
-        firing = [s for s in states if s.firing]
-        url = notify or secret_value(settings.alert_webhook_url)
-        delivery: dict[str, Any] | None = None
-        if url and firing:
-            chosen = notify_format.value if notify_format else settings.alert_webhook_format
-            fmt: notifier.WebhookFormat = "slack" if chosen == "slack" else "alertmanager"
-            body = notifier.payload(firing, fmt, f"{default_url(settings)}/ops", now)
-            try:
-                sent = notifier.send(url, body, alerts=len(firing))
-            except notifier.NotifyError as exc:
-                raise CliError("notify_failed", exc.message, {"attempts": exc.attempts, "status": exc.status}) from exc
-            delivery = {"url": sent.url, "status": sent.status, "attempts": sent.attempts, "alerts": sent.alerts}
+    settings = state.settings()
+    now = datetime.now(UTC)
+    states = alert_states(settings, open_timeseries(settings), now)
+    firing = [s for s in states if s.firing]
+    url = notify or secret_value(settings.alert_webhook_url)
+    delivery: dict[str, Any] | None = None
+    if url and firing:
+        chosen = notify_format.value if notify_format else settings.alert_webhook_format
+        fmt: notifier.WebhookFormat = "slack" if chosen == "slack" else "alertmanager"
+        body = notifier.payload(firing, fmt, f"{default_url(settings)}/ops", now)
+        try:
+            sent = notifier.send(url, body, alerts=len(firing))
+        except notifier.NotifyError as exc:
+            raise CliError("notify_failed", exc.message, {"attempts": exc.attempts, "status": exc.status}) from exc
+        delivery = {"url": sent.url, "status": sent.status, "attempts": sent.attempts, "alerts": sent.alerts}
     if state.output.json_mode:
         state.output.json(
             {
@@ -218,72 +214,62 @@ def alerts_check(
 
 
 @alerts_app.command("export")
+@with_state(json=False)
 def alerts_export(
-    ctx: typer.Context,
+    state: CliState,
     fmt: Annotated[AlertFormat, typer.Option("--format", help="prometheus (rules file) or cloudwatch (alarms).")],
     output: OutputOption = None,
-    profile: ProfileOption = None,
-    data_dir: DataDirOption = None,
 ) -> None:
     """Write the alerts as a Prometheus rules file or as CloudFormation CloudWatch alarms (JSON)."""
-    state = command_state(ctx, profile, data_dir, False)
-    with state.output.guard():
-        from oppscope.ops.alerts import alert_rules, cloudwatch_alarms, prometheus_rules
+    from oppscope.ops.alerts import alert_rules, cloudwatch_alarms, prometheus_rules
 
-        settings = state.settings()
-        rules = alert_rules(settings)
-        if fmt is AlertFormat.prometheus:
-            import yaml
+    settings = state.settings()
+    rules = alert_rules(settings)
+    if fmt is AlertFormat.prometheus:
+        import yaml
 
-            header = "# oppscope alerts at the operations guide's thresholds (oppscope alerts export)\n"
-            text = header + yaml.safe_dump(prometheus_rules(rules), sort_keys=False, width=1000)
-        else:
-            from oppscope.ops.checks import BACKENDS
+        header = "# oppscope alerts at the operations guide's thresholds (oppscope alerts export)\n"
+        text = header + yaml.safe_dump(prometheus_rules(rules), sort_keys=False, width=1000)
+    else:
+        from oppscope.ops.checks import BACKENDS
 
-            text = json.dumps(cloudwatch_alarms(rules, settings, BACKENDS), indent=2)
-        _write(state, text, output)
+        text = json.dumps(cloudwatch_alarms(rules, settings, BACKENDS), indent=2)
+    _write(state, text, output)
 
 
 @dashboard_app.command("export")
+@with_state(json=False)
 def dashboard_export(
-    ctx: typer.Context,
+    state: CliState,
     fmt: Annotated[DashboardFormat, typer.Option("--format", help="grafana or cloudwatch (dashboard body).")],
     output: OutputOption = None,
-    profile: ProfileOption = None,
-    data_dir: DataDirOption = None,
 ) -> None:
     """Write the /ops dashboard as Grafana dashboard JSON or a CloudWatch dashboard body."""
-    state = command_state(ctx, profile, data_dir, False)
-    with state.output.guard():
-        from oppscope.ops import dashboard
+    from oppscope.ops import dashboard
 
-        settings = state.settings()
-        body = dashboard.grafana(settings) if fmt is DashboardFormat.grafana else dashboard.cloudwatch(settings)
-        _write(state, json.dumps(body, indent=2), output)
+    settings = state.settings()
+    body = dashboard.grafana(settings) if fmt is DashboardFormat.grafana else dashboard.cloudwatch(settings)
+    _write(state, json.dumps(body, indent=2), output)
 
 
 # --- logs, metrics, cache, queries --------------------------------------------------------------------------
 
 
 @logs_app.command("errors")
+@with_state()
 def logs_errors(
-    ctx: typer.Context,
+    state: CliState,
     since: Annotated[str, typer.Option("--since", help="A duration back from now (1h) or an ISO 8601 time.")] = "1h",
-    profile: ProfileOption = None,
-    data_dir: DataDirOption = None,
-    json_output: JsonOption = False,
 ) -> None:
     """Failed requests in the JSON log, grouped by error code, each with its count and latest example."""
-    state = command_state(ctx, profile, data_dir, json_output)
-    with state.output.guard():
-        from oppscope.ops.diagnostics import error_groups, parse_since
-        from oppscope.ops.logging import iter_log_records
+    from oppscope.ops.diagnostics import error_groups, parse_since
+    from oppscope.ops.logging import iter_log_records
 
-        try:
-            start = parse_since(since)
-        except ValueError as exc:
-            raise _bad_input(exc) from exc
-        groups = error_groups(iter_log_records(state.settings(), start))
+    try:
+        start = parse_since(since)
+    except ValueError as exc:
+        raise _bad_input(exc) from exc
+    groups = error_groups(iter_log_records(state.settings(), start))
     if state.output.json_mode:
         state.output.json(
             {"since": start.isoformat(), "total": sum(g.count for g in groups), "groups": [g.as_dict() for g in groups]}
@@ -309,20 +295,16 @@ def logs_errors(
 
 
 @metrics_app.command("resources")
+@with_state()
 def metrics_resources(
-    ctx: typer.Context,
+    state: CliState,
     window: WindowOption = "15m",
-    profile: ProfileOption = None,
-    data_dir: DataDirOption = None,
-    json_output: JsonOption = False,
 ) -> None:
     """CPU, memory and disk now and at their highest in the window, and per server process."""
-    state = command_state(ctx, profile, data_dir, json_output)
-    with state.output.guard():
-        from oppscope.ops.diagnostics import resources
+    from oppscope.ops.diagnostics import resources
 
-        report = _report(state, window)
-        found = resources(state.settings(), report.stats, report.pids)
+    report = _report(state, window)
+    found = resources(state.settings(), report.stats, report.pids)
     if state.output.json_mode:
         state.output.json(found)
         return
@@ -357,35 +339,31 @@ def _print_resources(state: CliState, found: dict[str, Any]) -> None:
 
 
 @cache_app.command("stats")
+@with_state()
 def cache_stats(
-    ctx: typer.Context,
+    state: CliState,
     window: WindowOption = "1h",
     url: Annotated[
         str | None, typer.Option("--url", help="Also ask this service for its worker's cache entries.")
     ] = None,
     token: TokenOption = None,
-    profile: ProfileOption = None,
-    data_dir: DataDirOption = None,
-    json_output: JsonOption = False,
 ) -> None:
     """Cache hits, misses and hit rate over the window (every worker's, from the time series); entries with --url."""
-    state = command_state(ctx, profile, data_dir, json_output)
-    with state.output.guard():
-        from oppscope.ops.diagnostics import cache_stats as stats
+    from oppscope.ops.diagnostics import cache_stats as stats
 
-        report = _report(state, window)
-        found: dict[str, Any] = stats(state.settings(), report.stats)
-        if url:
-            with _client(state.settings(), url, token) as client:
-                answer = client.get("/ops/data", params={"window": "15m"})
-            if answer.status_code != 200:
-                raise OppscopeError(
-                    "service_error",
-                    f"{url}/ops/data answered HTTP {answer.status_code}",
-                    {"status": answer.status_code},
-                    kind=ErrorKind.unavailable,
-                )
-            found["worker"] = answer.json()["worker"]
+    report = _report(state, window)
+    found: dict[str, Any] = stats(state.settings(), report.stats)
+    if url:
+        with _client(state.settings(), url, token) as client:
+            answer = client.get("/ops/data", params={"window": "15m"})
+        if answer.status_code != 200:
+            raise OppscopeError(
+                "service_error",
+                f"{url}/ops/data answered HTTP {answer.status_code}",
+                {"status": answer.status_code},
+                kind=ErrorKind.unavailable,
+            )
+        found["worker"] = answer.json()["worker"]
     if state.output.json_mode:
         state.output.json(found)
         return
@@ -396,32 +374,28 @@ def cache_stats(
 
 
 @queries_app.command("slow")
+@with_state()
 def queries_slow(
-    ctx: typer.Context,
+    state: CliState,
     since: Annotated[str, typer.Option("--since", help="A duration back from now (1h) or an ISO 8601 time.")] = "1h",
     threshold: Annotated[
         float | None,
         typer.Option("--threshold", min=0, help="Seconds (default: the slow_request_s setting).", show_default=False),
     ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=1000, help="Show at most this many.")] = 20,
-    profile: ProfileOption = None,
-    data_dir: DataDirOption = None,
-    json_output: JsonOption = False,
 ) -> None:
     """The slowest requests of the log past the threshold, with the stage times of their analysis."""
-    state = command_state(ctx, profile, data_dir, json_output)
-    with state.output.guard():
-        from oppscope.ops.diagnostics import parse_since, slow_requests
-        from oppscope.ops.logging import iter_log_records
+    from oppscope.ops.diagnostics import parse_since, slow_requests
+    from oppscope.ops.logging import iter_log_records
 
-        settings = state.settings()
-        try:
-            start = parse_since(since)
-        except ValueError as exc:
-            raise _bad_input(exc) from exc
-        found = slow_requests(
-            iter_log_records(settings, start), settings.slow_request_s if threshold is None else threshold, limit
-        )
+    settings = state.settings()
+    try:
+        start = parse_since(since)
+    except ValueError as exc:
+        raise _bad_input(exc) from exc
+    found = slow_requests(
+        iter_log_records(settings, start), settings.slow_request_s if threshold is None else threshold, limit
+    )
     if state.output.json_mode:
         state.output.json({"since": start.isoformat(), **found})
         return
@@ -451,8 +425,9 @@ def _print_slow(state: CliState, found: dict[str, Any]) -> None:
 # --- diagnose ------------------------------------------------------------------------------------------------
 
 
+@with_state()
 def diagnose(
-    ctx: typer.Context,
+    state: CliState,
     full: Annotated[bool, typer.Option("--full", help="Add the infrastructure and permissions checks.")] = False,
     window: WindowOption = "15m",
     service: Annotated[
@@ -460,43 +435,38 @@ def diagnose(
     ] = True,
     url: UrlOption = None,
     token: TokenOption = None,
-    profile: ProfileOption = None,
-    data_dir: DataDirOption = None,
-    json_output: JsonOption = False,
 ) -> None:
     """One report: health, errors, latency percentiles, resources, cache, slow requests and alerts.
 
     Exits 1 when a backend is unreachable, the service is not ready, or a critical alert fires."""
-    state = command_state(ctx, profile, data_dir, json_output)
-    with state.output.guard():
-        from oppscope.ops import checks
-        from oppscope.ops.alerts import critical_firing
-        from oppscope.ops.diagnostics import resources
-        from oppscope.wiring import open_services
+    from oppscope.ops import checks
+    from oppscope.ops.alerts import critical_firing
+    from oppscope.ops.diagnostics import resources
+    from oppscope.wiring import open_services
 
-        settings = state.settings()
-        report = _report(state, window)
-        with open_services(settings) as services:
-            probes = [probe for probe in services.checks if not probe.slow]
-            published = partial(_published_id, services.model_cache)
-            if service:
-                with _client(settings, url, token) as client:
-                    suites = [checks.connectivity(settings, probes, published, client)]
-            else:
-                suites = [checks.connectivity(settings, probes, published)]
-        if full:
-            suites += [
-                checks.infrastructure(settings, partial(_published_model, settings)),
-                checks.permissions(settings, lambda: _token_counts(settings)),
-            ]
-        body = report.as_dict() | {
-            "health": {
-                "status": "ok" if all(s.ok for s in suites) else "fail",
-                "suites": [s.as_dict() for s in suites],
-            },
-            "resources": resources(settings, report.stats, report.pids),
-            "slow_requests": report.slow(),
-        }
+    settings = state.settings()
+    report = _report(state, window)
+    with open_services(settings) as services:
+        probes = [probe for probe in services.checks if not probe.slow]
+        published = partial(_published_id, services.model_cache)
+        if service:
+            with _client(settings, url, token) as client:
+                suites = [checks.connectivity(settings, probes, published, client)]
+        else:
+            suites = [checks.connectivity(settings, probes, published)]
+    if full:
+        suites += [
+            checks.infrastructure(settings, partial(_published_model, settings)),
+            checks.permissions(settings, lambda: _token_counts(settings)),
+        ]
+    body = report.as_dict() | {
+        "health": {
+            "status": "ok" if all(s.ok for s in suites) else "fail",
+            "suites": [s.as_dict() for s in suites],
+        },
+        "resources": resources(settings, report.stats, report.pids),
+        "slow_requests": report.slow(),
+    }
     failed = body["health"]["status"] != "ok" or critical_firing(report.alerts)
     if state.output.json_mode:
         state.output.json(body | {"status": "fail" if failed else "ok"})
@@ -537,8 +507,9 @@ def _print_diagnosis(state: CliState, report: OpsReport, body: dict[str, Any], s
 
 
 @monitor_app.command("errors")
+@with_state()
 def monitor_errors(
-    ctx: typer.Context,
+    state: CliState,
     duration: Annotated[str, typer.Option("--duration", help="How long to watch: e.g. 15m.")] = "15m",
     interval: Annotated[str, typer.Option("--interval", help="Time between readings: e.g. 10s.")] = "10s",
     level: Annotated[
@@ -548,38 +519,33 @@ def monitor_errors(
         str | None, typer.Option("--url", help="Scrape this service's /metrics instead of reading the time series.")
     ] = None,
     token: TokenOption = None,
-    profile: ProfileOption = None,
-    data_dir: DataDirOption = None,
-    json_output: JsonOption = False,
 ) -> None:
     """Watch the error rate and p95 live, one line per reading; exits 1 as soon as a threshold is crossed."""
-    state = command_state(ctx, profile, data_dir, json_output)
-    with state.output.guard():
-        from oppscope.ops.diagnostics import parse_duration
-        from oppscope.ops.monitor import MetricsReader, Monitor, SeriesReader
+    from oppscope.ops.diagnostics import parse_duration
+    from oppscope.ops.monitor import MetricsReader, Monitor, SeriesReader
 
-        settings = state.settings()
-        try:
-            total_s, every_s = parse_duration(duration).total_seconds(), parse_duration(interval).total_seconds()
-        except ValueError as exc:
-            raise _bad_input(exc) from exc
-        reader = MetricsReader(_client(settings, url, token)) if url else SeriesReader(settings)
-        monitor = Monitor(settings, reader, critical=level is Severity.critical)
-        deadline = time.monotonic() + total_s
-        crossed = None
-        while True:
-            reading = monitor.read()
-            if state.output.json_mode:
-                typer.echo(json.dumps(reading.as_dict()))
-            else:
-                typer.echo(reading.line())
-            if reading.crossed:
-                crossed = reading
-                break
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            time.sleep(min(every_s, remaining))
+    settings = state.settings()
+    try:
+        total_s, every_s = parse_duration(duration).total_seconds(), parse_duration(interval).total_seconds()
+    except ValueError as exc:
+        raise _bad_input(exc) from exc
+    reader = MetricsReader(_client(settings, url, token)) if url else SeriesReader(settings)
+    monitor = Monitor(settings, reader, critical=level is Severity.critical)
+    deadline = time.monotonic() + total_s
+    crossed = None
+    while True:
+        reading = monitor.read()
+        if state.output.json_mode:
+            typer.echo(json.dumps(reading.as_dict()))
+        else:
+            typer.echo(reading.line())
+        if reading.crossed:
+            crossed = reading
+            break
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        time.sleep(min(every_s, remaining))
     if crossed is not None:
         state.output.notice(f"threshold crossed: {'; '.join(crossed.crossed)}", style="bold red")
         raise typer.Exit(EXIT_FAILURE)
@@ -608,43 +574,33 @@ def _finish(state: CliState, suite: Suite) -> None:
 
 
 @check_app.command("connectivity")
+@with_state()
 def check_connectivity(
-    ctx: typer.Context,
+    state: CliState,
     url: Annotated[str | None, typer.Option("--url", help="Also ask this running service for its readiness.")] = None,
     token: TokenOption = None,
-    profile: ProfileOption = None,
-    data_dir: DataDirOption = None,
-    json_output: JsonOption = False,
 ) -> None:
     """Each backend reachable: history, state database, model cache (and the service's readiness with --url)."""
-    state = command_state(ctx, profile, data_dir, json_output)
-    with state.output.guard():
-        from oppscope.ops import checks
-        from oppscope.wiring import open_services
+    from oppscope.ops import checks
+    from oppscope.wiring import open_services
 
-        settings = state.settings()
-        with open_services(settings) as services:
-            probes = [probe for probe in services.checks if not probe.slow]  # the engine is no backend
-            if url:
-                with _client(settings, url, token) as client:
-                    suite = checks.connectivity(settings, probes, partial(_published_id, services.model_cache), client)
-            else:
-                suite = checks.connectivity(settings, probes, partial(_published_id, services.model_cache))
+    settings = state.settings()
+    with open_services(settings) as services:
+        probes = [probe for probe in services.checks if not probe.slow]  # the engine is no backend
+        if url:
+            with _client(settings, url, token) as client:
+                suite = checks.connectivity(settings, probes, partial(_published_id, services.model_cache), client)
+        else:
+            suite = checks.connectivity(settings, probes, partial(_published_id, services.model_cache))
     _finish(state, suite)
 
 
 def _local_check(name: str, summary: str, build: Callable[[ModuleType, Settings], Suite]) -> None:
     """A ``check`` command over the data directory alone."""
 
-    def command(
-        ctx: typer.Context,
-        profile: ProfileOption = None,
-        data_dir: DataDirOption = None,
-        json_output: JsonOption = False,
-    ) -> None:
-        state = command_state(ctx, profile, data_dir, json_output)
-        with state.output.guard():
-            suite = build(import_module("oppscope.ops.checks"), state.settings())
+    @with_state()
+    def command(state: CliState) -> None:
+        suite = build(import_module("oppscope.ops.checks"), state.settings())
         _finish(state, suite)
 
     command.__doc__ = summary
@@ -654,16 +610,9 @@ def _local_check(name: str, summary: str, build: Callable[[ModuleType, Settings]
 def _service_check(name: str, summary: str, build: Callable[[ModuleType, httpx.Client, str | None], Suite]) -> None:
     """A ``check`` command against the running service."""
 
-    def command(
-        ctx: typer.Context,
-        url: UrlOption = None,
-        token: TokenOption = None,
-        profile: ProfileOption = None,
-        data_dir: DataDirOption = None,
-        json_output: JsonOption = False,
-    ) -> None:
-        state = command_state(ctx, profile, data_dir, json_output)
-        with state.output.guard(), _client(state.settings(), url, token) as client:
+    @with_state()
+    def command(state: CliState, url: UrlOption = None, token: TokenOption = None) -> None:
+        with _client(state.settings(), url, token) as client:
             suite = build(import_module("oppscope.ops.checks"), client, token)
         _finish(state, suite)
 
@@ -722,33 +671,29 @@ _service_check(
 
 
 @check_app.command("performance")
+@with_state()
 def check_performance(
-    ctx: typer.Context,
+    state: CliState,
     url: UrlOption = None,
     token: TokenOption = None,
     duration: Annotated[str, typer.Option("--duration", help="How long the load runs (at most 10m).")] = "30s",
     concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=32, help="Parallel clients.")] = 4,
     max_requests: Annotated[int, typer.Option("--max-requests", min=1, max=100_000, help="Request budget.")] = 10_000,
-    profile: ProfileOption = None,
-    data_dir: DataDirOption = None,
-    json_output: JsonOption = False,
 ) -> None:
     """A short bounded load of analyses (saved as customer "oppscope check") against the seed's baselines:
     p95 < 10 s, 100 requests/minute, error rate < 1%."""
-    state = command_state(ctx, profile, data_dir, json_output)
-    with state.output.guard():
-        from oppscope.ops import checks
-        from oppscope.ops.diagnostics import parse_duration
+    from oppscope.ops import checks
+    from oppscope.ops.diagnostics import parse_duration
 
-        settings = state.settings()
-        try:
-            seconds = parse_duration(duration).total_seconds()
-        except ValueError as exc:
-            raise _bad_input(exc) from exc
-        if seconds > 600:
-            raise CliError("invalid_input", "--duration is at most 10m")
-        _client(settings, url, token).close()  # validates the URL before the load starts
-        suite = checks.performance(settings, lambda: _client(settings, url, token), seconds, concurrency, max_requests)
+    settings = state.settings()
+    try:
+        seconds = parse_duration(duration).total_seconds()
+    except ValueError as exc:
+        raise _bad_input(exc) from exc
+    if seconds > 600:
+        raise CliError("invalid_input", "--duration is at most 10m")
+    _client(settings, url, token).close()  # validates the URL before the load starts
+    suite = checks.performance(settings, lambda: _client(settings, url, token), seconds, concurrency, max_requests)
     _finish(state, suite)
 
 

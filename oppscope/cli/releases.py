@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from oppscope.cli.context import CliState, DataDirOption, JsonOption, ProfileOption, command_state
+from oppscope.cli.context import CliState, with_state
 from oppscope.cli.output import EXIT_FAILURE, CliError
 from oppscope.releases.events import Event
 
@@ -80,8 +80,9 @@ def _finish(state: CliState, outcome: Outcome) -> None:
         raise typer.Exit(EXIT_FAILURE)
 
 
+@with_state()
 def deploy(
-    ctx: typer.Context,
+    state: CliState,
     path: Annotated[
         Path | None, typer.Option("--path", help="A checkout of the project to deploy.", show_default=False)
     ] = None,
@@ -108,80 +109,63 @@ def deploy(
         float, typer.Option("--check-seconds", min=1, max=600, help="How long `check performance` loads.")
     ] = 10.0,
     webhook: WebhookOption = None,
-    profile: ProfileOption = None,
-    data_dir: DataDirOption = None,
-    json_output: JsonOption = False,
 ) -> None:
     """Deploy a release with no downtime: preflight checklist, migrations, new instance beside the old, readiness
     gate, proxy switch, drain, post-deployment checks; rolls back by itself when they fail."""
-    state = command_state(ctx, profile, data_dir, json_output)
-    with state.output.guard():
-        from oppscope.releases.pipeline import Deploy, Options
-        from oppscope.releases.store import Releases, resolve_source
-        from oppscope.serving.control import SupervisorClient
+    from oppscope.releases.pipeline import Deploy, Options
+    from oppscope.releases.store import Releases, resolve_source
+    from oppscope.serving.control import SupervisorClient
 
-        settings = state.settings()
-        _quiet_http()
-        source = resolve_source(path, version, repository)
-        _confirm(state, yes, f"deploy {source.description} to the {settings.profile.value} service?")
-        options = Options(run_tests=run_tests, token=token, check_seconds=check_seconds, webhook_url=webhook)
-        client = SupervisorClient.of(settings)
-        client.status()  # a clear error now when no supervisor runs
-        outcome = Deploy(settings, client, Releases.of(settings), options, _progress(state))(source)
+    settings = state.settings()
+    _quiet_http()
+    source = resolve_source(path, version, repository)
+    _confirm(state, yes, f"deploy {source.description} to the {settings.profile.value} service?")
+    options = Options(run_tests=run_tests, token=token, check_seconds=check_seconds, webhook_url=webhook)
+    client = SupervisorClient.of(settings)
+    client.status()  # a clear error now when no supervisor runs
+    outcome = Deploy(settings, client, Releases.of(settings), options, _progress(state))(source)
     _finish(state, outcome)
 
 
-def rollback(
-    ctx: typer.Context,
-    yes: YesOption = False,
-    webhook: WebhookOption = None,
-    profile: ProfileOption = None,
-    data_dir: DataDirOption = None,
-    json_output: JsonOption = False,
-) -> None:
+@with_state()
+def rollback(state: CliState, yes: YesOption = False, webhook: WebhookOption = None) -> None:
     """Switch back to the previous release: start it, gate on it, switch the proxy, retire the current one."""
-    state = command_state(ctx, profile, data_dir, json_output)
-    with state.output.guard():
-        from oppscope.releases.pipeline import Rollback
-        from oppscope.releases.store import Releases
-        from oppscope.serving.control import SupervisorClient
+    from oppscope.releases.pipeline import Rollback
+    from oppscope.releases.store import Releases
+    from oppscope.serving.control import SupervisorClient
 
-        settings = state.settings()
-        _quiet_http()
-        releases = Releases.of(settings)
-        target = releases.link("previous") or "the installed oppscope"
-        _confirm(state, yes, f"roll the {settings.profile.value} service back to {target}?")
-        client = SupervisorClient.of(settings)
-        client.status()
-        outcome = Rollback(settings, client, releases, webhook, _progress(state))()
+    settings = state.settings()
+    _quiet_http()
+    releases = Releases.of(settings)
+    target = releases.link("previous") or "the installed oppscope"
+    _confirm(state, yes, f"roll the {settings.profile.value} service back to {target}?")
+    client = SupervisorClient.of(settings)
+    client.status()
+    outcome = Rollback(settings, client, releases, webhook, _progress(state))()
     _finish(state, outcome)
 
 
+@with_state()
 def notify(
-    ctx: typer.Context,
+    state: CliState,
     event: Annotated[Event, typer.Option("--event", help="What happened.")],
     webhook: WebhookOption = None,
     release: Annotated[
         str | None, typer.Option("--release", help="The release concerned (default: current).", show_default=False)
     ] = None,
-    profile: ProfileOption = None,
-    data_dir: DataDirOption = None,
-    json_output: JsonOption = False,
 ) -> None:
     """Send a deployment or rollback notice to a webhook (retried on 429, 5xx and transport errors)."""
-    state = command_state(ctx, profile, data_dir, json_output)
-    with state.output.guard():
-        from oppscope.releases.notify import notify_event, shown, webhook_url
-        from oppscope.releases.store import Releases
+    from oppscope.releases.notify import notify_event, shown, webhook_url
+    from oppscope.releases.store import Releases
 
-        settings = state.settings()
-        _quiet_http()
-        url = webhook_url(settings, webhook)
-        if url is None:
-            raise CliError("no_webhook", "no webhook: pass --webhook or set OPPSCOPE_DEPLOY_WEBHOOK_URL")
-        releases = Releases.of(settings)
-        subject = release or releases.link("current")
-        delivery = notify_event(url, event, subject, releases.link("previous"))
+    settings = state.settings()
+    _quiet_http()
+    url = webhook_url(settings, webhook)
+    if url is None:
+        raise CliError("no_webhook", "no webhook: pass --webhook or set OPPSCOPE_DEPLOY_WEBHOOK_URL")
+    releases = Releases.of(settings)
+    subject = release or releases.link("current")
+    delivery = notify_event(url, event, subject, releases.link("previous"))
     body = {"event": event.value, "release": subject, "webhook": shown(url), "status": delivery.status}
     body |= {"attempts": delivery.attempts}
     if state.output.json_mode:
@@ -191,17 +175,14 @@ def notify(
 
 
 @app.command("list")
-def list_releases(
-    ctx: typer.Context, profile: ProfileOption = None, data_dir: DataDirOption = None, json_output: JsonOption = False
-) -> None:
+@with_state()
+def list_releases(state: CliState) -> None:
     """The installed releases, oldest first, with the one serving (current) and the one to roll back to."""
-    state = command_state(ctx, profile, data_dir, json_output)
-    with state.output.guard():
-        from oppscope.releases.store import Releases
+    from oppscope.releases.store import Releases
 
-        releases = Releases.of(state.settings())
-        found = releases.all()
-        current, previous = releases.link("current"), releases.link("previous")
+    releases = Releases.of(state.settings())
+    found = releases.all()
+    current, previous = releases.link("current"), releases.link("previous")
     if state.output.json_mode:
         state.output.json(
             {

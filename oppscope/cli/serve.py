@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from oppscope.cli.context import DataDirOption, JsonOption, ProfileOption, command_state
+from oppscope.cli.context import CliState, with_state
 from oppscope.cli.output import CliError
 
 if TYPE_CHECKING:
@@ -16,8 +16,9 @@ if TYPE_CHECKING:
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
 
+@with_state()
 def serve(
-    ctx: typer.Context,
+    state: CliState,
     host: Annotated[
         str | None, typer.Option(help="Interface to bind (default: the host setting).", show_default=False)
     ] = None,
@@ -46,43 +47,36 @@ def serve(
             "loopback port; returns once the service answers ready (oppscope status, oppscope stop).",
         ),
     ] = False,
-    profile: ProfileOption = None,
-    data_dir: DataDirOption = None,
-    json_output: JsonOption = False,
 ) -> None:
     """Serve the web UI and JSON API; loads the sample history first if the store is empty and allowed to."""
-    state = command_state(ctx, profile, data_dir, json_output)
-    with state.output.guard():
-        settings = state.settings()
-        bind = host or settings.host
-        _refuse_open_remote(settings, bind)
-        if daemon:
-            if reload:
-                raise CliError("invalid_option", "--reload is for development, not --daemon", {"daemon": True})
-            _require_migrated(settings)
+    settings = state.settings()
+    bind = host or settings.host
+    _refuse_open_remote(settings, bind)
     if daemon:
+        if reload:
+            raise CliError("invalid_option", "--reload is for development, not --daemon", {"daemon": True})
+        _require_migrated(settings)
         from oppscope.cli.serving import run_daemon
 
         if workers:  # the supervisor reads its settings from the environment, as every instance it starts does
             os.environ["OPPSCOPE_WORKERS"] = str(workers)
         run_daemon(state, settings, bind, port or settings.port)
         return
-    with state.output.guard():
-        from oppscope.ops.multiproc import prepare_multiproc_dir
+    from oppscope.ops.multiproc import prepare_multiproc_dir
 
-        prepare_multiproc_dir(settings)  # before anything imports prometheus-client (the wiring does)
-        _require_migrated(settings)
-        from oppscope.engines.cache import open_model_cache
-        from oppscope.engines.loading import ensure_published, prepare_history
-        from oppscope.history.store import HistoryError
+    prepare_multiproc_dir(settings)  # before anything imports prometheus-client (the wiring does)
+    _require_migrated(settings)
+    from oppscope.engines.cache import open_model_cache
+    from oppscope.engines.loading import ensure_published, prepare_history
+    from oppscope.history.store import HistoryError
 
-        prepare_history(settings)
-        try:
-            # Fit (in a child process, so this supervisor stays small) and publish once here: every worker then
-            # starts by mapping the published model.
-            ensure_published(settings, open_model_cache(settings))
-        except HistoryError as exc:
-            state.output.notice(f"serving without an analysis engine: {exc.message}", style="yellow")
+    prepare_history(settings)
+    try:
+        # Fit (in a child process, so this supervisor stays small) and publish once here: every worker then
+        # starts by mapping the published model.
+        ensure_published(settings, open_model_cache(settings))
+    except HistoryError as exc:
+        state.output.notice(f"serving without an analysis engine: {exc.message}", style="yellow")
     # uvicorn builds the app itself (factory=True, and in a fresh process with --reload), so the effective
     # profile and data directory travel through the environment that create_app() reads.
     os.environ["OPPSCOPE_PROFILE"] = settings.profile.value

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from oppscope.cli.context import CliState, DataDirOption, JsonOption, ProfileOption, command_state
+from oppscope.cli.context import CliState, with_state
 
 if TYPE_CHECKING:
     from oppscope.config import Settings
@@ -18,8 +18,7 @@ def run_daemon(state: CliState, settings: Settings, host: str, port: int) -> Non
     """Start the supervisor and return once the service answers ready through the proxy."""
     from oppscope.serving.daemon import start_daemon
 
-    with state.output.guard():
-        status, stale = start_daemon(settings, host, port)
+    status, stale = start_daemon(settings, host, port)
     _report_stale(state, stale)
     if state.json_mode:
         state.output.model(status)
@@ -31,21 +30,17 @@ def run_daemon(state: CliState, settings: Settings, host: str, port: int) -> Non
         )
 
 
+@with_state()
 def stop(
-    ctx: typer.Context,
+    state: CliState,
     force: Annotated[
         bool, typer.Option("--force", help="Do not wait for in-flight requests (nginx TERM, instances killed).")
     ] = False,
-    profile: ProfileOption = None,
-    data_dir: DataDirOption = None,
-    json_output: JsonOption = False,
 ) -> None:
     """Stop the daemon gracefully: nginx finishes the requests in flight, then the instances stop."""
     from oppscope.serving.daemon import stop_daemon
 
-    state = command_state(ctx, profile, data_dir, json_output)
-    with state.output.guard():
-        stale = stop_daemon(state.settings(), graceful=not force)
+    stale = stop_daemon(state.settings(), graceful=not force)
     if stale is not None:
         _report_stale(state, stale)
     if state.json_mode:
@@ -56,18 +51,12 @@ def stop(
         state.output.notice("the service was not running")
 
 
-def status(
-    ctx: typer.Context,
-    profile: ProfileOption = None,
-    data_dir: DataDirOption = None,
-    json_output: JsonOption = False,
-) -> None:
+@with_state()
+def status(state: CliState) -> None:
     """The release, pids, ports and readiness of the proxy and the instances; exits 1 unless ready."""
     from oppscope.serving.daemon import daemon_status
 
-    state = command_state(ctx, profile, data_dir, json_output)
-    with state.output.guard():
-        current = daemon_status(state.settings())
+    current = daemon_status(state.settings())
     if state.json_mode:
         state.output.model(current)
     else:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from oppscope.access.scopes import Scope
-from oppscope.cli.context import CliState, DataDirOption, JsonOption, ProfileOption, command_state
+from oppscope.cli.context import CliState, with_state
 
 if TYPE_CHECKING:
     from oppscope.access.interfaces import TokenInfo, TokenStore
@@ -41,8 +41,9 @@ def _row(info: TokenInfo) -> dict[str, Any]:
 
 
 @app.command("create")
+@with_state()
 def create(
-    ctx: typer.Context,
+    state: CliState,
     name: Annotated[str, typer.Option("--name", help="Who or what uses the token.", show_default=False)],
     scope: Annotated[
         list[Scope] | None,
@@ -51,21 +52,16 @@ def create(
     expires_in_days: Annotated[
         int | None, typer.Option("--expires-in-days", min=1, max=3650, help="Expire after this many days.")
     ] = None,
-    profile: ProfileOption = None,
-    data_dir: DataDirOption = None,
-    json_output: JsonOption = False,
 ) -> None:
     """Create a token and print it once: only its hash is kept."""
-    state = command_state(ctx, profile, data_dir, json_output)
-    with state.output.guard():
-        if not name.strip() or len(name) > 200:
-            from oppscope.cli.output import CliError
+    if not name.strip() or len(name) > 200:
+        from oppscope.cli.output import CliError
 
-            raise CliError("invalid_input", "--name must be 1 to 200 characters")
-        scopes = set(scope or [Scope.read, Scope.write])
-        expires = datetime.now(UTC) + timedelta(days=expires_in_days) if expires_in_days else None
-        with _tokens(state) as store:
-            token, info = store.create(name.strip(), scopes, expires)
+        raise CliError("invalid_input", "--name must be 1 to 200 characters")
+    scopes = set(scope or [Scope.read, Scope.write])
+    expires = datetime.now(UTC) + timedelta(days=expires_in_days) if expires_in_days else None
+    with _tokens(state) as store:
+        token, info = store.create(name.strip(), scopes, expires)
     if state.output.json_mode:
         state.output.json({"token": token, **_row(info)})
     else:
@@ -74,12 +70,10 @@ def create(
 
 
 @app.command("list")
-def list_tokens(
-    ctx: typer.Context, profile: ProfileOption = None, data_dir: DataDirOption = None, json_output: JsonOption = False
-) -> None:
+@with_state()
+def list_tokens(state: CliState) -> None:
     """Every token with its scopes and state; the tokens themselves cannot be shown."""
-    state = command_state(ctx, profile, data_dir, json_output)
-    with state.output.guard(), _tokens(state) as store:
+    with _tokens(state) as store:
         rows = [_row(info) for info in store.list()]
     if state.output.json_mode:
         state.output.json(rows)
@@ -102,16 +96,13 @@ def list_tokens(
 
 
 @app.command("revoke")
+@with_state()
 def revoke(
-    ctx: typer.Context,
+    state: CliState,
     token_id: Annotated[str, typer.Argument(help="The token's id (from `tokens list`).", show_default=False)],
-    profile: ProfileOption = None,
-    data_dir: DataDirOption = None,
-    json_output: JsonOption = False,
 ) -> None:
     """Revoke a token at once: its next request is refused with 401."""
-    state = command_state(ctx, profile, data_dir, json_output)
-    with state.output.guard(), _tokens(state) as store:
+    with _tokens(state) as store:
         info = store.revoke(token_id)
     if state.output.json_mode:
         state.output.json(_row(info))

@@ -28,6 +28,7 @@ from oppscope.ops.emergency import EmergencyFlag, emergency_path
 from oppscope.ops.health import run_checks
 from oppscope.ops.logging import iter_log_records, log_files, prune_logs
 from oppscope.ops.timeseries import open_timeseries, timeseries_path
+from oppscope.serving.control import running_instances
 from oppscope.wiring import open_services
 
 DAY_MINUTES = 24 * 60
@@ -129,7 +130,7 @@ def backups(settings: Settings) -> Outcome:
 
 def capacity(settings: Settings, minutes: int = DAY_MINUTES) -> Outcome:
     """The capacity assessment of the last day: an overloaded service fails, one to shrink warns."""
-    report = assess(settings, open_timeseries(settings).window(minutes))
+    report = assess(settings, open_timeseries(settings).window(minutes), instances=running_instances(settings))
     data = report.as_dict()
     detail = f"{report.verdict.replace('_', ' ')}: {report.action}"
     status = {

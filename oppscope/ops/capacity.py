@@ -9,6 +9,9 @@ Scale up when any trigger holds: CPU or memory above its share for ``scale_up_mi
 anywhere in the window, p95 or the queue above theirs. Scale down only when every scale-down condition holds over
 the whole window and the window holds at least ``scale_down_minutes`` sampled minutes: a recommendation sizes the
 service for its busiest time, so a quiet last quarter hour after a busy noon is no reason to shrink.
+
+How many instances run is the supervisor's to say (``oppscope.serving``, a layer above this one): the caller passes
+the count in, and the recommendation is then a total ("run 2 instances") rather than "add an instance".
 """
 
 from __future__ import annotations
@@ -67,6 +70,8 @@ class CapacityReport:
     workers_now: int
     workers_recommended: int
     instances_delta: int
+    instances_now: int | None  # None: no supervisor told
+    instances_recommended: int | None
     resources_now: str
     resources_recommended: str | None
     reasons: list[str]
@@ -85,6 +90,7 @@ class CapacityReport:
             "action": self.action,
             "workers": {"now": self.workers_now, "recommended": self.workers_recommended},
             "instances_delta": self.instances_delta,
+            "instances": {"now": self.instances_now, "recommended": self.instances_recommended},
             "resources": {"now": self.resources_now, "recommended": self.resources_recommended},
             "reasons": self.reasons,
             "observed": self.observed,
@@ -120,8 +126,10 @@ def _mean(values: Sequence[float | None]) -> float | None:
     return round(sum(known) / len(known), 4) if known else None
 
 
-def assess(settings: Settings, stats: WindowStats, machine: Machine | None = None) -> CapacityReport:
-    """The recommendation for one window of the time series."""
+def assess(
+    settings: Settings, stats: WindowStats, machine: Machine | None = None, instances: int | None = None
+) -> CapacityReport:
+    """The recommendation for one window of the time series, ``instances`` running now (``None``: unknown)."""
     machine = machine or Machine.this()
     size = settings.resource_size
     cpu_basis = min(machine.cpus, size.vcpus)
@@ -200,7 +208,7 @@ def assess(settings: Settings, stats: WindowStats, machine: Machine | None = Non
         ),
     ]
     workers = settings.worker_count
-    decision = _decide(settings, triggers, sampled, cpu_basis)
+    decision = _decide(settings, triggers, sampled, cpu_basis, instances)
     return CapacityReport(
         stats=stats,
         verdict=decision.verdict,
@@ -208,6 +216,8 @@ def assess(settings: Settings, stats: WindowStats, machine: Machine | None = Non
         workers_now=workers,
         workers_recommended=decision.workers or workers,
         instances_delta=decision.instances_delta,
+        instances_now=instances,
+        instances_recommended=None if instances is None else instances + decision.instances_delta,
         resources_now=settings.resources,
         resources_recommended=decision.resources,
         reasons=decision.reasons,
@@ -242,23 +252,26 @@ class _Decision:
     resources: str | None = None
 
 
-def _decide(settings: Settings, triggers: list[Trigger], sampled: int, cpu_basis: int) -> _Decision:
+def _decide(
+    settings: Settings, triggers: list[Trigger], sampled: int, cpu_basis: int, instances: int | None
+) -> _Decision:
     """Up on any scale-up trigger; down only on all scale-down conditions; workers first while vCPUs are free."""
     ups = [t for t in triggers if t.direction == "up" and t.met]
     downs = [t for t in triggers if t.direction == "down"]
     workers = settings.worker_count
     bigger, smaller = _neighbours(settings.resources)
+    more = "add an instance" if instances is None else f"run {_instances(instances + 1)} instead of {instances}"
     if ups:
         reasons = [f"{t.signal}: {t.detail}" for t in ups]
         if any(t.signal in ("cpu", "memory") for t in ups):
             also = f" or move to the {bigger} size" if bigger else ""
             return _Decision(
-                "scale_up", f"add an instance{also}: the instance is short of CPU or memory", reasons, None, 1, bigger
+                "scale_up", f"{more}{also}: the instance is short of CPU or memory", reasons, None, 1, bigger
             )
         if workers < cpu_basis:
             action = f"run {cpu_basis} workers, one per vCPU: requests queue while the CPU has room"
             return _Decision("scale_up", action, reasons, cpu_basis)
-        return _Decision("scale_up", "add an instance: every vCPU already runs a worker", reasons, None, 1)
+        return _Decision("scale_up", f"{more}: every vCPU already runs a worker", reasons, None, 1)
     if sampled < settings.scale_up_minutes:
         reason = (
             f"{sampled} minute(s) of resource samples in the window; at least {settings.scale_up_minutes} are needed "
@@ -271,9 +284,21 @@ def _decide(settings: Settings, triggers: list[Trigger], sampled: int, cpu_basis
             fewer = max(1, math.ceil(workers / 2))
             return _Decision("scale_down", f"run {fewer} worker(s): every scale-down condition held", reasons, fewer)
         also = f", or move to the {smaller} size" if smaller else ""
-        return _Decision("scale_down", f"remove an instance if more than one serves{also}", reasons, None, -1, smaller)
+        if instances is None:
+            action = f"remove an instance if more than one serves{also}"
+            return _Decision("scale_down", action, reasons, None, -1, smaller)
+        if instances > 1:
+            action = f"run {_instances(instances - 1)} instead of {instances}{also}"
+            return _Decision("scale_down", action, reasons, None, -1, smaller)
+        if smaller:
+            return _Decision("scale_down", f"move to the {smaller} size: one instance runs", reasons, None, 0, smaller)
+        return _Decision("hold", "none: one instance of the smallest size with one worker is the least", reasons)
     reasons = [f"{t.signal} does not allow scaling down: {t.detail}" for t in downs if not t.met]
     return _Decision("hold", "none: the current size fits the load", reasons)
+
+
+def _instances(count: int) -> str:
+    return f"{count} instance{'s' if count != 1 else ''}"
 
 
 def _neighbours(resources: str) -> tuple[str | None, str | None]:

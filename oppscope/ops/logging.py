@@ -230,6 +230,10 @@ def configure_logging(
     for name in ("httpx", "httpcore"):
         # they log every outgoing request's URL at info, and a webhook's URL is a secret (``SECRET_FIELDS``)
         logging.getLogger(name).setLevel(max(level, logging.WARNING))
+    # Alembic tells at info of every plugin it sets up and every migration context it opens, that is on every
+    # command that opens the state database: noise. What a migration applied is in schema_revisions and in
+    # `db upgrade`'s answer.
+    logging.getLogger("alembic").setLevel(max(level, logging.WARNING))
     structlog.configure(
         processors=[*_SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),

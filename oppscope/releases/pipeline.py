@@ -33,7 +33,7 @@ from oppscope.ops import checks
 from oppscope.releases.events import Event
 from oppscope.releases.notify import notify_event, shown, webhook_url
 from oppscope.releases.store import Release, Releases, Source, install
-from oppscope.serving.control import Instance, SupervisorStatus
+from oppscope.serving.control import Instance, Retired, SupervisorStatus
 from oppscope.state.migrate import head_revision
 from oppscope.wiring import open_services
 
@@ -50,7 +50,7 @@ class Control(Protocol):
     def status(self) -> SupervisorStatus: ...
     def start_instance(self, release_dir: Path | None = None) -> Instance: ...
     def switch(self, instance_id: str) -> None: ...
-    def retire(self, instance_id: str, drain_seconds: float = 10.0) -> None: ...
+    def retire(self, instance_id: str, drain_seconds: float = 10.0) -> Retired: ...
 
 
 @dataclass(frozen=True)
@@ -270,42 +270,6 @@ def check_token(settings: Settings, given: str | None) -> Iterator[str | None]:
             services.tokens.revoke(info.id)
 
 
-def old_proxy_workers(proxy_pid: int | None) -> list[int]:
-    """nginx workers still finishing requests under the configuration before the last reload."""
-    if proxy_pid is None:
-        return []
-    try:
-        children = psutil.Process(proxy_pid).children()
-    except psutil.Error:
-        return []
-    old = []
-    for child in children:
-        with suppress(psutil.Error):
-            if "shutting down" in " ".join(child.cmdline()):
-                old.append(child.pid)
-    return old
-
-
-def retire(control: Control, instance_id: str, drain_seconds: float) -> Done:
-    """Drain, then stop the instance that no longer serves.
-
-    An nginx worker that accepted a request before the reload forwards it under the old configuration, to the old
-    instance, once it has read the whole body: a slow upload can open its upstream connection only after the
-    switch. So the drain first waits for the old workers to finish (they exit when their last request has), and
-    only then lets the supervisor wait out the instance's own connections and stop it.
-    """
-    started = time.monotonic()
-    proxy_pid = control.status().proxy.pid
-    while (left := old_proxy_workers(proxy_pid)) and time.monotonic() - started < drain_seconds:
-        time.sleep(0.1)
-    waited = time.monotonic() - started
-    control.retire(instance_id, max(drain_seconds - waited, 1.0))
-    detail = f"instance {instance_id} drained ({waited:.1f} s for the proxy's old workers) and stopped"
-    if left:
-        return Done(detail + f"; {len(left)} old proxy workers still busy", {"old_workers": left}, status="warn")
-    return Done(detail, {"proxy_drain_s": round(waited, 3)})
-
-
 class _Pipeline(ABC):
     """What a deploy and a rollback share: one at a time, every step recorded, the instance moves, the notice."""
 
@@ -354,7 +318,13 @@ class _Pipeline(ABC):
         return Done(f"proxy upstream is instance {instance.id} (nginx -t, reload, confirmed)")
 
     def _retire(self, instance_id: str) -> Done:
-        return retire(self.control, instance_id, self.settings.drain_seconds)
+        retired = self.control.retire(instance_id, self.settings.drain_seconds)
+        waited = f"{retired.proxy_drain_s:.1f} s for the proxy's old workers"
+        detail = f"instance {instance_id} drained ({waited}) and stopped"
+        if retired.old_workers:
+            busy = f"; {len(retired.old_workers)} old proxy workers still busy"
+            return Done(detail + busy, {"old_workers": retired.old_workers}, status="warn")
+        return Done(detail, {"proxy_drain_s": retired.proxy_drain_s})
 
     def _discard(self, instance: Instance) -> None:
         """An instance that never served: stop it at once (the one before still serves)."""

@@ -11,7 +11,7 @@ Zero-downtime deploy with this client::
     old = client.status().active
     new = client.start_instance(release_dir)        # ready on its own port, and a new process
     client.switch(new.id)                          # nginx -t, reload, confirmed answering through the proxy
-    client.retire(old, drain_seconds=10)           # in-flight requests finish, then TERM
+    client.retire(old, drain_seconds=10)           # nginx's old workers and in-flight requests finish, then TERM
 """
 
 from __future__ import annotations
@@ -74,6 +74,13 @@ class ProxyStatus(_Model):
     upstream: str | None  # the instance id the proxy sends requests to
     generation: int  # bumped by every confirmed reload
     ready: bool  # /health/ready answered 200 through the proxy when the status was taken
+
+
+class Retired(_Model):
+    """What ``retire`` waited for before it stopped the instance."""
+
+    proxy_drain_s: float  # waiting for nginx's workers from before the last reload to exit
+    old_workers: list[int]  # the pids of those still busy when the drain time was up
 
 
 class ChildStatus(_Model):
@@ -145,10 +152,12 @@ class SupervisorClient:
         previous upstream stays in force and a ``ServingError`` says why."""
         self._call("switch", {"instance_id": instance_id})
 
-    def retire(self, instance_id: str, drain_seconds: float = 10.0) -> None:
-        """Stop a non-active instance: wait until the proxy holds no connection to it (at most
-        ``drain_seconds``), then TERM, which lets in-flight requests finish."""
-        self._call("retire", {"instance_id": instance_id, "drain_seconds": drain_seconds})
+    def retire(self, instance_id: str, drain_seconds: float = 10.0) -> Retired:
+        """Stop a non-active instance: wait (at most ``drain_seconds`` in all) until nginx's workers from before
+        the last reload have exited, then until the proxy holds no connection to it, then TERM, which lets
+        in-flight requests finish."""
+        args = {"instance_id": instance_id, "drain_seconds": drain_seconds}
+        return Retired.model_validate(self._call("retire", args))
 
     def shutdown(self, graceful: bool = True) -> None:
         """Stop everything: nginx first (gracefully, it finishes what it proxies), then the instances and the
@@ -177,6 +186,17 @@ class SupervisorClient:
             error.get("details") or {},
             kind=ErrorKind(error.get("kind", ErrorKind.unavailable.value)),
         )
+
+
+def running_instances(settings: Settings) -> int | None:
+    """How many instances the supervisor runs, serving or ready to; ``None`` when no supervisor is up."""
+    try:
+        status = SupervisorClient.of(settings, timeout_s=30).status()
+    except ServingError as exc:
+        if exc.code != NOT_RUNNING:
+            raise
+        return None
+    return sum(instance.state in ("active", "ready") for instance in status.instances)
 
 
 def _read_line(sock: socket.socket) -> dict[str, Any]:

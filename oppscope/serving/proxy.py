@@ -19,9 +19,11 @@ import shutil
 import signal
 import subprocess
 import time
+from contextlib import suppress
 from dataclasses import dataclass
 
 import httpx
+import psutil
 import structlog
 
 from oppscope.config import Settings
@@ -316,6 +318,28 @@ class Proxy:
                         {"generation": generation, "upstream": f"127.0.0.1:{port}", "last": str(last)},
                     )
                 time.sleep(0.1 if good else 0.3)
+
+    def old_workers(self) -> list[int]:
+        """nginx workers still finishing requests under the configuration before the last reload."""
+        if self.pid is None:
+            return []
+        try:
+            children = psutil.Process(self.pid).children()
+        except psutil.Error:
+            return []
+        old = []
+        for child in children:
+            with suppress(psutil.Error):
+                if "shutting down" in " ".join(child.cmdline()):
+                    old.append(child.pid)
+        return old
+
+    def wait_old_workers(self, timeout_s: float) -> list[int]:
+        """Wait for the old workers to exit (each does once its last request has); the pids of those left."""
+        deadline = time.monotonic() + timeout_s
+        while (left := self.old_workers()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return left
 
     def stop(self, graceful: bool = True, timeout_s: float = 30.0) -> None:
         """QUIT lets the workers finish every request they proxy; TERM (or the timeout) stops at once."""

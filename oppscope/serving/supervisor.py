@@ -37,6 +37,7 @@ from oppscope.serving.control import (
     ChildStatus,
     Instance,
     ProxyStatus,
+    Retired,
     ServingError,
     SupervisorStatus,
     encode_error,
@@ -355,16 +356,32 @@ class Supervisor:
                         f"instance {instance.id} is the active one: switch to another first",
                         kind=ErrorKind.conflict,
                     )
-                instance.drain(float(drain))
+                retired = self._drain(instance, float(drain))
                 instance.stop(graceful=True, timeout_s=self.settings.proxy_request_timeout_s + 10)
                 self.instances.pop(instance.id, None)
                 self._save()
-            return None
+            return retired.model_dump(mode="json")
         if op == "shutdown":
             self.graceful = bool(args.get("graceful", True))
             self.stopping.set()
             return {"stopping": True}
         raise ServingError(BAD_REQUEST, f"unknown operation {op!r}", kind=ErrorKind.invalid)
+
+    def _drain(self, instance: InstanceProcess, drain_s: float) -> Retired:
+        """Wait out the requests still bound for a retired instance, ``drain_s`` in all.
+
+        An nginx worker that accepted a request before the reload forwards it under the old configuration, to the
+        old instance, once it has read the whole body: a slow upload opens its upstream connection only after the
+        switch, when the instance shows no connection. So the old workers go first (they exit when their last
+        request has), then the instance's own connections, given a second at least unless no drain was asked.
+        """
+        started = time.monotonic()
+        left = self.proxy.wait_old_workers(drain_s)
+        waited = time.monotonic() - started
+        instance.drain(max(drain_s - waited, 1.0) if drain_s else 0.0)
+        if left:
+            log.warning("old proxy workers still busy", instance=instance.id, old_workers=left)
+        return Retired(proxy_drain_s=round(waited, 3), old_workers=left)
 
     def status(self) -> SupervisorStatus:
         # One snapshot first (a restart may be changing them meanwhile), then the probes, which take time.

@@ -105,6 +105,45 @@ def test_help_works_for_every_command(command: list[str]) -> None:
     assert "Usage" in result.stdout
 
 
+def _leaves(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    for name, sub in getattr(command, "commands", {}).items():
+        yield from _leaves(sub, (*path, name)) if hasattr(sub, "commands") else [((*path, name), sub)]
+
+
+# The commands that leave out some shared options: the version needs no settings; the exports write files.
+_WITHOUT = {
+    ("version",): {"--profile", "--data-dir"},
+    ("alerts", "export"): {"--json"},
+    ("dashboard", "export"): {"--json"},
+}
+
+
+def test_every_command_takes_the_shared_options_after_its_name() -> None:
+    import typer
+
+    leaves = dict(_leaves(typer.main.get_command(app)))
+    assert len(leaves) > 50 and set(_WITHOUT) <= set(leaves)
+    for path, command in leaves.items():
+        options = {opt for param in command.params for opt in param.opts}
+        expected = {"--profile", "--data-dir", "--json"} - _WITHOUT.get(path, set())
+        assert options & {"--profile", "--data-dir", "--json"} == expected, path
+
+
+def test_the_shared_options_work_before_and_after_the_command(tmp_path: Path) -> None:
+    """Before (on ``oppscope``) or after (on the command): the same state; the value closest to the command wins."""
+    migrated, empty = tmp_path / "migrated", tmp_path / "empty"
+    assert invoke("db", "upgrade", "--data-dir", migrated).exit_code == 0
+    before = invoke("--data-dir", migrated, "--json", "tokens", "list")
+    after = invoke("tokens", "list", "--data-dir", migrated, "--json")
+    closest = invoke("--data-dir", empty, "tokens", "list", "--data-dir", migrated, "--json")
+    for result in (before, after, closest):
+        assert result.exit_code == 0 and stdout_json(result) == []
+    refused = invoke("--data-dir", migrated, "--json", "tokens", "list", "--data-dir", empty)
+    assert refused.exit_code == 1 and stdout_json(refused)["error"]["code"] == "state_not_migrated"
+    bad = invoke("--profile", "nope", "tokens", "list", "--json")
+    assert bad.exit_code == 2 and stdout_json(bad)["error"]["code"] == "invalid_settings"
+
+
 def test_help_does_not_import_heavy_modules() -> None:
     code = (
         "import sys\n"

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -11,6 +14,7 @@ from oppscope.access.interfaces import TokenError
 from oppscope.access.sql_tokens import SqlTokenStore
 from oppscope.cli.main import app
 from oppscope.config import load_settings
+from oppscope.ops.logging import log_files
 from oppscope.state.db import state_engine
 
 runner = CliRunner()
@@ -86,3 +90,24 @@ def test_serve_refuses_an_unmigrated_database(tmp_path: Path) -> None:
     error = json.loads(out)["error"]
     assert error["code"] == "state_not_migrated"
     assert "oppscope db upgrade" in error["message"]
+
+
+def test_commands_on_the_state_database_keep_alembic_out_of_the_log(tmp_path: Path) -> None:
+    """Alembic sets up its plugins and opens a migration context on every such command, and tells at info: in a
+    process of its own (the import order of a real run), at the most verbose level, none of it reaches stderr or
+    the log file."""
+    env = {**os.environ, "OPPSCOPE_LOG_LEVEL": "debug"}
+    for command in (["db", "upgrade"], ["tokens", "list"], ["db", "current"]):
+        done = subprocess.run(
+            [sys.executable, "-c", "from oppscope.cli.main import app; app()", "--data-dir", str(tmp_path), *command],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "alembic" not in done.stderr, done.stderr
+    settings = load_settings(data_dir=tmp_path)
+    records = [json.loads(line) for _, path in log_files(settings) for line in path.read_text().splitlines()]
+    assert not [r for r in records if str(r.get("logger", "")).startswith("alembic")]

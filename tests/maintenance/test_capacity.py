@@ -55,8 +55,10 @@ def settings_for(tmp_path: Path, **overrides: object) -> Settings:
     return load_settings(data_dir=tmp_path / "data", resources="optimized", **overrides)
 
 
-def verdict(settings: Settings, minutes: int = 60, machine: Machine = BIG) -> dict[str, object]:
-    return assess(settings, open_timeseries(settings).window(minutes, NOW), machine).as_dict()
+def verdict(
+    settings: Settings, minutes: int = 60, machine: Machine = BIG, instances: int | None = None
+) -> dict[str, object]:
+    return assess(settings, open_timeseries(settings).window(minutes, NOW), machine, instances).as_dict()
 
 
 def triggered(report: dict[str, object], direction: str) -> set[str]:
@@ -73,8 +75,13 @@ def test_cpu_above_70_percent_for_five_minutes_scales_up_by_an_instance(tmp_path
     assert report["recommendation"] == "scale_up"
     assert triggered(report, "up") == {"cpu"}
     assert report["instances_delta"] == 1
+    assert report["instances"] == {"now": None, "recommended": None}  # no supervisor said how many run
+    assert report["action"].startswith("add an instance")  # type: ignore[attr-defined]
     assert report["resources"] == {"now": "optimized", "recommended": None}  # no larger size to move to
     assert report["observed"]["cpu"]["peak"] == pytest.approx(0.85)  # type: ignore[index]
+    told = verdict(settings, instances=2)
+    assert told["instances"] == {"now": 2, "recommended": 3} and told["instances_delta"] == 1
+    assert told["action"].startswith("run 3 instances instead of 2")  # type: ignore[attr-defined]
 
 
 def test_four_minutes_above_is_not_yet_a_trigger(tmp_path: Path) -> None:
@@ -117,6 +124,24 @@ def test_one_worker_scales_down_by_an_instance_or_the_smaller_size(tmp_path: Pat
     report = verdict(settings)
     assert report["recommendation"] == "scale_down"
     assert report["instances_delta"] == -1 and report["resources"] == {"now": "optimized", "recommended": "standard"}
+    two = verdict(settings, instances=2)
+    assert two["instances"] == {"now": 2, "recommended": 1} and two["instances_delta"] == -1
+    assert two["action"].startswith("run 1 instance instead of 2")  # type: ignore[attr-defined]
+    one = verdict(settings, instances=1)  # none to remove: the smaller size is what is left
+    assert (one["recommendation"], one["instances"], one["instances_delta"]) == (
+        "scale_down",
+        {"now": 1, "recommended": 1},
+        0,
+    )
+    assert one["resources"] == {"now": "optimized", "recommended": "standard"}
+
+
+def test_one_instance_of_the_smallest_size_with_one_worker_holds(tmp_path: Path) -> None:
+    settings = load_settings(data_dir=tmp_path / "data", resources="minimal", workers=1)
+    write_minutes(settings, 20, cpu=5, memory=5, latency_s=None, workers=1)
+    assert verdict(settings, machine=Machine(cpus=1, memory_mb=2048))["recommendation"] == "scale_down"
+    report = verdict(settings, machine=Machine(cpus=1, memory_mb=2048), instances=1)
+    assert report["recommendation"] == "hold" and report["instances"] == {"now": 1, "recommended": 1}
 
 
 def test_a_busy_hour_in_the_window_holds_a_quiet_last_quarter(tmp_path: Path) -> None:
@@ -180,6 +205,7 @@ def test_the_capacity_command_prints_the_recommendation(tmp_path: Path) -> None:
     body = json.loads(result.stdout)
     assert body["recommendation"] == "scale_up" and body["window"]["minutes"] == 15
     assert body["environment"]["vcpus"] == 4
+    assert body["instances"] == {"now": None, "recommended": None}  # no supervisor runs for this data directory
     text = CliRunner().invoke(app, ["capacity", "--data-dir", str(settings.data_dir)])
     assert text.exit_code == 0 and "scale up" in text.stdout
     bad = CliRunner().invoke(app, ["capacity", "--window", "2h", "--data-dir", str(settings.data_dir)])

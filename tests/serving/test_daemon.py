@@ -124,6 +124,13 @@ def test_serve_daemon_answers_ready_through_nginx(daemon: Daemon) -> None:
     assert str(status.pid) in text and str(active.port) in text
 
 
+def test_capacity_asks_the_supervisor_how_many_instances_run(daemon: Daemon) -> None:
+    done = daemon.cli("capacity", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["instances"]["now"] == 1
+    assert "1 -> 1" in daemon.cli("capacity").stdout
+
+
 def test_a_second_daemon_is_refused_clearly(daemon: Daemon, tmp_path: Path) -> None:
     again = daemon.start()
     assert again.returncode == 2 and json.loads(again.stdout)["error"]["code"] == "already_running"
@@ -199,11 +206,18 @@ def test_slow_clients_are_closed_while_normal_requests_succeed(daemon: Daemon) -
 
 
 def test_start_switch_and_retire_through_the_control_socket(daemon: Daemon) -> None:
+    """A slow upload begun before the switch reaches the old instance after it, through one of nginx's old
+    workers: retire waits for that worker before it stops the instance, so the upload is answered, not 502."""
     client = daemon.client()
     before = client.status()
     old = before.instance(before.active or "")
     new = client.start_instance(None)
     assert new.ready and new.pid != old.pid and new.port != old.port and new.state == "ready"
+    result: dict[str, Any] = {}
+    sent_first = threading.Event()
+    upload = threading.Thread(target=_slow_post, args=(daemon.port, daemon.token, result, sent_first, 20))
+    upload.start()
+    assert sent_first.wait(30)
     client.switch(new.id)
     after = client.status()
     assert after.active == new.id and after.proxy.upstream == new.id
@@ -211,7 +225,11 @@ def test_start_switch_and_retire_through_the_control_socket(daemon: Daemon) -> N
     assert daemon.analyse("After the switch").status_code == 201
     with pytest.raises(Exception, match="active"):
         client.retire(new.id, 0)
-    client.retire(old.id, drain_seconds=5)
+    assert upload.is_alive(), "the upload ended before the retire: lengthen it"
+    retired = client.retire(old.id, drain_seconds=60)
+    upload.join(timeout=120)
+    assert result["status_line"].endswith("201 Created"), result
+    assert retired.old_workers == [] and retired.proxy_drain_s > 0.5, retired
     assert not psutil.pid_exists(old.pid) or psutil.Process(old.pid).status() == psutil.STATUS_ZOMBIE
     assert [i.id for i in client.status().instances] == [new.id]
 
@@ -298,15 +316,16 @@ def test_kill_9_during_writes_then_serve_again_loses_no_analysis(daemon: Daemon)
         assert got.status_code == 200, analysis_id
 
 
-def _slow_post(port: int, token: str, result: dict[str, Any], sent_first: threading.Event) -> None:
-    body = json.dumps({**OPPORTUNITY, "opportunity_name": "In flight at stop"}).encode()
+def _slow_post(port: int, token: str, result: dict[str, Any], sent_first: threading.Event, pieces: int = 6) -> None:
+    """A POST whose body takes ``pieces`` half-seconds to arrive: nginx forwards it only once it has all of it."""
+    body = json.dumps({**OPPORTUNITY, "opportunity_name": "In flight"}).encode()
     with socket.create_connection(("127.0.0.1", port), timeout=120) as sock:
         sock.sendall(
             b"POST /api/v1/analyses HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nConnection: close\r\n"
             b"Authorization: Bearer " + token.encode() + f"\r\nContent-Length: {len(body)}\r\n\r\n".encode()
         )
-        for index in range(0, len(body), len(body) // 6 + 1):
-            sock.sendall(body[index : index + len(body) // 6 + 1])
+        for index in range(0, len(body), len(body) // pieces + 1):
+            sock.sendall(body[index : index + len(body) // pieces + 1])
             sent_first.set()
             time.sleep(0.5)
         answer = b""
