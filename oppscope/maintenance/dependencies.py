@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,7 @@ from typing import Any
 
 import oppscope
 from oppscope.errors import ErrorKind, OppscopeError
+from oppscope.programs import find_program
 
 LOCK_FILE = "uv.lock"
 AUDIT_TIMEOUT_S = 600.0
@@ -44,11 +44,10 @@ def project_dir() -> Path | None:
 
 def uv_binary() -> str:
     """uv from this environment (a dependency, pinned by the lock), else from the PATH."""
-    beside = Path(sys.executable).parent / "uv"
-    found = str(beside) if beside.exists() else shutil.which("uv")
+    found = find_program("uv")
     if found is None:
         raise OppscopeError("uv_missing", "uv is not installed in this environment", kind=ErrorKind.unavailable)
-    return found
+    return str(found)
 
 
 @dataclass(frozen=True)
@@ -164,13 +163,13 @@ def audit_lock(project: Path, env: dict[str, str] | None = None) -> Audit:
     )
     if exported.returncode != 0:
         return Audit(0, [], error=f"uv export failed: {_last_line(exported.stderr)}")
-    pip_audit = Path(sys.executable).parent / "pip-audit"
+    pip_audit = find_program("pip-audit")
     with tempfile.TemporaryDirectory(prefix="oppscope-audit-") as scratch:
         requirements = Path(scratch) / "requirements.txt"
         requirements.write_text(exported.stdout, encoding="utf-8")
         done = _run(
             [
-                str(pip_audit) if pip_audit.exists() else "pip-audit",
+                str(pip_audit or "pip-audit"),
                 "--requirement",
                 str(requirements),
                 "--no-deps",

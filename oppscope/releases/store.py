@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 from oppscope.config import Settings
 from oppscope.errors import ErrorKind, OppscopeError
+from oppscope.programs import find_program
 
 LinkName = Literal["current", "previous"]
 LINKS: tuple[LinkName, ...] = ("current", "previous")
@@ -209,11 +210,10 @@ def _schema_head(venv: Path) -> str:
 
 
 def _uv() -> str:
-    beside = Path(sys.executable).parent / "uv"
-    found = str(beside) if beside.exists() else shutil.which("uv")
+    found = find_program("uv")
     if found is None:
         raise ReleaseError("uv_missing", "uv is not installed beside oppscope", kind=ErrorKind.unavailable)
-    return found
+    return str(found)
 
 
 @dataclass(frozen=True)

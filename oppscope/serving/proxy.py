@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import pwd
-import shutil
 import signal
 import subprocess
 import time
@@ -28,6 +27,7 @@ import structlog
 
 from oppscope.config import Settings
 from oppscope.errors import ErrorKind
+from oppscope.programs import find_program
 from oppscope.serving.control import NGINX_MISSING, PROXY_INVALID, RELOAD_UNCONFIRMED, ServingError
 from oppscope.serving.paths import RunPaths, write_atomically
 
@@ -121,7 +121,7 @@ map $http_x_oppscope_probe $oppscope_probe_upstream {{
 
 def find_nginx() -> str:
     """nginx lives in /usr/sbin, which is not on every user's PATH."""
-    found = shutil.which("nginx") or next((c for c in _NGINX_CANDIDATES if os.access(c, os.X_OK)), None)
+    found = find_program("nginx", _NGINX_CANDIDATES)
     if found is None:
         raise ServingError(
             NGINX_MISSING,
@@ -129,7 +129,7 @@ def find_nginx() -> str:
             {"searched": ["PATH", *_NGINX_CANDIDATES]},
             kind=ErrorKind.invalid,
         )
-    return found
+    return str(found)
 
 
 def probe_host(host: str) -> str:

@@ -101,7 +101,7 @@ def test_nginx_t_refuses_a_broken_configuration(proxy: Proxy, upstreams: list[in
 
 
 def test_a_missing_nginx_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("oppscope.serving.proxy.shutil.which", lambda _: None)
+    monkeypatch.setattr("oppscope.programs.shutil.which", lambda _: None)
     monkeypatch.setattr(proxy_module, "_NGINX_CANDIDATES", ("/nonexistent/nginx",))
     with pytest.raises(ServingError) as missing:
         proxy_module.find_nginx()
