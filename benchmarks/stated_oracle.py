@@ -23,8 +23,8 @@ import numpy as np
 from oppscope.history import sample
 
 EMPLOYEES = re.compile(r"about ([\d,]+) employees")
-SIZE_SD = 0.35  # the generator's latent customer size
-EMPLOYEE_NOISE_SD = 0.5  # on log employees, which carry 2 u
+SIZE_SD = sample.CUSTOMER_SIZE_SD
+EMPLOYEE_NOISE_SD = sample.EMPLOYEE_COUNT_SD  # on log employees, which carry 2 u
 
 
 def main() -> None:
@@ -34,9 +34,9 @@ def main() -> None:
     parser.add_argument("--test-fraction", type=float, default=0.2)
     args = parser.parse_args()
 
-    # The same draw generate_sample makes (rows in close-date order, as the backtest splits them).
-    draw = sample._draw(np.random.default_rng(args.seed), args.rows)
-    rows = sample.generate_sample(args.rows, args.seed).rows
+    # Rows in close-date order, as the backtest splits them, with what the generator drew for them.
+    generated, draw = sample.generate_with_draw(args.rows, args.seed)
+    rows = generated.rows
     customer = draw.customer
     u = draw.customers.u[customer]
     segment = draw.customers.segment[customer]

@@ -27,6 +27,11 @@ from oppscope.history.geo import COUNTRY_GEO, US_SUB_REGIONS
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
+# The latent customer size u enters log ARR directly; a business description's employee count carries 2 u with
+# this noise on its log. Public so that benchmarks/stated_oracle.py infers u with the generator's own spreads.
+CUSTOMER_SIZE_SD: Final = 0.35
+EMPLOYEE_COUNT_SD: Final = 0.5
+
 
 @dataclass(frozen=True)
 class SampleTruth:
@@ -322,7 +327,7 @@ def _business_descriptions(
     """Two phrasings of the same facts per customer, so descriptions vary lightly between its projects."""
     n = len(c_names)
     picks = rng.random((n, 2)).tolist()
-    size_noise = rng.normal(0.0, 0.5, n)
+    size_noise = rng.normal(0.0, EMPLOYEE_COUNT_SD, n)
     employees = np.array(_SEGMENT_EMPLOYEES)[segment] * np.exp(2.0 * u + size_noise)
     rounded = _round_scope(employees).astype(np.int64).tolist()
     out: list[tuple[str, str]] = []
@@ -346,7 +351,7 @@ def _draw_customers(rng: np.random.Generator, n: int) -> _Customers:
     industry = _categorical(rng, _industry_weights()[segment])
     weights = np.array([c[1] for c in _COUNTRIES])
     country = rng.choice(len(_COUNTRIES), size=n, p=weights / weights.sum()).astype(np.int64)
-    u = rng.normal(0.0, 0.35, n)
+    u = rng.normal(0.0, CUSTOMER_SIZE_SD, n)
     us_split = np.array([w for _, w in US_SUB_REGIONS])
     us_pick = rng.choice(len(US_SUB_REGIONS), size=n, p=us_split / us_split.sum()).tolist()
     sub_region = [
@@ -696,7 +701,13 @@ def row_as_request(row: dict[str, Any], *, optional_fields: bool = True) -> dict
 
 def generate_sample(n_rows: int = 5000, seed: int = 20240601) -> SampleHistory:
     """The sample history for ``(n_rows, seed)``; identical for identical arguments."""
+    return generate_with_draw(n_rows, seed)[0]
+
+
+def generate_with_draw(n_rows: int = 5000, seed: int = 20240601) -> tuple[SampleHistory, _Draw]:
+    """The sample and every quantity drawn for it, hidden ones included (for oracles that know the generator)."""
     if n_rows < 1:
         raise ValueError("n_rows must be at least 1")
     rng = np.random.default_rng(seed)
-    return _assemble(_draw(rng, n_rows), rng)
+    draw = _draw(rng, n_rows)
+    return _assemble(draw, rng), draw
