@@ -129,14 +129,10 @@ def capacity(
 ) -> None:
     """Observed CPU, memory, p95 and queue depth against the seed's scaling triggers and the environment's size,
     and the workers or instances to run."""
-    from oppscope.ops.capacity import assess
+    from oppscope.maintenance.items import capacity_report
     from oppscope.ops.dashboard import WINDOWS
-    from oppscope.ops.timeseries import open_timeseries
-    from oppscope.serving.control import running_instances
 
-    settings = state.settings()
-    stats = open_timeseries(settings).window(WINDOWS[window.value])
-    report = assess(settings, stats, instances=running_instances(settings))
+    report = capacity_report(state.settings(), WINDOWS[window.value])
     if state.output.json_mode:
         state.output.json(report.as_dict())
     else:

@@ -22,7 +22,7 @@ from oppscope.history.factory import open_history_writer
 from oppscope.maintenance import dependencies
 from oppscope.maintenance.report import Outcome, Status
 from oppscope.ops.alerts import Severity
-from oppscope.ops.capacity import assess
+from oppscope.ops.capacity import CapacityReport, assess
 from oppscope.ops.diagnostics import alert_states, error_groups
 from oppscope.ops.emergency import EmergencyFlag, emergency_path
 from oppscope.ops.health import run_checks
@@ -128,9 +128,15 @@ def backups(settings: Settings) -> Outcome:
 # --- weekly and monthly -----------------------------------------------------------------------------------------
 
 
+def capacity_report(settings: Settings, minutes: int) -> CapacityReport:
+    """The time series of the window against the triggers, with the supervisor's instance count when one runs
+    (ops cannot ask it: serving sits above ops)."""
+    return assess(settings, open_timeseries(settings).window(minutes), instances=running_instances(settings))
+
+
 def capacity(settings: Settings, minutes: int = DAY_MINUTES) -> Outcome:
     """The capacity assessment of the last day: an overloaded service fails, one to shrink warns."""
-    report = assess(settings, open_timeseries(settings).window(minutes), instances=running_instances(settings))
+    report = capacity_report(settings, minutes)
     data = report.as_dict()
     detail = f"{report.verdict.replace('_', ' ')}: {report.action}"
     status = {
