@@ -15,6 +15,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from oppscope.errors import ErrorKind, OppscopeError
+
 
 def find_program(name: str, also: Sequence[str] = ()) -> Path | None:
     """The program beside this interpreter, else on the PATH, else the first executable of ``also``."""
@@ -23,3 +25,12 @@ def find_program(name: str, also: Sequence[str] = ()) -> Path | None:
         return beside
     found = shutil.which(name) or next((c for c in also if os.access(c, os.X_OK)), None)
     return Path(found) if found else None
+
+
+def uv_binary() -> str:
+    """uv from this environment (a dependency, pinned by the lock), else from the PATH: releases are installed
+    and the lock is checked with it."""
+    found = find_program("uv")
+    if found is None:
+        raise OppscopeError("uv_missing", "uv is not installed in this environment", kind=ErrorKind.unavailable)
+    return str(found)

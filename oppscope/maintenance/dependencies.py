@@ -22,7 +22,7 @@ from typing import Any
 
 import oppscope
 from oppscope.errors import ErrorKind, OppscopeError
-from oppscope.programs import find_program
+from oppscope.programs import find_program, uv_binary
 
 LOCK_FILE = "uv.lock"
 AUDIT_TIMEOUT_S = 600.0
@@ -40,14 +40,6 @@ def project_dir() -> Path | None:
         if (candidate / LOCK_FILE).is_file() and (candidate / "pyproject.toml").is_file():
             return candidate
     return None
-
-
-def uv_binary() -> str:
-    """uv from this environment (a dependency, pinned by the lock), else from the PATH."""
-    found = find_program("uv")
-    if found is None:
-        raise OppscopeError("uv_missing", "uv is not installed in this environment", kind=ErrorKind.unavailable)
-    return str(found)
 
 
 @dataclass(frozen=True)

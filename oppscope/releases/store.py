@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 from oppscope.config import Settings
 from oppscope.errors import ErrorKind, OppscopeError
-from oppscope.programs import find_program
+from oppscope.programs import uv_binary
 
 LinkName = Literal["current", "previous"]
 LINKS: tuple[LinkName, ...] = ("current", "previous")
@@ -209,13 +209,6 @@ def _schema_head(venv: Path) -> str:
     return _run([str(venv / "bin" / "python"), "-I", "-c", code]).strip()
 
 
-def _uv() -> str:
-    found = find_program("uv")
-    if found is None:
-        raise ReleaseError("uv_missing", "uv is not installed beside oppscope", kind=ErrorKind.unavailable)
-    return str(found)
-
-
 @dataclass(frozen=True)
 class Source:
     """Where a release comes from, resolved before anything is written."""
@@ -278,7 +271,7 @@ def install(releases: Releases, source: Source, now: datetime | None = None) -> 
         venv = home / "venv"
         env = os.environ | {"UV_PROJECT_ENVIRONMENT": str(venv)}
         # Bytecode compiled now, not by the first start of each worker: the new instance starts faster.
-        command = [_uv(), "sync", "--frozen", "--no-dev", "--no-editable", "--compile-bytecode", "--quiet"]
+        command = [uv_binary(), "sync", "--frozen", "--no-dev", "--no-editable", "--compile-bytecode", "--quiet"]
         command += ["--project", str(code)]
         _run([*command, "--python", sys.executable], env=env)
         python = venv / "bin" / "python"
