@@ -22,6 +22,7 @@ import structlog
 
 from oppscope.backup.manifest import CONTINUOUS_DIR, BackupError, parse_utc, utc_text
 from oppscope.config import Settings
+from oppscope.durable import write_atomically
 from oppscope.errors import ErrorKind
 from oppscope.programs import find_program
 
@@ -68,11 +69,8 @@ def litestream_config(settings: Settings) -> str:
 
 
 def write_config(settings: Settings) -> Path:
-    settings.run_path.mkdir(parents=True, exist_ok=True)
     path = settings.run_path / "litestream.yml"
-    tmp = path.with_suffix(".yml.tmp")
-    tmp.write_text(litestream_config(settings))
-    tmp.replace(path)
+    write_atomically(path, litestream_config(settings).encode())
     return path
 
 

@@ -23,10 +23,11 @@ from typing import Any
 from oppscope import __version__
 from oppscope.config import APPLIED_FILE
 from oppscope.configuration.layers import ConfigError, Inspection, Problem, inspect_settings, read_toml
-from oppscope.durable import fsync_path
+from oppscope.durable import fsync_path, write_atomically
 
 MANIFEST = "manifest.json"
 BACKUP_KIND = "oppscope-config"
+CONFIG_FILE_MODE = 0o644  # the applied file holds no secret (they live in config/secrets/), readable like any config
 
 
 @dataclass(frozen=True)
@@ -56,23 +57,6 @@ def config_backups_dir(backup_path: Path) -> Path:
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-
-def write_atomically(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Replace ``path`` with ``data`` so a reader or a crash sees the old content or the new, never a mix."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with temporary.open("wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        temporary.chmod(mode)
-        temporary.replace(path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    fsync_path(path.parent)
 
 
 def judge(table: dict[str, Any], overrides: dict[str, Any]) -> list[Problem]:
@@ -186,7 +170,7 @@ def apply_config(source: Path, overrides: dict[str, Any] | None = None) -> dict[
     before = inspect_settings(given)
     config_path, _ = _locations(before)
     backup = backup_config(given) if (config_path / APPLIED_FILE).is_file() else None
-    write_atomically(config_path / APPLIED_FILE, source.read_bytes())
+    write_atomically(config_path / APPLIED_FILE, source.read_bytes(), CONFIG_FILE_MODE)
     after = inspect_settings(given)
     return {
         "applied": str(config_path / APPLIED_FILE),
@@ -217,7 +201,7 @@ def restore_config(backup_date: date, overrides: dict[str, Any] | None = None) -
     if restored is None:
         applied.unlink(missing_ok=True)  # the backup was of the defaults and profile alone
     else:
-        write_atomically(applied, restored)
+        write_atomically(applied, restored, CONFIG_FILE_MODE)
     after = inspect_settings(given)
     if kept is not None and kept.moved_aside is not None and kept.path == directory:
         directory = kept.moved_aside  # today's backup was restored, and made room for the copy kept of the current

@@ -9,10 +9,8 @@ keep that heap for the rest of its life.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,6 +20,7 @@ from oppscope.analysis.backtest import MAX_QUERIES, BacktestReport, Truth, backt
 from oppscope.analysis.dataset import history_from_fetch
 from oppscope.analysis.engine import Engine, EngineConfig, model_id
 from oppscope.config import SECRET_FIELDS, Settings
+from oppscope.durable import write_atomically
 from oppscope.engines.cache import open_model_cache
 from oppscope.engines.interfaces import ModelCache, Published
 from oppscope.history.factory import open_history_reader, open_history_store
@@ -48,7 +47,7 @@ def load_sample(store: HistoryStore, settings: Settings, rows: int, seed: int, *
     sample = generate_sample(rows, seed)
     report = store.insert_rows(sample.rows, replace=replace)
     marker = {"rows": rows, "seed": seed, "snapshot_id": report.snapshot_id}
-    _atomic_write(settings.data_dir / SAMPLE_MARKER, json.dumps(marker).encode())
+    write_atomically(settings.data_dir / SAMPLE_MARKER, json.dumps(marker).encode())
     return report
 
 
@@ -195,20 +194,6 @@ def _snapshot(store: HistoryReader) -> str:
             "or load the sample with `oppscope history sample`.",
         )
     return store.snapshot_id()
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def run_backtest(settings: Settings, test_fraction: float = 0.2, max_queries: int = MAX_QUERIES) -> BacktestReport:

@@ -31,7 +31,7 @@ import duckdb
 import numpy as np
 from tenacity import retry, retry_if_exception, stop_after_delay, wait_exponential
 
-from oppscope.durable import fsync_path
+from oppscope.durable import fsync_path, write_atomically
 from oppscope.history import duckdb_import as imp
 from oppscope.history import schema
 from oppscope.history.duckdb_import import EMPTY_SNAPSHOT, META_TABLE, ORDER_BY
@@ -196,7 +196,7 @@ class SnapshotFiles:
             name = path.name.split(".duckdb", 1)[0]
             if name.startswith(".build-") or name not in kept:
                 path.unlink(missing_ok=True)
-        for leftover in (*self.dir.glob(".link-*"), *self.dir.glob(".log-*.tmp")):
+        for leftover in (*self.dir.glob(".link-*"), *self.dir.glob(f".{self._log.name}.*.tmp")):
             leftover.unlink(missing_ok=True)
         self._write_log(entries[-self.keep :])
 
@@ -218,12 +218,7 @@ class SnapshotFiles:
         Path(f"{self.link}.wal").unlink(missing_ok=True)
 
     def _write_log(self, entries: list[str]) -> None:
-        fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=".log-", suffix=".tmp")
-        with os.fdopen(fd, "w") as fh:
-            json.dump(entries, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        Path(tmp).replace(self._log)
+        write_atomically(self._log, json.dumps(entries).encode())
 
 
 class DuckDBHistoryReader:
@@ -626,7 +621,6 @@ def _literal(path: Path) -> str:
 def discard(path: Path) -> None:
     for suffix in ("", ".wal"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
-
 
 
 def _now() -> str:

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import getpass
 import json
-import os
 import socket
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -23,6 +21,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from oppscope.config import Settings
+from oppscope.durable import write_atomically
 from oppscope.errors import ErrorKind, OppscopeError
 
 EMERGENCY_FILE: Final = "emergency.json"
@@ -73,17 +72,7 @@ def switch_on(settings: Settings, reason: str, retry_after_s: int = DEFAULT_RETR
         by=f"{getpass.getuser()}@{socket.gethostname()}",
     )
     path = emergency_path(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".emergency-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(state.as_dict(), fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, json.dumps(state.as_dict()).encode())
     return state
 
 

@@ -7,12 +7,11 @@ service or switch its release, so only the owner of the data directory may.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from oppscope import durable
 from oppscope.config import Settings
 
 PRIVATE_DIR = 0o700
@@ -77,18 +76,8 @@ class RunPaths:
 
 
 def write_atomically(path: Path, text: str) -> None:
-    """Readers see the old file or the new one, never half of one (a crash mid-write keeps the old)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        Path(tmp).chmod(PRIVATE_FILE)
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Readers see the old file or the new one, never half of one; the supervisor's files are private."""
+    durable.write_atomically(path, text.encode("utf-8"), PRIVATE_FILE)
 
 
 def read_pid(path: Path) -> int | None:
