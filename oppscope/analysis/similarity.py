@@ -7,9 +7,10 @@ overlap (TF-IDF cosine) and closeness in time. It is built to be explained ("sam
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 from scipy import sparse
 
@@ -97,6 +98,75 @@ def _top(score: np.ndarray, k: int) -> np.ndarray:
     return ordered
 
 
+# Rows scored at a time: the chunk's text sums (8 bytes a row, 2 MB) stay in the core's cache while every query term
+# adds to them and the final scores are written.
+SCAN_CHUNK = 1 << 18
+
+
+def _scan_rows(
+    block_codes: np.ndarray,
+    wanted: np.ndarray,
+    halves: np.ndarray,
+    customer_rows: np.ndarray,
+    customer_half: int,
+    run_starts: np.ndarray,
+    run_closeness: np.ndarray,
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    data: np.ndarray,
+    cols: np.ndarray,
+    vals: np.ndarray,
+    text_weight: float,
+    weight_sum: float,
+) -> np.ndarray:
+    """Every row's score in one pass over the rows, a chunk at a time, with numpy's arithmetic in numpy's order.
+
+    Per row: the text sum adds each query column's product in the query's column order, starting from zero (as
+    scipy's CSC product does); then ``half-weights * 0.5 + text_weight * text``, plus the close year's closeness,
+    divided by ``weight_sum``. Each column's rows are sorted, so a chunk's entries are one slice per column.
+    ``customer_rows`` are in row order. Compiled by numba (below): as Python it is the readable reference.
+    """
+    n = block_codes.shape[1]
+    out = np.zeros(n)
+    count = np.zeros(min(SCAN_CHUNK, n), dtype=np.int8)
+    pos = np.empty(len(cols), dtype=np.int64)
+    end = np.empty(len(cols), dtype=np.int64)
+    for k in range(len(cols)):
+        pos[k], end[k] = indptr[cols[k]], indptr[cols[k] + 1]
+    customer, run = 0, 0
+    for start in range(0, n, SCAN_CHUNK):
+        stop = min(start + SCAN_CHUNK, n)
+        for k in range(len(cols)):
+            first, value = pos[k], vals[k]
+            last = first + np.searchsorted(indices[first : end[k]], stop)
+            for entry in range(first, last):
+                out[indices[entry]] += data[entry] * value
+            pos[k] = last
+        rows = stop - start
+        count[:rows] = 0
+        for b in range(len(wanted)):
+            if halves[b] != 0:
+                code, half, row_codes = wanted[b], halves[b], block_codes[b]
+                for r in range(rows):
+                    count[r] += (row_codes[start + r] == code) * half
+        while customer < len(customer_rows) and customer_rows[customer] < stop:
+            count[customer_rows[customer] - start] += customer_half
+            customer += 1
+        r = start
+        while r < stop:
+            while run_starts[run + 1] <= r:
+                run += 1
+            run_end = min(run_starts[run + 1], stop)
+            closeness = run_closeness[run]
+            for i in range(r, run_end):
+                out[i] = (count[i - start] * 0.5 + text_weight * out[i] + closeness) / weight_sum
+            r = run_end
+    return out
+
+
+_scan: Callable[..., np.ndarray] = numba.njit(cache=True, nogil=True)(_scan_rows)
+
+
 class SimilarityIndex:
     """Integer-coded categorical columns and a column-major TF-IDF matrix of the history.
 
@@ -107,43 +177,63 @@ class SimilarityIndex:
 
     def __init__(self, history: History, tfidf: sparse.csr_matrix) -> None:
         self.vocabulary: dict[str, dict[str, int]] = {}
-        self.codes: dict[str, np.ndarray] = {}
+        codes: dict[str, np.ndarray] = {}
         for block in BLOCK_WEIGHTS:
-            self.codes[block], self.vocabulary[block] = _codes(history.keys[block])
+            codes[block], self.vocabulary[block] = _codes(history.keys[block])
+        self.customer_codes = codes.pop("customer")
+        # The other blocks have small vocabularies: one narrow row each, read a chunk at a time by the scan.
+        self.scanned_blocks = tuple(codes)
+        width = max((len(self.vocabulary[b]) for b in codes), default=0)
+        narrow = next(t for t in (np.int8, np.int16, np.int32) if np.iinfo(t).max >= width)
+        self.block_codes = np.stack([codes[b].astype(narrow) for b in codes]) if codes else np.zeros((0, history.n))
         self.tfidf = tfidf.tocsc()  # column slices for scoring one query against every row
         self.row_terms = tfidf.tocsr()  # row slices for explaining one analog
         years, year_of = distinct(history.close_years)
-        self.years, self.year_of = years, year_of.astype(np.int32)
-        customer = self.codes["customer"]
-        self._customer_order = np.argsort(customer, kind="stable").astype(np.int32)  # rows grouped by customer
+        # Rows are in close-date order, so equal close years come in runs: closeness is looked up once per run.
+        self.years = years
+        self._run_starts = np.flatnonzero(np.diff(year_of, prepend=-1, append=-1)).astype(np.int64)
+        self._run_years = year_of[self._run_starts[:-1]].astype(np.int32)
+        self._customer_order = np.argsort(self.customer_codes, kind="stable").astype(np.int32)  # rows by customer
         groups = np.arange(len(self.vocabulary["customer"]) + 1)
-        self._customer_starts = np.searchsorted(customer[self._customer_order], groups)
+        self._customer_starts = np.searchsorted(self.customer_codes[self._customer_order], groups)
+
+    @property
+    def codes(self) -> dict[str, np.ndarray]:
+        """Block → each row's code (-1 where the history left it empty)."""
+        return {"customer": self.customer_codes, **dict(zip(self.scanned_blocks, self.block_codes, strict=True))}
 
     def code(self, block: str, value: str) -> int:
         return self.vocabulary[block].get(normalize(value), NO_MATCH)
 
-    def customer_rows(self, customer: str) -> np.ndarray:
-        """The rows of a (normalized) customer's projects, in row order; none for a customer new to the history."""
-        code = self.vocabulary["customer"].get(customer)
-        if code is None:
-            return np.zeros(0, dtype=np.int32)
+    def _customer_group(self, code: int) -> np.ndarray:
+        """The rows of one customer code, in row order (the sort that grouped them is stable)."""
         rows: np.ndarray = self._customer_order[self._customer_starts[code] : self._customer_starts[code + 1]]
         return rows
 
+    def customer_rows(self, customer: str) -> np.ndarray:
+        """The rows of a (normalized) customer's projects, in row order; none for a customer new to the history."""
+        code = self.vocabulary["customer"].get(customer)
+        return np.zeros(0, dtype=np.int32) if code is None else self._customer_group(code)
+
     def scores(self, query: Query) -> np.ndarray:
         """Similarity of every history row to the query, 0..1 (share of the stated fields' weight matched)."""
-        halves = np.zeros(len(self.year_of), dtype=np.int8)
-        weight_sum = TEXT_WEIGHT + TIME_WEIGHT
-        for block, code in query.codes.items():
-            weight_sum += BLOCK_WEIGHTS[block]
+        weight_sum = TEXT_WEIGHT + TIME_WEIGHT + sum(BLOCK_WEIGHTS[b] for b in query.codes)
+        wanted = np.zeros(len(self.scanned_blocks), dtype=self.block_codes.dtype)
+        halves = np.zeros(len(self.scanned_blocks), dtype=np.int8)
+        for i, block in enumerate(self.scanned_blocks):
+            code = query.codes.get(block, NO_MATCH)
             if code != NO_MATCH:
-                halves += (self.codes[block] == code) * _HALF_WEIGHTS[block]
-        total = halves * 0.5
-        if len(query.text_cols):
-            total += TEXT_WEIGHT * np.asarray(self.tfidf[:, query.text_cols] @ query.text_vals).ravel()
+                wanted[i], halves[i] = code, _HALF_WEIGHTS[block]
+        customer = query.codes.get("customer", NO_MATCH)
+        known = 0 <= customer < len(self.vocabulary["customer"])  # a code of another index matches no row
+        customer_rows = self._customer_group(customer) if known else np.zeros(0, dtype=np.int32)
         closeness = TIME_WEIGHT * np.exp(-np.abs(self.years - query.close_year) / TIME_SCALE_YEARS)
-        total += closeness[self.year_of]
-        return total / weight_sum
+        t = self.tfidf
+        return _scan(
+            self.block_codes, wanted, halves, customer_rows, _HALF_WEIGHTS["customer"], self._run_starts,
+            closeness[self._run_years], t.indptr, t.indices, t.data, query.text_cols, query.text_vals,
+            TEXT_WEIGHT, weight_sum,
+        )
 
     def nearest(self, query: Query, k: int) -> Analogs:
         score = self.scores(query)
@@ -154,7 +244,8 @@ class SimilarityIndex:
         top = _top(score, k)
         sim = np.clip(score[top], 0.0, 1.0)
         w = np.exp(WEIGHT_SHARPNESS * (sim - sim[0]))
-        matched = {b: self.codes[b][top] == c for b, c in query.codes.items() if c != NO_MATCH}
+        codes = self.codes
+        matched = {b: codes[b][top] == c for b, c in query.codes.items() if c != NO_MATCH}
         return Analogs(top, sim, w / w.sum(), matched)
 
     def shared_terms(self, row: int, query: Query) -> np.ndarray:

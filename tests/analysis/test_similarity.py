@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import sparse
 
 from oppscope.analysis.dataset import History
 from oppscope.analysis.features import FeatureSpace, history_profiles
 from oppscope.analysis.similarity import (
     BLOCK_WEIGHTS,
     NO_MATCH,
+    SCAN_CHUNK,
     TEXT_WEIGHT,
     TIME_SCALE_YEARS,
     TIME_WEIGHT,
     Query,
     SimilarityIndex,
+    _scan,
     _top,
 )
 
@@ -67,3 +70,38 @@ def test_a_query_matches_its_own_row_best(history: History, index: SimilarityInd
     assert np.all(np.diff(analogs.similarity) <= 0) and analogs.weight.sum() == pytest.approx(1.0)
     empty = SimilarityIndex(history.subset(np.zeros(history.n, dtype=bool)), index.row_terms[:0])
     assert len(empty.nearest(query, 25).index) == 0
+
+
+def _plain_scores(codes: np.ndarray, wanted: np.ndarray, halves: np.ndarray, customer_rows: np.ndarray,
+                  year_of: np.ndarray, closeness: np.ndarray, text: sparse.csc_matrix, cols: np.ndarray,
+                  vals: np.ndarray, weight_sum: float) -> np.ndarray:
+    """The scan's formula as plain numpy and scipy, in the order the scores were first defined."""
+    count = np.zeros(codes.shape[1], dtype=np.int8)
+    for row_codes, code, half in zip(codes, wanted, halves, strict=True):
+        if half:
+            count += (row_codes == code) * half
+    count[customer_rows] += 6
+    total = count * 0.5
+    if len(cols):
+        total += TEXT_WEIGHT * np.asarray(text[:, cols] @ vals).ravel()
+    total += closeness[year_of]
+    return total / weight_sum
+
+
+@pytest.mark.parametrize("rows", [0, 1, 1000, SCAN_CHUNK + 12_345, 2 * SCAN_CHUNK])
+def test_the_compiled_scan_gives_scipys_numbers_to_the_bit(rows: int) -> None:
+    rng = np.random.default_rng(rows)
+    codes = rng.integers(-1, 40, size=(8, rows)).astype(np.int8)
+    wanted = rng.integers(0, 40, size=8).astype(np.int8)
+    halves = np.array([4, 2, 3, 3, 2, 0, 1, 1], dtype=np.int8)  # one block not stated
+    customer_rows = np.sort(rng.choice(rows, size=min(rows, 37), replace=False)).astype(np.int32)
+    year_of = np.sort(rng.integers(0, 300, size=rows))
+    run_starts = np.flatnonzero(np.diff(year_of, prepend=-1, append=-1)).astype(np.int64)
+    closeness = TIME_WEIGHT * np.exp(-rng.random(300))
+    text = sparse.random(rows, 500, density=0.05, format="csc", random_state=rng)
+    for cols in (rng.choice(500, size=40, replace=False).astype(np.int32), np.zeros(0, dtype=np.int32)):
+        vals = rng.random(len(cols))
+        got = _scan(codes, wanted, halves, customer_rows, 6, run_starts, closeness[year_of[run_starts[:-1]]],
+                    text.indptr, text.indices, text.data, cols, vals, TEXT_WEIGHT, 11.5)
+        want = _plain_scores(codes, wanted, halves, customer_rows, year_of, closeness, text, cols, vals, 11.5)
+        assert got.dtype == np.float64 and got.view(np.uint64).tolist() == want.view(np.uint64).tolist()
