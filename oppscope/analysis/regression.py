@@ -78,12 +78,44 @@ def _pcg(
     return x
 
 
-def _solver(factor: tuple[np.ndarray, bool]) -> Callable[[np.ndarray], np.ndarray]:
-    def solve(r: np.ndarray) -> np.ndarray:
-        out: np.ndarray = cho_solve(factor, r, check_finite=False)
+class _Factored:
+    """A system matrix and its Cholesky factor in one dense matrix: the factor in the upper triangle, the
+    matrix's own (mirrored) values in the strictly lower one, its diagonal beside.
+
+    LAPACK's potrf does not reference the strictly lower triangle of an upper factorisation, so factoring in
+    place keeps the matrix there; each solve then rebuilds the matrix it needs (a fold left out, another
+    penalty) in one scratch matrix, instead of a copy of the matrix, the factor and that matrix (three dense
+    matrices of the design's width: most of a fit's memory at its peak). The matrix is consumed.
+    """
+
+    def __init__(self, a: np.ndarray) -> None:
+        self.diagonal = a.diagonal().copy()
+        # a is exactly symmetric, so a.T (the same memory, Fortran order) is the same matrix, factored in place.
+        self.factor: tuple[np.ndarray, bool] = cho_factor(a.T, overwrite_a=True, check_finite=False)
+
+    def solve(self, r: np.ndarray) -> np.ndarray:
+        out: np.ndarray = cho_solve(self.factor, r, check_finite=False)
         return out
 
-    return solve
+    def minus(self, out: np.ndarray) -> np.ndarray:
+        """The matrix minus the symmetric matrix in ``out``, in ``out`` (each element one subtraction, as a
+        dense ``a - out`` gives)."""
+        held = out.diagonal().copy()
+        np.subtract(self.factor[0], out, out=out)  # right below the diagonal only
+        out[np.diag_indices_from(out)] = self.diagonal - held
+        return _mirror_lower(out)
+
+    def shifted(self, shift: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """The matrix with ``shift`` added to its diagonal, in ``out``."""
+        out[...] = self.factor[0]  # right below the diagonal only
+        out[np.diag_indices_from(out)] = self.diagonal + shift
+        return _mirror_lower(out)
+
+
+def _mirror_lower(dense: np.ndarray) -> np.ndarray:
+    for i in range(1, len(dense)):  # row by row: no second dense matrix
+        dense[:i, i] = dense[i, :i]
+    return dense
 
 
 class NormalEquations:
@@ -129,9 +161,10 @@ class NormalEquations:
     def _segments(self, newest: bool) -> list[int]:
         return list(range(2 * FOLDS if newest else FOLDS))
 
-    def gram(self, segments: list[int], cols: np.ndarray) -> np.ndarray:
+    def gram(self, segments: list[int], cols: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """The segments' X'X summed in segment order (the bits a dense sum of dense copies gave), dense on the
-        ascending ``cols`` only (a subset of an upper triangle in order is the upper triangle of the subset)."""
+        ascending ``cols`` only (a subset of an upper triangle in order is the upper triangle of the subset);
+        in ``out`` when given (C order, overwritten)."""
         if np.any(np.diff(cols) <= 0):
             raise ValueError("design columns must be ascending")
         upper = self.xtx[segments[0]]
@@ -139,7 +172,9 @@ class NormalEquations:
             upper = upper + self.xtx[s]
         if len(cols) < self.n_columns:
             upper = upper[cols][:, cols]
-        dense: np.ndarray = upper.toarray()
+        if out is not None:
+            out[...] = 0.0
+        dense: np.ndarray = upper.toarray(out=out)
         for i in range(1, len(cols)):  # mirrored row by row: no second dense matrix
             dense[i, :i] = dense[:i, i]
         return dense
@@ -160,19 +195,18 @@ class NormalEquations:
         """
         a, b = self.system(cols, alpha, self._segments(newest))
         residuals = np.full(self.y.shape, np.nan)
+        scratch = np.empty_like(a)
         with threadpool_limits(BLAS_THREADS, user_api="blas"):
-            factor = cho_factor(a, check_finite=False)
-            full = cho_solve(factor, b, check_finite=False)
+            factored = _Factored(a)
+            full = factored.solve(b)
             for f in range(FOLDS):
                 held_segments = [f, FOLDS + f] if newest else [f]
                 held = np.flatnonzero(np.isin(self.segment, held_segments))
                 if not len(held):
                     continue
-                held_gram = self.gram(held_segments, cols)
-                downdated = np.subtract(a, held_gram, out=held_gram)
+                downdated = factored.minus(self.gram(held_segments, cols, out=scratch))
                 bf = b - self.xty[held_segments].sum(axis=0)[cols]
-                coef = _pcg(downdated.__matmul__, _solver(factor), bf, full)
-                del downdated
+                coef = _pcg(downdated.__matmul__, factored.solve, bf, full)
                 for start in range(0, len(held), ROWS_PER_PRODUCT):  # x[held] whole would be a third of x
                     part = held[start : start + ROWS_PER_PRODUCT]
                     residuals[part] = self.y[part] - x[part][:, cols] @ coef
@@ -185,16 +219,16 @@ class NormalEquations:
         y_val, ok = self.y[cut:], self.segment[cut:] >= 0
         middle = ALPHAS[len(ALPHAS) // 2]
         a, b = self.system(cols, middle, self._segments(False))
-        penalised = np.where(cols == 0, 0.0, 1.0)[:, None]
+        penalised = np.where(cols == 0, 0.0, 1.0)
         scores: dict[float, np.ndarray] = {}
         x_ok = x_val[ok][:, cols]
+        scratch = np.empty_like(a)
         with threadpool_limits(BLAS_THREADS, user_api="blas"):
-            factor = cho_factor(a, check_finite=False)
-            start = cho_solve(factor, b, check_finite=False)
+            factored = _Factored(a)
+            start = factored.solve(b)
             for alpha in ALPHAS:
-                shifted = a.copy()  # a + diag(v), without the dense diagonal matrix
-                shifted[np.diag_indices_from(shifted)] += (alpha - middle) * penalised[:, 0]
-                coef = _pcg(shifted.__matmul__, _solver(factor), b, start)
+                shifted = factored.shifted((alpha - middle) * penalised, out=scratch)
+                coef = _pcg(shifted.__matmul__, factored.solve, b, start)
                 scores[alpha] = np.abs(x_ok @ coef - y_val[ok]).mean(axis=0)
         reference = scores[middle]
         total = {a: float((s / np.where(reference > 0, reference, 1.0)).sum()) for a, s in scores.items()}

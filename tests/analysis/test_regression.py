@@ -5,9 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy import sparse
+from scipy.linalg import cho_factor, cho_solve
 
 from oppscope.analysis.features import scope_quantities, tokens
-from oppscope.analysis.regression import FOLDS, Evidence, NormalEquations, conformal_quantiles, correct
+from oppscope.analysis.regression import (
+    FOLDS,
+    Evidence,
+    NormalEquations,
+    _Factored,
+    conformal_quantiles,
+    correct,
+)
 
 
 def _design(rows: int, columns: int, seed: int) -> sparse.csr_matrix:
@@ -123,3 +131,24 @@ def test_the_sparse_triangle_gram_gives_the_bits_of_the_dense_sums() -> None:
         assert np.array_equal(eq.gram(segments, cols), expected[np.ix_(cols, cols)])
     with pytest.raises(ValueError):
         eq.gram([0], cols[::-1])
+
+
+def test_one_matrix_holding_system_and_factor_gives_the_bits_of_separate_copies() -> None:
+    x = _design(900, 60, 7)
+    (eq,) = NormalEquations.of(x, {"y": np.random.default_rng(7).normal(size=900)}, cut=600)
+    cols = np.arange(61)
+    a, b = eq.system(cols, 3.0, list(range(2 * FOLDS)))
+    kept = a.copy()
+    held = eq.gram([1, FOLDS + 1], cols)
+    factored = _Factored(a)  # consumes a
+    separate = cho_factor(kept, check_finite=False)
+    assert np.array_equal(np.triu(factored.factor[0]), np.triu(separate[0]))
+    assert np.array_equal(factored.solve(b), cho_solve(separate, b, check_finite=False))
+    assert np.array_equal(factored.minus(held.copy()), kept - held)
+    shift = np.linspace(-1.0, 2.0, 61)
+    expected = kept.copy()
+    expected[np.diag_indices_from(expected)] += shift
+    scratch = np.full_like(kept, np.nan)
+    assert np.array_equal(factored.shifted(shift, out=scratch), expected)
+    assert np.array_equal(factored.minus(held.copy()), kept - held)  # the system survives every rebuild
+    assert np.array_equal(eq.gram([0, 2], cols, out=scratch), eq.gram([0, 2], cols))
