@@ -113,6 +113,7 @@ class _Factored:
 
 
 def _mirror_lower(dense: np.ndarray) -> np.ndarray:
+    """The strictly lower triangle copied onto the upper one, in place."""
     for i in range(1, len(dense)):  # row by row: no second dense matrix
         dense[:i, i] = dense[i, :i]
     return dense
@@ -175,8 +176,7 @@ class NormalEquations:
         if out is not None:
             out[...] = 0.0
         dense: np.ndarray = upper.toarray(out=out)
-        for i in range(1, len(cols)):  # mirrored row by row: no second dense matrix
-            dense[i, :i] = dense[:i, i]
+        _mirror_lower(dense.T)  # the transpose's lower triangle is this upper one
         return dense
 
     def system(self, cols: np.ndarray, alpha: float, segments: list[int]) -> tuple[np.ndarray, np.ndarray]:

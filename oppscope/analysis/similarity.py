@@ -183,9 +183,9 @@ class SimilarityIndex:
         self.customer_codes = codes.pop("customer")
         # The other blocks have small vocabularies: one narrow row each, read a chunk at a time by the scan.
         self.scanned_blocks = tuple(codes)
-        width = max((len(self.vocabulary[b]) for b in codes), default=0)
+        width = max(len(self.vocabulary[b]) for b in codes)
         narrow = next(t for t in (np.int8, np.int16, np.int32) if np.iinfo(t).max >= width)
-        self.block_codes = np.stack([codes[b].astype(narrow) for b in codes]) if codes else np.zeros((0, history.n))
+        self.block_codes = np.stack([codes[b].astype(narrow) for b in codes])
         self.tfidf = tfidf.tocsc()  # column slices for scoring one query against every row
         self.row_terms = tfidf.tocsr()  # row slices for explaining one analog
         years, year_of = distinct(history.close_years)
