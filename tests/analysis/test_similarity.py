@@ -9,6 +9,7 @@ from scipy import sparse
 from oppscope.analysis.dataset import History
 from oppscope.analysis.features import FeatureSpace, history_profiles
 from oppscope.analysis.similarity import (
+    _HALF_WEIGHTS,
     BLOCK_WEIGHTS,
     NO_MATCH,
     SCAN_CHUNK,
@@ -80,7 +81,7 @@ def _plain_scores(codes: np.ndarray, wanted: np.ndarray, halves: np.ndarray, cus
     for row_codes, code, half in zip(codes, wanted, halves, strict=True):
         if half:
             count += (row_codes == code) * half
-    count[customer_rows] += 6
+    count[customer_rows] += _HALF_WEIGHTS["customer"]
     total = count * 0.5
     if len(cols):
         total += TEXT_WEIGHT * np.asarray(text[:, cols] @ vals).ravel()
@@ -101,7 +102,8 @@ def test_the_compiled_scan_gives_scipys_numbers_to_the_bit(rows: int) -> None:
     text = sparse.random(rows, 500, density=0.05, format="csc", random_state=rng)
     for cols in (rng.choice(500, size=40, replace=False).astype(np.int32), np.zeros(0, dtype=np.int32)):
         vals = rng.random(len(cols))
-        got = _scan(codes, wanted, halves, customer_rows, 6, run_starts, closeness[year_of[run_starts[:-1]]],
-                    text.indptr, text.indices, text.data, cols, vals, TEXT_WEIGHT, 11.5)
+        got = _scan(codes, wanted, halves, customer_rows, _HALF_WEIGHTS["customer"], run_starts,
+                    closeness[year_of[run_starts[:-1]]], text.indptr, text.indices, text.data, cols, vals,
+                    TEXT_WEIGHT, 11.5)
         want = _plain_scores(codes, wanted, halves, customer_rows, year_of, closeness, text, cols, vals, 11.5)
         assert got.dtype == np.float64 and got.view(np.uint64).tolist() == want.view(np.uint64).tolist()
