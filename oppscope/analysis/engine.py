@@ -38,6 +38,7 @@ from oppscope.analysis.follow_on import FollowOnTable
 from oppscope.analysis.funding import FundingRule, load_rules, recommend
 from oppscope.analysis.narrative import Facts, sections
 from oppscope.analysis.regression import MIN_KNOWN_ROWS, NormalEquations, RawEstimate, estimate
+from oppscope.analysis.resolve import history_row_as_opportunity
 from oppscope.analysis.service_costs import top_services
 from oppscope.analysis.similarity import Analogs, match_reasons
 from oppscope.history.schema import add_months
@@ -146,6 +147,13 @@ class Engine:
     @property
     def history(self) -> History:
         return self.core.history
+
+    def warm(self) -> None:
+        """One analysis of the newest history project, discarded, when a model is switched in: the similarity
+        scan is compiled for this model's array types (about 0.7 s the first time in a process) before a
+        request, not during the first one."""
+        if self.history.n:
+            self.analyze(history_row_as_opportunity(self.history, self.history.n - 1))
 
     @cached_property
     def form_vocabulary(self) -> dict[str, list[str]]:

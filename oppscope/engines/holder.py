@@ -124,6 +124,7 @@ class EngineHolder:
             if engine is None:
                 log.warning("published model unavailable; keeping the loaded one", model_id=published.model_id)
                 return
+            engine.warm()  # while the previous engine still answers
             previous, self._engine, self.error = self._engine, engine, None
             log.info(
                 "switched engine",

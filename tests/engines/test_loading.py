@@ -12,6 +12,7 @@ import pytest
 from oppscope.analysis.engine import Engine
 from oppscope.config import Settings, load_settings
 from oppscope.engines import loading as runtime
+from oppscope.engines import mapped
 from oppscope.engines.cache import FileModelCache
 from oppscope.history.duckdb_store import DuckDBHistoryStore
 from oppscope.history.factory import open_history_store
@@ -87,3 +88,29 @@ def test_concurrent_processes_fit_a_model_once(settings: Settings) -> None:
     assert all(worker.returncode == 0 for worker in workers)
     assert sum(int(fits) for fits, _ in results) == 1
     assert len({snapshot for _, snapshot in results}) == 1
+
+
+_FIRST_ANALYSIS = """
+import sys
+from pathlib import Path
+from oppscope.analysis.patterns import PATTERNS, restate
+from oppscope.analysis.resolve import history_row_as_opportunity
+from oppscope.analysis.similarity import _scan
+from oppscope.engines import mapped
+
+engine = mapped.load(Path(sys.argv[1]))
+before = len(_scan.signatures)
+engine.warm()
+warmed = len(_scan.signatures)
+engine.analyze(restate(history_row_as_opportunity(engine.history, 0), PATTERNS[0]))  # as a seller types it
+print(before, warmed, len(_scan.signatures))
+"""
+
+
+def test_a_warmed_model_compiles_nothing_on_its_first_analysis(engine: Engine, tmp_path: Path) -> None:
+    """The worker's first request after a switch must not wait for the scan's compilation (a fresh process: the
+    compiled signatures are per process)."""
+    mapped.save(engine, tmp_path / "model")
+    out = subprocess.run([sys.executable, "-c", _FIRST_ANALYSIS, str(tmp_path / "model")], check=True,
+                         capture_output=True, text=True).stdout.split()
+    assert out == ["0", "1", "1"]
