@@ -64,6 +64,12 @@ _SCOPE_OR_SEPARATOR = re.compile(f"({_SEPARATOR})|{_SCOPE}", re.IGNORECASE)
 _MULTIPLIER = {"k": 1e3, "thousand": 1e3, "m": 1e6, "mm": 1e6, "million": 1e6, "b": 1e9, "bn": 1e9, "billion": 1e9}
 BARE_UNIT = "_bare"  # a number with no word after it
 MIN_UNIT_COUNT = 5
+# Size rarely grows as one power of the scope (a base cost per project plus dollars per server is flat for small
+# counts and proportional for large ones), so a unit's log-quantity also gets hinges at evenly spaced quantiles of
+# the history's stated values: ridge fits a piecewise-linear curve, and keeps it a line where the history is one.
+# One knot per MIN_CURVE_COUNT stated values (fewer and the hinges fit noise), at most MAX_KNOTS.
+MIN_CURVE_COUNT = 300
+MAX_KNOTS = 7
 MONEY_UNIT = "usd"
 CHUNK = 65_536  # texts joined per pass: bounds the temporary lists of words and matches
 
@@ -407,6 +413,41 @@ def _term_entries(entries: _Entries, sets: WordSets, columns: np.ndarray) -> Non
     entries.add(sets.rows[keep], cols[keep], 1.0)
 
 
+@dataclass(frozen=True)
+class UnitColumns:
+    """The design columns of one scope unit: its log-quantity, its presence, then one hinge per knot."""
+
+    first: int
+    low: float  # observed range of log(1 + quantity): no extrapolation past it
+    high: float
+    knots: tuple[float, ...]
+
+    @property
+    def columns(self) -> range:
+        return range(self.first, self.first + 2 + len(self.knots))
+
+
+def _unit_columns(scopes: Scopes, first: int) -> dict[str, UnitColumns]:
+    """Columns from ``first`` on for every unit the texts state often enough, with its range and knots."""
+    logs = _log1p(scopes.quantity)
+    order = np.lexsort((logs, scopes.unit))
+    units_sorted, logs_sorted = scopes.unit[order], logs[order]
+    starts = np.searchsorted(units_sorted, np.arange(len(scopes.units) + 1))
+    out: dict[str, UnitColumns] = {}
+    position = {u: i for i, u in enumerate(scopes.units)}
+    for unit in sorted(scopes.units):
+        values = logs_sorted[starts[position[unit]] : starts[position[unit] + 1]]
+        if len(values) < MIN_UNIT_COUNT:
+            continue
+        low, high = float(values[0]), float(values[-1])
+        count = min(MAX_KNOTS, len(values) // MIN_CURVE_COUNT)
+        picked = {float(values[(j * (len(values) - 1)) // (count + 1)]) for j in range(1, count + 1)}
+        knots = tuple(sorted(k for k in picked if low < k < high))
+        out[unit] = UnitColumns(first, low, high, knots)
+        first += 2 + len(knots)
+    return out
+
+
 @dataclass
 class FeatureSpace:
     """Column layout of the design matrix, learned from the history's profiles.
@@ -421,9 +462,8 @@ class FeatureSpace:
     vocab: dict[str, int]  # token → column of the name/description word; also the similarity vocabulary
     idf: np.ndarray  # per vocab token, for text similarity
     business_vocab: dict[str, int]  # token → column of the business-description word
-    units: dict[str, tuple[int, int]]  # unit → (log-quantity column, presence column), name/description
-    business_units: dict[str, tuple[int, int]]
-    unit_range: dict[str, tuple[float, float]]  # unit → observed range of log(1 + quantity)
+    units: dict[str, UnitColumns]  # scope units of the name and description
+    business_units: dict[str, UnitColumns]
     year_column: int  # followed by four close-quarter columns (budget cycles move start dates)
     year_range: tuple[float, float]
     token_offset: int  # column of the first vocabulary token
@@ -472,21 +512,10 @@ class FeatureSpace:
 
         # Only units the history uses often enough get a coefficient; "30 Oracle databases" in a query whose
         # unit the history never saw says nothing about size, so it is left to the words around it.
-        unit_cols: list[dict[str, tuple[int, int]]] = []
-        unit_range: dict[str, tuple[float, float]] = {}
-        for scopes, prefix in ((profiles.scopes, ""), (profiles.business_scopes, "business:")):
-            cols: dict[str, tuple[int, int]] = {}
-            logs = _log1p(scopes.quantity)
-            low, high = np.full(len(scopes.units), np.inf), np.full(len(scopes.units), -np.inf)
-            np.minimum.at(low, scopes.unit, logs)
-            np.maximum.at(high, scopes.unit, logs)
-            stated = np.bincount(scopes.unit, minlength=len(scopes.units)).tolist()
-            position = {u: i for i, u in enumerate(scopes.units)}
-            for unit in sorted(u for u, c in zip(scopes.units, stated, strict=True) if c >= MIN_UNIT_COUNT):
-                unit_range[prefix + unit] = (float(low[position[unit]]), float(high[position[unit]]))
-                cols[unit] = (col, col + 1)
-                col += 2
-            unit_cols.append(cols)
+        units = _unit_columns(profiles.scopes, col)
+        col = max((c.columns.stop for c in units.values()), default=col)
+        business_units = _unit_columns(profiles.business_scopes, col)
+        col = max((c.columns.stop for c in business_units.values()), default=col)
         years = profiles.close_year
         return cls(
             levels=levels,
@@ -495,9 +524,8 @@ class FeatureSpace:
             vocab=vocab,
             idf=idf,
             business_vocab=business_vocab,
-            units=unit_cols[0],
-            business_units=unit_cols[1],
-            unit_range=unit_range,
+            units=units,
+            business_units=business_units,
             year_column=col,
             year_range=(float(years.min()), float(years.max())) if len(years) else (0.0, 0.0),
             token_offset=token_offset,
@@ -514,24 +542,33 @@ class FeatureSpace:
         cols = [0, *(c for b in blocks for c in self.levels[b].values())]
         cols += [c for k, c in self.pairs.items() if all(part.split("=", 1)[0] in blocks for part in k.split("|"))]
         cols += list(self.vocab.values())
-        cols += [c for pair in self.units.values() for c in pair]
+        cols += [c for unit in self.units.values() for c in unit.columns]
         if business:
             cols += list(self.business_vocab.values())
-            cols += [c for pair in self.business_units.values() for c in pair]
+            cols += [c for unit in self.business_units.values() for c in unit.columns]
         cols += range(self.year_column, self.n_columns)
         return np.array(sorted(cols), dtype=np.int64)
 
-    def _scope_entries(
-        self, entries: _Entries, scopes: Scopes, units: dict[str, tuple[int, int]], prefix: str
-    ) -> None:
-        pair = np.array([units.get(u, (-1, -1)) for u in scopes.units], dtype=np.int64).reshape(-1, 2)
-        low = np.array([self.unit_range.get(prefix + u, (0.0, 0.0))[0] for u in scopes.units])
-        high = np.array([self.unit_range.get(prefix + u, (0.0, 0.0))[1] for u in scopes.units])
-        keep = pair[scopes.unit, 0] >= 0 if len(pair) else np.zeros(0, dtype=bool)
+    @staticmethod
+    def _scope_entries(entries: _Entries, scopes: Scopes, units: dict[str, UnitColumns]) -> None:
+        found = [units.get(u) for u in scopes.units]
+        first = np.array([-1 if c is None else c.first for c in found], dtype=np.int64)
+        low = np.array([0.0 if c is None else c.low for c in found])
+        high = np.array([0.0 if c is None else c.high for c in found])
+        width = max((len(c.knots) for c in found if c is not None), default=0)
+        knots = np.full((len(found), width), np.inf)
+        for i, c in enumerate(found):
+            if c is not None:
+                knots[i, : len(c.knots)] = c.knots
+        keep = first[scopes.unit] >= 0 if len(first) else np.zeros(0, dtype=bool)
         rows, unit = scopes.rows[keep], scopes.unit[keep]
         # No extrapolation past the largest (or below the smallest) scope the history has seen.
-        entries.add(rows, pair[unit, 0], np.minimum(np.maximum(_log1p(scopes.quantity[keep]), low[unit]), high[unit]))
-        entries.add(rows, pair[unit, 1], 1.0)
+        value = np.minimum(np.maximum(_log1p(scopes.quantity[keep]), low[unit]), high[unit])
+        entries.add(rows, first[unit], value)
+        entries.add(rows, first[unit] + 1, 1.0)
+        for j in range(width):
+            above = value > knots[unit, j]
+            entries.add(rows[above], first[unit][above] + 2 + j, value[above] - knots[unit, j][above])
 
     def matrix(self, profiles: Profiles) -> sparse.csr_matrix:
         """Built CHUNK rows at a time: every row's (row, column, value) triples at once, with their conversion,
@@ -555,12 +592,10 @@ class FeatureSpace:
             for sets, columns in ((profiles.main_terms, vocab), (profiles.business_terms, business_vocab)):
                 within = _within(sets.rows, part)
                 _term_entries(entries, WordSets(sets.rows[within] - np.int32(start), sets.words[within]), columns)
-            for scopes, units, prefix in (
-                (profiles.scopes, self.units, ""), (profiles.business_scopes, self.business_units, "business:")
-            ):
+            for scopes, units in ((profiles.scopes, self.units), (profiles.business_scopes, self.business_units)):
                 within = _within(scopes.rows, part)
                 chunk = Scopes(scopes.rows[within] - start, scopes.unit[within], scopes.quantity[within], scopes.units)
-                self._scope_entries(entries, chunk, units, prefix)
+                self._scope_entries(entries, chunk, units)
             self._year_entries(entries, profiles.close_year[part])
             chunks.append(entries.matrix((part.stop - start, self.n_columns)))
         matrix: sparse.csr_matrix = chunks[0] if len(chunks) == 1 else sparse.vstack(chunks, format="csr")

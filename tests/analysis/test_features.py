@@ -21,6 +21,7 @@ from oppscope.analysis.features import (
     _SCOPE,
     _STOPWORDS,
     INTERACTIONS,
+    MIN_CURVE_COUNT,
     MODEL_BLOCKS,
     FeatureSpace,
     Profile,
@@ -65,12 +66,14 @@ def oracle_row(space: FeatureSpace, p: Profile) -> dict[int, float]:
     business = oracle_tokens(p.business) - main
     for words, vocab in ((main, space.vocab), (business, space.business_vocab)):
         entries |= {vocab[t]: 1.0 for t in words if t in vocab}
-    for text, units, prefix in ((p.text, space.units, ""), (p.business, space.business_units, "business:")):
+    for text, units in ((p.text, space.units), (p.business, space.business_units)):
         for unit, qty in oracle_scopes(text).items():
             if unit in units:
-                lo, hi = space.unit_range[prefix + unit]
-                entries[units[unit][0]] = min(max(math.log1p(qty), lo), hi)
-                entries[units[unit][1]] = 1.0
+                c = units[unit]
+                value = min(max(math.log1p(qty), c.low), c.high)
+                entries[c.first] = value
+                entries[c.first + 1] = 1.0
+                entries |= {c.first + 2 + j: value - knot for j, knot in enumerate(c.knots) if value > knot}
     lo, hi = space.year_range
     entries[space.year_column] = float(np.clip(p.close_year, lo, hi + 1.0))
     entries[space.year_column + 1 + min(int((p.close_year % 1.0) * 4), 3)] = 1.0
@@ -111,6 +114,20 @@ def test_history_rows_equal_the_row_by_row_build(history: History, space: Featur
     assert x.shape == (history.n, space.n_columns) and x.has_canonical_format
     for i in range(0, history.n, max(1, history.n // 400)):
         assert _as_dict(x[i]) == oracle_row(space, _profile(history, i)), i
+
+
+def test_a_unit_stated_often_gets_knots_inside_its_range_and_a_rare_one_a_line(
+    history: History, space: FeatureSpace
+) -> None:
+    found = history_profiles(history).scopes
+    stated = dict(zip(found.units, np.bincount(found.unit, minlength=len(found.units)).tolist(), strict=True))
+    curved = {u for u, c in space.units.items() if c.knots}
+    assert curved and curved != set(space.units)  # the sample has both kinds: the test sees both
+    for unit, c in space.units.items():
+        assert (stated[unit] >= MIN_CURVE_COUNT) == bool(c.knots) or c.low == c.high, unit
+        assert list(c.knots) == sorted(set(c.knots)) and all(c.low < k < c.high for k in c.knots), unit
+    columns = [col for c in [*space.units.values(), *space.business_units.values()] for col in c.columns]
+    assert len(columns) == len(set(columns))  # every unit's columns are its own
 
 
 def test_odd_and_empty_inputs_equal_the_row_by_row_build(history: History, space: FeatureSpace) -> None:
