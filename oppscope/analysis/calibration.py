@@ -26,6 +26,7 @@ from oppscope.analysis.patterns import PATTERNS, Pattern, restate
 from oppscope.analysis.regression import (
     CUSTOMER_PRIOR_GRID,
     GROUPS,
+    SCALE_PRIOR_GRID,
     SHRINKAGE_GRID,
     Calibration,
     Evidence,
@@ -48,6 +49,7 @@ VALIDATION_FRACTION = 0.2
 MIN_VALIDATION_QUERIES = 800
 QUERY_BUDGET = 6.4e7
 MIN_GROUP_SIZE = 40
+LOCAL_SCALE_GAIN = 0.0
 DEFAULT_ALPHA = 3.0
 # Levels are only given where the validation projects show that the score ranks errors at all (a one-sided
 # Spearman test of the cross-fitted score against the ARR error, on every project) and tell each level apart
@@ -118,20 +120,25 @@ def calibrate(
     x_val = row_block(design.x, cut, history.n)
     # Each pattern has its own penalty: a model with fewer columns leans harder on the words, which may want
     # another amount of shrinkage than the fully stated model does.
-    alphas: dict[str, dict[str, float]] = {p.name: {} for p in PATTERNS}
+    penalties: dict[str, dict[str, tuple[float, bool]]] = {p.name: {} for p in PATTERNS}
     for eq in equations:
         enough = (eq.segment[:cut] >= 0).sum() >= 20 and (eq.segment[cut:] >= 0).sum() >= 10
         for p in PATTERNS:
-            alpha = eq.select_alpha(x_val, design.columns[p.name], cut) if enough else DEFAULT_ALPHA
-            alphas[p.name] |= dict.fromkeys(eq.names, alpha)
-    provisional = {p.name: {t: TargetParams(a, None) for t, a in alphas[p.name].items()} for p in PATTERNS}
+            chosen = (
+                eq.select_penalty(x_val, design.columns[p.name], cut, design.space.year_column)
+                if enough else (DEFAULT_ALPHA, True)
+            )
+            penalties[p.name] |= dict.fromkeys(eq.names, chosen)
+    provisional = {
+        p.name: {t: TargetParams(a, None, trend) for t, (a, trend) in penalties[p.name].items()} for p in PATTERNS
+    }
     core = build_core(train, design, equations, provisional, level, newest=False)
     wanted = max(MIN_VALIDATION_QUERIES, int(QUERY_BUDGET / max(train.n, 1)))
     rows = np.unique(np.linspace(0, val.n - 1, min(val.n, wanted)).round().astype(np.int64))
     opportunities = [history_row_as_opportunity(val, int(i)) for i in rows]
     return EngineParams({
         p.name: _calibrate_pattern(
-            core, row_block(design.x, 0, cut), p, opportunities, val, rows, alphas[p.name], analog_count, level
+            core, row_block(design.x, 0, cut), p, opportunities, val, rows, penalties[p.name], analog_count, level
         )
         for p in PATTERNS
     })
@@ -144,7 +151,7 @@ def _calibrate_pattern(
     opportunities: list[Opportunity],
     val: History,
     rows: np.ndarray,
-    alphas: dict[str, float],
+    penalties: dict[str, tuple[float, bool]],
     analog_count: int,
     level: float,
 ) -> PatternParams:
@@ -168,8 +175,10 @@ def _calibrate_pattern(
         err = float(np.median(np.abs(np.expm1(center[ok] - actual[ok])))) if log_scale else loss(center - actual)
         skill = 1.0 - loss(center - actual) / loss(models[name].baseline - actual)
         fitted[name] = (cal, center, half, actual)
-        validation |= {f"{name}_error": err, f"{name}_alpha": alphas[name], f"{name}_shrinkage": cal.shrinkage,
-                       f"{name}_customer_prior": cal.customer_prior, f"{name}_skill": skill}
+        alpha, trend = penalties[name]
+        validation |= {f"{name}_error": err, f"{name}_alpha": alpha, f"{name}_trend": float(trend),
+                       f"{name}_shrinkage": cal.shrinkage, f"{name}_customer_prior": cal.customer_prior,
+                       f"{name}_scale_prior": cal.scale_prior, f"{name}_skill": skill}
     arr_cal, arr_center, arr_half, arr_actual = fitted["arr"]
     typical = arr_cal.typical_half_width
     earlier = Evidence.stack(evidence["arr"]).customer_count
@@ -200,7 +209,8 @@ def _calibrate_pattern(
             for lv in LEVELS
             if np.isfinite(normalized[levels == lv]).sum() >= MIN_GROUP_SIZE
         }
-        targets[name] = TargetParams(alphas[name], replace(cal, level_quantiles=per_level))
+        alpha, trend = penalties[name]
+        targets[name] = TargetParams(alpha, replace(cal, level_quantiles=per_level), trend)
     for lv in LEVELS:
         validation[f"{lv.lower()}_share"] = float(np.mean(levels == lv)) if len(levels) else 0.0
     return PatternParams(targets, cuts, validation, score_model, spread_model)
@@ -296,19 +306,50 @@ def _calibrate_target(
     sigma = robust_sigma(core.pattern_models[pattern.name][name].residuals)
     grid = [(k, c) for k in SHRINKAGE_GRID for c in CUSTOMER_PRIOR_GRID]
     shrinkage, prior = min(grid, key=lambda kc: loss(correct(evidence, kc[0], kc[1], sigma)[0] - actual))
-    center, scales = correct(evidence, shrinkage, prior, sigma)
+    candidates = [_scaled(evidence, actual, level, shrinkage, prior, sigma, s) for s in SCALE_PRIOR_GRID]
+    scores = [c[3] for c in candidates]
+    # The analogs' own spread is used only where it clearly improves the intervals: when many queries share the
+    # same few analogs (text that tells projects apart only by type, say), their spread is one draw common to all
+    # of them, and a lucky draw on the validation projects is an unlucky one later.
+    chosen = max(i for i, v in enumerate(scores) if v <= min(scores) * (1 + LOCAL_SCALE_GAIN))
+    calibration, center, half, _ = candidates[chosen]
+    typical = float(np.median(half)) if len(half) else sigma
+    return replace(calibration, typical_half_width=typical), center, half
+
+
+def _scaled(
+    evidence: Evidence, actual: np.ndarray, level: float, shrinkage: float, prior: float, sigma: float,
+    scale_prior: float,
+) -> tuple[Calibration, np.ndarray, np.ndarray, float]:
+    """Conformal quantiles per customer group with the local scale ``scale_prior`` gives, the corrected centers,
+    the group intervals' half-widths, and the mean interval score of intervals whose quantiles were learned on
+    the other half of the validation projects (cross-fitted: the in-sample width favours whatever fits the
+    validation projects' own noise, the interval score also counts each miss by how far it falls outside)."""
+    center, scales = correct(evidence, shrinkage, prior, sigma, scale_prior)
     normalized = (actual - center) / scales
     groups = evidence.groups
+    calibration = Calibration(
+        shrinkage, prior, sigma, _group_quantiles(normalized, groups, level), typical_half_width=sigma,
+        scale_prior=scale_prior,
+    )
+    low, high = group_interval(calibration, groups, center, scales)
+    halves = np.arange(len(actual)) % 2
+    penalty, total = 2 / (1 - level), 0.0
+    for h in (0, 1):
+        fitted = replace(calibration, quantiles=_group_quantiles(normalized[halves != h], groups[halves != h], level))
+        lo, hi = group_interval(fitted, groups[halves == h], center[halves == h], scales[halves == h])
+        y = actual[halves == h]
+        ok = np.isfinite(y)
+        total += float(((hi - lo) + penalty * (np.maximum(lo - y, 0) + np.maximum(y - hi, 0)))[ok].sum())
+    known = int(np.isfinite(actual).sum())
+    return calibration, center, (high - low) / 2, total / max(known, 1)
+
+
+def _group_quantiles(normalized: np.ndarray, groups: np.ndarray, level: float) -> dict[str, tuple[float, float]]:
     quantiles = {"all": conformal_quantiles(normalized, level)}
     for g in GROUPS:
         if (groups == g).sum() >= MIN_GROUP_SIZE:
             quantiles[g] = conformal_quantiles(normalized[groups == g], level)
-    calibration = Calibration(
-        shrinkage=shrinkage, customer_prior=prior, sigma=sigma, quantiles=quantiles, typical_half_width=sigma
-    )
-    low, high = group_interval(calibration, groups, center, scales)
-    half = (high - low) / 2
-    typical = float(np.median(half)) if len(half) else sigma
-    return Calibration(
-        shrinkage=shrinkage, customer_prior=prior, sigma=sigma, quantiles=quantiles, typical_half_width=typical
-    ), center, half
+    return quantiles
+
+

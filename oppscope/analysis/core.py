@@ -47,6 +47,7 @@ def target_values(history: History, name: str) -> np.ndarray:
 class TargetParams:
     alpha: float
     calibration: Calibration | None  # None while calibrating: filled from the out-of-fold residuals
+    trend: bool = True  # whether the model has a linear trend over close years (see NormalEquations.select_penalty)
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,10 @@ class Design:
         columns = {p.name: space.pattern_columns(p.blocks, p.business) for p in PATTERNS}
         return cls(space, space.matrix(profiles), space.tfidf(profiles), columns)
 
+    def model_columns(self, pattern: str, trend: bool) -> np.ndarray:
+        cols = self.columns[pattern]
+        return cols if trend else cols[cols != self.space.year_column]
+
 
 def build_core(
     history: History,
@@ -168,8 +173,9 @@ def build_core(
         models: dict[str, TargetModel] = {}
         variance[pattern.name] = {}
         for eq in equations:
-            alpha = params[pattern.name][eq.names[0]].alpha
-            coefs, all_residuals = eq.fit(design.x, design.columns[pattern.name], alpha, newest=newest)
+            shared = params[pattern.name][eq.names[0]]
+            cols = design.model_columns(pattern.name, shared.trend)
+            coefs, all_residuals = eq.fit(design.x, cols, shared.alpha, newest=newest)
             known = eq.segment[rows] >= 0
             for k, name in enumerate(eq.names):
                 p = params[pattern.name][name]

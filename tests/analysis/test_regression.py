@@ -152,3 +152,23 @@ def test_one_matrix_holding_system_and_factor_gives_the_bits_of_separate_copies(
     assert np.array_equal(factored.shifted(shift, out=scratch), expected)
     assert np.array_equal(factored.minus(held.copy()), kept - held)  # the system survives every rebuild
     assert np.array_equal(eq.gram([0, 2], cols, out=scratch), eq.gram([0, 2], cols))
+
+
+def _trend_design(rows: int, seed: int) -> tuple[sparse.csr_matrix, np.ndarray]:
+    """Intercept, a few fields and, last, close years rising over the rows (the order a history is kept in)."""
+    years = np.linspace(0.0, 5.0, rows)
+    return sparse.hstack([_design(rows, 6, seed), years[:, None]]).tocsr(), years
+
+
+@pytest.mark.parametrize("lasts", [True, False])
+def test_a_trend_is_kept_only_where_it_predicts_the_newest_rows(lasts: bool) -> None:
+    rng = np.random.default_rng(7)
+    x, years = _trend_design(1000, 8)
+    cut = 800
+    # The older rows rise by 0.4 a year; the newest go on rising, or fall back to the older rows' average.
+    y = x[:, :7] @ rng.normal(size=7) + rng.normal(scale=0.2, size=1000)
+    rise = 0.4 * (years - years[:cut].mean())
+    y += rise if lasts else np.where(np.arange(1000) < cut, rise, 0.0)
+    (eq,) = NormalEquations.of(x, {"y": y}, cut=cut)
+    _, trend = eq.select_penalty(x[cut:], np.arange(8), cut, trend=7)
+    assert trend is lasts
