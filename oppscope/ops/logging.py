@@ -234,6 +234,9 @@ def configure_logging(
     # command that opens the state database: noise. What a migration applied is in schema_revisions and in
     # `db upgrade`'s answer.
     logging.getLogger("alembic").setLevel(max(level, logging.WARNING))
+    # numba logs its compiler's passes at debug: tens of thousands of lines the first time a process compiles the
+    # similarity scan, which drowned the development profile's (debug) output.
+    logging.getLogger("numba").setLevel(max(level, logging.WARNING))
     structlog.configure(
         processors=[*_SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),

@@ -18,9 +18,8 @@ from oppscope.config import Settings, load_settings
 from oppscope.ops.logging import LOG_NAME, DailyFileHandler, configure_logging, iter_log_records, log_files, prune_logs
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> Iterator[Settings]:
-    settings = load_settings(data_dir=tmp_path, log_level="info")
+def _configured(tmp_path: Path, level: str) -> Iterator[Settings]:
+    settings = load_settings(data_dir=tmp_path, log_level=level)
     configure_logging(settings, stream="stderr")
     yield settings
     structlog.contextvars.clear_contextvars()
@@ -29,6 +28,16 @@ def settings(tmp_path: Path) -> Iterator[Settings]:
         root.removeHandler(handler)
         handler.close()
     structlog.reset_defaults()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Iterator[Settings]:
+    yield from _configured(tmp_path, "info")
+
+
+@pytest.fixture
+def debug_settings(tmp_path: Path) -> Iterator[Settings]:
+    yield from _configured(tmp_path, "debug")
 
 
 def _lines(settings: Settings) -> list[dict[str, object]]:
@@ -137,3 +146,10 @@ def test_several_processes_append_whole_lines_to_one_file(tmp_path: Path) -> Non
     records = list(iter_log_records(settings))
     assert len(raw) == len(records) == 1600
     assert len({r["pid"] for r in records}) == 4
+
+
+def test_the_debug_level_keeps_the_compilers_passes_out(debug_settings: Settings) -> None:
+    """Debug is the development profile's level; numba's compiler logs every pass of a compile at debug."""
+    logging.getLogger("numba.core.ssa").debug("on stmt: var = arg(0, name=var)")
+    logging.getLogger("oppscope.debugging").debug("ours at debug: written")
+    assert [line["event"] for line in _lines(debug_settings)] == ["ours at debug: written"]
