@@ -125,6 +125,8 @@ def _scan_rows(
     scipy's CSC product does); then ``half-weights * 0.5 + text_weight * text``, plus the close year's closeness,
     divided by ``weight_sum``. Each column's rows are sorted, so a chunk's entries are one slice per column.
     ``customer_rows`` are in row order. Compiled by numba (below): as Python it is the readable reference.
+    The inner loops index slices from zero, not whole arrays at an offset: numba vectorises only the former (the
+    offset loops took the scan at a million rows from about 6 to about 12 ms).
     """
     n = block_codes.shape[1]
     out = np.zeros(n)
@@ -139,27 +141,28 @@ def _scan_rows(
         for k in range(len(cols)):
             first, value = pos[k], vals[k]
             last = first + np.searchsorted(indices[first : end[k]], stop)
-            for entry in range(first, last):
-                out[indices[entry]] += data[entry] * value
+            rows, weights = indices[first:last], data[first:last]
+            for e in range(len(rows)):
+                out[rows[e]] += weights[e] * value
             pos[k] = last
-        rows = stop - start
-        count[:rows] = 0
+        counts = count[: stop - start]
+        counts[:] = 0
         for b in range(len(wanted)):
             if halves[b] != 0:
-                code, half, row_codes = wanted[b], halves[b], block_codes[b]
-                for r in range(rows):
-                    count[r] += (row_codes[start + r] == code) * half
+                code, half, row_codes = wanted[b], halves[b], block_codes[b, start:stop]
+                for r in range(len(counts)):
+                    counts[r] += (row_codes[r] == code) * half
         while customer < len(customer_rows) and customer_rows[customer] < stop:
-            count[customer_rows[customer] - start] += customer_half
+            counts[customer_rows[customer] - start] += customer_half
             customer += 1
         r = start
         while r < stop:
             while run_starts[run + 1] <= r:
                 run += 1
             run_end = min(run_starts[run + 1], stop)
-            closeness = run_closeness[run]
-            for i in range(r, run_end):
-                out[i] = (count[i - start] * 0.5 + text_weight * out[i] + closeness) / weight_sum
+            closeness, scores, run_counts = run_closeness[run], out[r:run_end], counts[r - start : run_end - start]
+            for i in range(len(scores)):
+                scores[i] = (run_counts[i] * 0.5 + text_weight * scores[i] + closeness) / weight_sum
             r = run_end
     return out
 
