@@ -7,6 +7,7 @@ overlap (TF-IDF cosine) and closeness in time. It is built to be explained ("sam
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -72,11 +73,6 @@ class Analogs:
         return float(1.0 / np.square(self.weight).sum()) if len(self.weight) else 0.0
 
 
-# A strided sample of this many scores gives a threshold that every one of the k best reaches (the sample's k-th
-# best is at most the whole history's), so only the few rows above it are sorted.
-TOP_SAMPLE = 4096
-
-
 def _codes(values: Sequence[str]) -> tuple[np.ndarray, dict[str, int]]:
     """Codes in order of first appearance, -1 for empty; each distinct value is looked at once."""
     vocab = {v: i for i, v in enumerate(v for v in dict.fromkeys(values) if v)}
@@ -84,22 +80,8 @@ def _codes(values: Sequence[str]) -> tuple[np.ndarray, dict[str, int]]:
     return np.fromiter(map(lookup.__getitem__, values), dtype=np.int32, count=len(values)), vocab
 
 
-def _top(score: np.ndarray, k: int) -> np.ndarray:
-    """The rows of the ``k`` highest scores, highest first; equal scores by row (the earlier project first)."""
-    sample = score[:: max(1, len(score) // TOP_SAMPLE)]
-    candidates = np.flatnonzero(score >= np.partition(sample, len(sample) - k)[len(sample) - k]) if (
-        len(sample) > k
-    ) else np.arange(len(score))
-    values = score[candidates]
-    kth = -np.partition(-values, k - 1)[k - 1]
-    above = candidates[values > kth]
-    top = np.concatenate([above, candidates[values == kth][: k - len(above)]])
-    ordered: np.ndarray = top[np.lexsort((top, -score[top]))]
-    return ordered
-
-
 # Rows scored at a time: the chunk's text sums (8 bytes a row, 2 MB) stay in the core's cache while every query term
-# adds to them and the final scores are written.
+# adds to them, the final scores are written and the best rows are picked.
 SCAN_CHUNK = 1 << 18
 
 
@@ -118,33 +100,41 @@ def _scan_rows(
     vals: np.ndarray,
     text_weight: float,
     weight_sum: float,
-) -> np.ndarray:
-    """Every row's score in one pass over the rows, a chunk at a time, with numpy's arithmetic in numpy's order.
+    k: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` best rows (``k`` at most the row count) and their scores, best first and equal scores by row (the
+    earlier project first), in one pass over the rows, a chunk at a time, with numpy's arithmetic in numpy's order.
 
     Per row: the text sum adds each query column's product in the query's column order, starting from zero (as
     scipy's CSC product does); then ``half-weights * 0.5 + text_weight * text``, plus the close year's closeness,
     divided by ``weight_sum``. Each column's rows are sorted, so a chunk's entries are one slice per column.
-    ``customer_rows`` are in row order. Compiled by numba (below): as Python it is the readable reference.
+    ``customer_rows`` are in row order. Only the chunk's scores are kept: the best rows so far are a heap of
+    (score, -row), first ``k`` placeholders that any row beats, whose root is the weakest (the lowest score, of equal
+    ones the latest row), so a later row replaces it only with a higher score. Compiled by numba (below): as Python
+    it is the readable reference.
     The inner loops index slices from zero, not whole arrays at an offset: numba vectorises only the former (the
     offset loops took the scan at a million rows from about 6 to about 12 ms).
     """
     n = block_codes.shape[1]
-    out = np.zeros(n)
-    count = np.zeros(min(SCAN_CHUNK, n), dtype=np.int8)
+    sums = np.empty(min(SCAN_CHUNK, n))
+    count = np.empty(min(SCAN_CHUNK, n), dtype=np.int8)
+    best = [(-np.inf, 1)] * k
     pos = np.empty(len(cols), dtype=np.int64)
     end = np.empty(len(cols), dtype=np.int64)
-    for k in range(len(cols)):
-        pos[k], end[k] = indptr[cols[k]], indptr[cols[k] + 1]
+    for c in range(len(cols)):
+        pos[c], end[c] = indptr[cols[c]], indptr[cols[c] + 1]
     customer, run = 0, 0
     for start in range(0, n, SCAN_CHUNK):
         stop = min(start + SCAN_CHUNK, n)
-        for k in range(len(cols)):
-            first, value = pos[k], vals[k]
-            last = first + np.searchsorted(indices[first : end[k]], stop)
+        scores = sums[: stop - start]
+        scores[:] = 0.0
+        for c in range(len(cols)):
+            first, value = pos[c], vals[c]
+            last = first + np.searchsorted(indices[first : end[c]], stop)
             rows, weights = indices[first:last], data[first:last]
             for e in range(len(rows)):
-                out[rows[e]] += weights[e] * value
-            pos[k] = last
+                scores[rows[e] - start] += weights[e] * value
+            pos[c] = last
         counts = count[: stop - start]
         counts[:] = 0
         for b in range(len(wanted)):
@@ -160,14 +150,27 @@ def _scan_rows(
             while run_starts[run + 1] <= r:
                 run += 1
             run_end = min(run_starts[run + 1], stop)
-            closeness, scores, run_counts = run_closeness[run], out[r:run_end], counts[r - start : run_end - start]
-            for i in range(len(scores)):
-                scores[i] = (run_counts[i] * 0.5 + text_weight * scores[i] + closeness) / weight_sum
+            closeness, run_counts = run_closeness[run], counts[r - start : run_end - start]
+            run_scores = scores[r - start : run_end - start]
+            for i in range(len(run_scores)):
+                run_scores[i] = (run_counts[i] * 0.5 + text_weight * run_scores[i] + closeness) / weight_sum
+            threshold, above = best[0][0] if k else np.inf, 0
+            for i in range(len(run_scores)):
+                above += run_scores[i] > threshold  # vectorised: most runs hold no better row, and skip the heap
+            if above:
+                for i in range(len(run_scores)):
+                    if run_scores[i] > threshold:
+                        heapq.heapreplace(best, (run_scores[i], -(r + i)))
+                        threshold = best[0][0]
             r = run_end
-    return out
+    best.sort(reverse=True)
+    top, top_scores = np.empty(k, dtype=np.int64), np.empty(k)
+    for i in range(k):
+        top_scores[i], top[i] = best[i][0], -best[i][1]
+    return top, top_scores
 
 
-_scan: Callable[..., np.ndarray] = numba.njit(cache=True, nogil=True)(_scan_rows)
+_scan: Callable[..., tuple[np.ndarray, np.ndarray]] = numba.njit(cache=True, nogil=True)(_scan_rows)
 
 
 class SimilarityIndex:
@@ -218,8 +221,12 @@ class SimilarityIndex:
         code = self.vocabulary["customer"].get(customer)
         return np.zeros(0, dtype=np.int32) if code is None else self._customer_group(code)
 
-    def scores(self, query: Query) -> np.ndarray:
-        """Similarity of every history row to the query, 0..1 (share of the stated fields' weight matched)."""
+    def nearest(self, query: Query, k: int) -> Analogs:
+        """The ``k`` rows most similar to the query; similarity is the share of the stated fields' weight matched."""
+        k = min(k, len(self.customer_codes))
+        if k <= 0:
+            empty = np.zeros(0)
+            return Analogs(np.zeros(0, dtype=int), empty, empty, {})
         weight_sum = TEXT_WEIGHT + TIME_WEIGHT + sum(BLOCK_WEIGHTS[b] for b in query.codes)
         wanted = np.zeros(len(self.scanned_blocks), dtype=self.block_codes.dtype)
         halves = np.zeros(len(self.scanned_blocks), dtype=np.int8)
@@ -232,20 +239,12 @@ class SimilarityIndex:
         customer_rows = self._customer_group(customer) if known else np.zeros(0, dtype=np.int32)
         closeness = TIME_WEIGHT * np.exp(-np.abs(self.years - query.close_year) / TIME_SCALE_YEARS)
         t = self.tfidf
-        return _scan(
+        top, score = _scan(
             self.block_codes, wanted, halves, customer_rows, _HALF_WEIGHTS["customer"], self._run_starts,
             closeness[self._run_years], t.indptr, t.indices, t.data, query.text_cols, query.text_vals,
-            TEXT_WEIGHT, weight_sum,
+            TEXT_WEIGHT, weight_sum, k,
         )
-
-    def nearest(self, query: Query, k: int) -> Analogs:
-        score = self.scores(query)
-        k = min(k, len(score))
-        if k <= 0:
-            empty = np.zeros(0)
-            return Analogs(np.zeros(0, dtype=int), empty, empty, {})
-        top = _top(score, k)
-        sim = np.clip(score[top], 0.0, 1.0)
+        sim = np.clip(score, 0.0, 1.0)
         w = np.exp(WEIGHT_SHARPNESS * (sim - sim[0]))
         codes = self.codes
         matched = {b: codes[b][top] == c for b, c in query.codes.items() if c != NO_MATCH}
