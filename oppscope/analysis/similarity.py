@@ -10,8 +10,8 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cache
 
-import numba
 import numpy as np
 from scipy import sparse
 
@@ -110,8 +110,8 @@ def _scan_rows(
     divided by ``weight_sum``. Each column's rows are sorted, so a chunk's entries are one slice per column.
     ``customer_rows`` are in row order. Only the chunk's scores are kept: the best rows so far are a heap of
     (score, -row), first ``k`` placeholders that any row beats, whose root is the weakest (the lowest score, of equal
-    ones the latest row), so a later row replaces it only with a higher score. Compiled by numba (below): as Python
-    it is the readable reference.
+    ones the latest row), so a later row replaces it only with a higher score. Compiled by numba
+    (``_compiled_scan``): as Python it is the readable reference.
     The inner loops index slices from zero, not whole arrays at an offset: numba vectorises only the former (the
     offset loops took the scan at a million rows from about 6 to about 12 ms).
     """
@@ -170,7 +170,15 @@ def _scan_rows(
     return top, top_scores
 
 
-_scan: Callable[..., tuple[np.ndarray, np.ndarray]] = numba.njit(cache=True, nogil=True)(_scan_rows)
+@cache
+def _compiled_scan() -> Callable[..., tuple[np.ndarray, np.ndarray]]:
+    """``_scan_rows`` compiled, on the first scan in a process (compiled code is cached under ``__pycache__``):
+    importing numba takes about 0.4 s, which the commands that import the engine but never score a query (such as
+    ``oppscope diagnose`` and ``capacity``) would pay at every start."""
+    import numba
+
+    scan: Callable[..., tuple[np.ndarray, np.ndarray]] = numba.njit(cache=True, nogil=True)(_scan_rows)
+    return scan
 
 
 class SimilarityIndex:
@@ -239,7 +247,7 @@ class SimilarityIndex:
         customer_rows = self._customer_group(customer) if known else np.zeros(0, dtype=np.int32)
         closeness = TIME_WEIGHT * np.exp(-np.abs(self.years - query.close_year) / TIME_SCALE_YEARS)
         t = self.tfidf
-        top, score = _scan(
+        top, score = _compiled_scan()(
             self.block_codes, wanted, halves, customer_rows, _HALF_WEIGHTS["customer"], self._run_starts,
             closeness[self._run_years], t.indptr, t.indices, t.data, query.text_cols, query.text_vals,
             TEXT_WEIGHT, weight_sum, k,

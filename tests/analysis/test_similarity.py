@@ -18,7 +18,7 @@ from oppscope.analysis.similarity import (
     TIME_WEIGHT,
     Query,
     SimilarityIndex,
-    _scan,
+    _compiled_scan,
 )
 
 
@@ -94,14 +94,15 @@ def test_the_compiled_scan_gives_scipys_numbers_to_the_bit_and_the_best_rows_in_
     run_starts = np.flatnonzero(np.diff(year_of, prepend=-1, append=-1)).astype(np.int64)
     closeness = TIME_WEIGHT * np.exp(-rng.random(300))
     text = sparse.random(rows, 500, density=0.05, format="csc", random_state=rng)
+    scan = _compiled_scan()
     for cols in (rng.choice(500, size=40, replace=False).astype(np.int32), np.zeros(0, dtype=np.int32)):
         vals = rng.random(len(cols))
         want = _plain_scores(codes, wanted, halves, customer_rows, year_of, closeness, text, cols, vals, 11.5)
         order = np.lexsort((np.arange(rows), -want))
         for k in (min(25, rows), rows):
-            top, scores = _scan(codes, wanted, halves, customer_rows, _HALF_WEIGHTS["customer"], run_starts,
-                                closeness[year_of[run_starts[:-1]]], text.indptr, text.indices, text.data, cols,
-                                vals, TEXT_WEIGHT, 11.5, k)
+            top, scores = scan(codes, wanted, halves, customer_rows, _HALF_WEIGHTS["customer"], run_starts,
+                               closeness[year_of[run_starts[:-1]]], text.indptr, text.indices, text.data, cols, vals,
+                               TEXT_WEIGHT, 11.5, k)
             assert top.tolist() == order[:k].tolist()
             assert scores.dtype == np.float64
             assert scores.view(np.uint64).tolist() == want[order[:k]].view(np.uint64).tolist()
@@ -111,7 +112,8 @@ def test_when_every_row_ties_the_earliest_come_first() -> None:
     rows = 50_000
     codes = np.zeros((8, rows), dtype=np.int8)
     text = sparse.csc_matrix((rows, 3))
-    top, _ = _scan(codes, np.zeros(8, dtype=np.int8), np.zeros(8, dtype=np.int8), np.zeros(0, dtype=np.int32),
-                   _HALF_WEIGHTS["customer"], np.array([0, rows]), np.array([0.3]), text.indptr, text.indices,
-                   text.data, np.zeros(0, dtype=np.int32), np.zeros(0), TEXT_WEIGHT, 3.0, 25)
+    nothing = np.zeros(8, dtype=np.int8)
+    top, _ = _compiled_scan()(codes, nothing, nothing, np.zeros(0, dtype=np.int32), _HALF_WEIGHTS["customer"],
+                              np.array([0, rows]), np.array([0.3]), text.indptr, text.indices, text.data,
+                              np.zeros(0, dtype=np.int32), np.zeros(0), TEXT_WEIGHT, 3.0, 25)
     assert top.tolist() == list(range(25))
