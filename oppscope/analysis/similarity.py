@@ -112,8 +112,8 @@ def _scan_rows(
     (score, -row), first ``k`` placeholders that any row beats, whose root is the weakest (the lowest score, of equal
     ones the latest row), so a later row replaces it only with a higher score. Compiled by numba
     (``_compiled_scan``): as Python it is the readable reference.
-    The inner loops index slices from zero, not whole arrays at an offset: numba vectorises only the former (the
-    offset loops took the scan at a million rows from about 6 to about 12 ms).
+    The inner loops index slices from zero, not whole arrays at an offset: numba vectorises only the former (with
+    offsets the scan at a million rows took about 12 ms instead of about 6).
     """
     n = block_codes.shape[1]
     sums = np.empty(min(SCAN_CHUNK, n))
@@ -173,7 +173,7 @@ def _scan_rows(
 @cache
 def _compiled_scan() -> Callable[..., tuple[np.ndarray, np.ndarray]]:
     """``_scan_rows`` compiled, on the first scan in a process (compiled code is cached under ``__pycache__``):
-    importing numba takes about 0.4 s, which the commands that import the engine but never score a query (such as
+    importing numba takes 0.4 to 0.7 s, which the commands that import the engine but never score a query (such as
     ``oppscope diagnose`` and ``capacity``) would pay at every start."""
     import numba
 
