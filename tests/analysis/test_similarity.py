@@ -18,8 +18,7 @@ from oppscope.analysis.similarity import (
     TIME_WEIGHT,
     Query,
     SimilarityIndex,
-    _scan,
-    _top,
+    _compiled_scan,
 )
 
 
@@ -46,18 +45,11 @@ def test_scores_are_the_weighted_share_of_agreements(history: History, index: Si
         time = np.exp(-np.abs(history.close_years - query.close_year) / TIME_SCALE_YEARS)
         weight = TEXT_WEIGHT + TIME_WEIGHT + sum(BLOCK_WEIGHTS[b] for b in query.codes)
         expected = (agree + TEXT_WEIGHT * (text @ dense_query) + TIME_WEIGHT * time) / weight
-        assert np.allclose(index.scores(query), expected, rtol=1e-12, atol=0)
-        assert index.scores(query)[row] > np.median(index.scores(query))
-
-
-def test_the_best_rows_come_first_and_equal_scores_by_row() -> None:
-    rng = np.random.default_rng(5)
-    for n, k in ((10, 3), (5000, 25), (100_000, 25), (30, 30)):
-        score = np.round(rng.random(n), 2)  # many exact ties
-        top = _top(score, k)
-        assert top.tolist() == np.lexsort((np.arange(n), -score))[:k].tolist()
-    flat = np.full(50_000, 0.3)  # every row tied: the earliest k
-    assert _top(flat, 25).tolist() == list(range(25))
+        every = index.nearest(query, history.n)  # every row, so every score
+        scores = np.empty(history.n)
+        scores[every.index] = every.similarity
+        assert np.allclose(scores, expected, rtol=1e-12, atol=0)
+        assert scores[row] > np.median(scores)
 
 
 def test_a_query_matches_its_own_row_best(history: History, index: SimilarityIndex) -> None:
@@ -90,7 +82,9 @@ def _plain_scores(codes: np.ndarray, wanted: np.ndarray, halves: np.ndarray, cus
 
 
 @pytest.mark.parametrize("rows", [0, 1, 1000, SCAN_CHUNK + 12_345, 2 * SCAN_CHUNK])
-def test_the_compiled_scan_gives_scipys_numbers_to_the_bit(rows: int) -> None:
+def test_the_compiled_scan_gives_scipys_numbers_to_the_bit_and_the_best_rows_in_order(rows: int) -> None:
+    """Every row's score (all rows asked for) and the 25 best, highest first and equal scores by row: rows
+    without a text match tie often (the same agreements and close year), and without text most rows tie."""
     rng = np.random.default_rng(rows)
     codes = rng.integers(-1, 40, size=(8, rows)).astype(np.int8)
     wanted = rng.integers(0, 40, size=8).astype(np.int8)
@@ -100,10 +94,26 @@ def test_the_compiled_scan_gives_scipys_numbers_to_the_bit(rows: int) -> None:
     run_starts = np.flatnonzero(np.diff(year_of, prepend=-1, append=-1)).astype(np.int64)
     closeness = TIME_WEIGHT * np.exp(-rng.random(300))
     text = sparse.random(rows, 500, density=0.05, format="csc", random_state=rng)
+    scan = _compiled_scan()
     for cols in (rng.choice(500, size=40, replace=False).astype(np.int32), np.zeros(0, dtype=np.int32)):
         vals = rng.random(len(cols))
-        got = _scan(codes, wanted, halves, customer_rows, _HALF_WEIGHTS["customer"], run_starts,
-                    closeness[year_of[run_starts[:-1]]], text.indptr, text.indices, text.data, cols, vals,
-                    TEXT_WEIGHT, 11.5)
         want = _plain_scores(codes, wanted, halves, customer_rows, year_of, closeness, text, cols, vals, 11.5)
-        assert got.dtype == np.float64 and got.view(np.uint64).tolist() == want.view(np.uint64).tolist()
+        order = np.lexsort((np.arange(rows), -want))
+        for k in (min(25, rows), rows):
+            top, scores = scan(codes, wanted, halves, customer_rows, _HALF_WEIGHTS["customer"], run_starts,
+                               closeness[year_of[run_starts[:-1]]], text.indptr, text.indices, text.data, cols, vals,
+                               TEXT_WEIGHT, 11.5, k)
+            assert top.tolist() == order[:k].tolist()
+            assert scores.dtype == np.float64
+            assert scores.view(np.uint64).tolist() == want[order[:k]].view(np.uint64).tolist()
+
+
+def test_when_every_row_ties_the_earliest_come_first() -> None:
+    rows = 50_000
+    codes = np.zeros((8, rows), dtype=np.int8)
+    text = sparse.csc_matrix((rows, 3))
+    nothing = np.zeros(8, dtype=np.int8)
+    top, _ = _compiled_scan()(codes, nothing, nothing, np.zeros(0, dtype=np.int32), _HALF_WEIGHTS["customer"],
+                              np.array([0, rows]), np.array([0.3]), text.indptr, text.indices, text.data,
+                              np.zeros(0, dtype=np.int32), np.zeros(0), TEXT_WEIGHT, 3.0, 25)
+    assert top.tolist() == list(range(25))

@@ -95,15 +95,15 @@ import sys
 from pathlib import Path
 from oppscope.analysis.patterns import PATTERNS, restate
 from oppscope.analysis.resolve import history_row_as_opportunity
-from oppscope.analysis.similarity import _scan
+from oppscope.analysis.similarity import _compiled_scan
 from oppscope.engines import mapped
 
 engine = mapped.load(Path(sys.argv[1]))
-before = len(_scan.signatures)
+before = len(_compiled_scan().signatures)
 engine.warm()
-warmed = len(_scan.signatures)
+warmed = len(_compiled_scan().signatures)
 engine.analyze(restate(history_row_as_opportunity(engine.history, 0), PATTERNS[0]))  # as a seller types it
-print(before, warmed, len(_scan.signatures))
+print(before, warmed, len(_compiled_scan().signatures))
 """
 
 
