@@ -49,7 +49,6 @@ VALIDATION_FRACTION = 0.2
 MIN_VALIDATION_QUERIES = 800
 QUERY_BUDGET = 6.4e7
 MIN_GROUP_SIZE = 40
-LOCAL_SCALE_GAIN = 0.0
 DEFAULT_ALPHA = 3.0
 # Levels are only given where the validation projects show that the score ranks errors at all (a one-sided
 # Spearman test of the cross-fitted score against the ARR error, on every project) and tell each level apart
@@ -299,7 +298,8 @@ def _separable_levels(
 def _calibrate_target(
     core: Core, pattern: Pattern, name: str, evidence: Evidence, actual: np.ndarray, level: float
 ) -> tuple[Calibration, np.ndarray, np.ndarray]:
-    """Choose the two shrinkages on the validation projects, then conformal quantiles per customer group.
+    """Choose the two shrinkages on the validation projects, then the local scale's prior and, with it,
+    conformal quantiles per customer group.
 
     Returns the calibration, the corrected centers and the group intervals' half-widths.
     """
@@ -307,11 +307,11 @@ def _calibrate_target(
     grid = [(k, c) for k in SHRINKAGE_GRID for c in CUSTOMER_PRIOR_GRID]
     shrinkage, prior = min(grid, key=lambda kc: loss(correct(evidence, kc[0], kc[1], sigma)[0] - actual))
     candidates = [_scaled(evidence, actual, level, shrinkage, prior, sigma, s) for s in SCALE_PRIOR_GRID]
-    scores = [c[3] for c in candidates]
-    # The analogs' own spread is used only where it clearly improves the intervals: when many queries share the
-    # same few analogs (text that tells projects apart only by type, say), their spread is one draw common to all
-    # of them, and a lucky draw on the validation projects is an unlucky one later.
-    chosen = max(i for i, v in enumerate(scores) if v <= min(scores) * (1 + LOCAL_SCALE_GAIN))
+    # How much the interval scale leans on the analogs' own spread is chosen by the cross-fitted interval score
+    # (ties to the history's spread): when many queries share the same few analogs (text that tells projects apart
+    # only by type, say), their spread is one draw common to all of them, and the fixed four pseudo-analogs used
+    # before let a lucky draw on the validation projects become an unlucky one later.
+    chosen = min(range(len(candidates)), key=lambda i: (candidates[i][3], -i))
     calibration, center, half, _ = candidates[chosen]
     typical = float(np.median(half)) if len(half) else sigma
     return replace(calibration, typical_half_width=typical), center, half
@@ -351,5 +351,3 @@ def _group_quantiles(normalized: np.ndarray, groups: np.ndarray, level: float) -
         if (groups == g).sum() >= MIN_GROUP_SIZE:
             quantiles[g] = conformal_quantiles(normalized[groups == g], level)
     return quantiles
-
-
