@@ -306,15 +306,21 @@ def _calibrate_target(
     sigma = robust_sigma(core.pattern_models[pattern.name][name].residuals)
     grid = [(k, c) for k in SHRINKAGE_GRID for c in CUSTOMER_PRIOR_GRID]
     shrinkage, prior = min(grid, key=lambda kc: loss(correct(evidence, kc[0], kc[1], sigma)[0] - actual))
-    candidates = [_scaled(evidence, actual, level, shrinkage, prior, sigma, s) for s in SCALE_PRIOR_GRID]
-    # How much the interval scale leans on the analogs' own spread is chosen by the cross-fitted interval score
-    # (ties to the history's spread): when many queries share the same few analogs (text that tells projects apart
-    # only by type, say), their spread is one draw common to all of them, and the fixed four pseudo-analogs used
-    # before let a lucky draw on the validation projects become an unlucky one later.
-    chosen = min(range(len(candidates)), key=lambda i: (candidates[i][3], -i))
-    calibration, center, half, _ = candidates[chosen]
+    calibration, center, half = _local_scale(evidence, actual, level, shrinkage, prior, sigma)
     typical = float(np.median(half)) if len(half) else sigma
     return replace(calibration, typical_half_width=typical), center, half
+
+
+def _local_scale(
+    evidence: Evidence, actual: np.ndarray, level: float, shrinkage: float, prior: float, sigma: float
+) -> tuple[Calibration, np.ndarray, np.ndarray]:
+    """How much the interval scale leans on the analogs' own spread, chosen by the cross-fitted interval score
+    (ties to the history's spread): when many queries share the same few analogs (text that tells projects apart
+    only by type, say), their spread is one draw common to all of them, and the fixed four pseudo-analogs used
+    before let a lucky draw on the validation projects become an unlucky one later."""
+    candidates = [_scaled(evidence, actual, level, shrinkage, prior, sigma, s) for s in SCALE_PRIOR_GRID]
+    calibration, center, half, _ = min(reversed(candidates), key=lambda c: c[3])
+    return calibration, center, half
 
 
 def _scaled(

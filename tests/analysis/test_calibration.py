@@ -5,11 +5,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 from scipy import sparse
 from scipy.stats import mannwhitneyu
 
 from oppscope.analysis import calibration, confidence
-from oppscope.analysis.calibration import _separable_levels
+from oppscope.analysis.calibration import _local_scale, _separable_levels
+from oppscope.analysis.regression import Evidence
 
 N = 800
 
@@ -95,3 +97,30 @@ def test_the_spread_model_finds_which_field_values_err_more() -> None:
 
 def test_validation_queries_grow_on_small_histories_only() -> None:
     assert calibration.MIN_VALIDATION_QUERIES * 80_000 >= calibration.QUERY_BUDGET
+
+
+def _evidence(analog_scales: np.ndarray, rng: np.random.Generator, shared: np.ndarray | None) -> Evidence:
+    """25 equally weighted analogs per query, their residuals at each query's scale (or one shared set)."""
+    items = [
+        Evidence.single(
+            base=0.0,
+            analog_residuals=shared if shared is not None else rng.normal(scale=s, size=25),
+            weights=np.full(25, 1 / 25),
+            customer_residuals=np.zeros(0),
+        )
+        for s in analog_scales
+    ]
+    return Evidence.stack(items)
+
+
+@pytest.mark.parametrize("informative", [True, False])
+def test_the_analogs_spread_scales_intervals_only_where_it_tells_errors_apart(informative: bool) -> None:
+    rng = np.random.default_rng(3)
+    scale = rng.choice([0.2, 1.0], size=1200)  # some kinds of project err five times more than others
+    actual = rng.normal(scale=scale)
+    # Informative: each query's analogs err like it does. Not: every query shares the same 25 analogs.
+    shared = None if informative else rng.normal(scale=0.5, size=25)
+    evidence = _evidence(scale, rng, shared)
+    calibration, _, half = _local_scale(evidence, actual, 0.8, math.inf, math.inf, sigma=0.6)
+    assert bool(calibration.scale_prior < math.inf) is informative
+    assert bool(np.ptp(half) > 0) is informative  # one shared draw: every interval the same width
