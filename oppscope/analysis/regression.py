@@ -216,9 +216,11 @@ class NormalEquations:
         coef[cols] = full
         return coef, residuals
 
-    def select_penalty(self, x_val: sparse.csr_matrix, cols: np.ndarray, cut: int, trend: int) -> tuple[float, bool]:
-        """The penalty, and whether to keep the trend column ``trend``, whose models of the older part predict the
-        newest part best (summed relative loss).
+    def select_penalty(
+        self, x_val: sparse.csr_matrix, cols: np.ndarray, cut: int, trend_column: int
+    ) -> tuple[float, bool]:
+        """The penalty, and whether to keep the trend column ``trend_column``, whose models of the older part
+        predict the newest part best (summed relative loss).
 
         A trend is a line through a few years of noise when the fields that explain outcomes are not stated: on
         one 4,000-row history with no trend at all, the five-required-fields model's slope came out 2.6 standard
@@ -230,7 +232,7 @@ class NormalEquations:
         middle = ALPHAS[len(ALPHAS) // 2]
         a, b = self.system(cols, middle, self._segments(False))
         penalised = np.where(cols == 0, 0.0, 1.0)
-        at = np.flatnonzero(cols == trend)
+        at = np.flatnonzero(cols == trend_column)
         unit = np.zeros((len(cols), 1))
         unit[at] = 1.0
         rhs = np.hstack([b, unit])

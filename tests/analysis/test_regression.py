@@ -170,5 +170,5 @@ def test_a_trend_is_kept_only_where_it_predicts_the_newest_rows(lasts: bool) -> 
     rise = 0.4 * (years - years[:cut].mean())
     y += rise if lasts else np.where(np.arange(1000) < cut, rise, 0.0)
     (eq,) = NormalEquations.of(x, {"y": y}, cut=cut)
-    _, trend = eq.select_penalty(x[cut:], np.arange(8), cut, trend=7)
+    _, trend = eq.select_penalty(x[cut:], np.arange(8), cut, trend_column=7)
     assert trend is lasts
