@@ -30,6 +30,7 @@ from oppscope.analysis.regression import (
     SHRINKAGE_GRID,
     Calibration,
     Evidence,
+    FieldSpread,
     NormalEquations,
     conformal_quantiles,
     correct,
@@ -73,10 +74,12 @@ class PatternParams:
     confidence_cuts: tuple[float, float]  # LOW below the first, HIGH from the second (±inf: level not given)
     validation: dict[str, float] = field(default_factory=dict)  # figures for the methodology section
     score_model: confidence.ScoreModel | None = None
-    spread_model: confidence.SpreadModel | None = None
 
     def log_spread(self, x: sparse.spmatrix) -> float:
-        return self.spread_model.log_spread(x) if self.spread_model else 0.0
+        """The ARR error (log scale) the opportunity's stated fields suggest: a confidence component."""
+        spread = self.targets["arr"].calibration
+        field_spread = spread.field_spread if spread is not None else None
+        return float(field_spread.expected(x)[0]) if field_spread is not None else 0.0
 
     @property
     def arr_skill(self) -> float:
@@ -165,10 +168,14 @@ def _calibrate_pattern(
     models = core.pattern_models[pattern.name]
     fitted: dict[str, tuple[Calibration, np.ndarray, np.ndarray, np.ndarray]] = {}
     validation: dict[str, float] = {"validation_queries": float(len(rows)), "train_rows": float(core.history.n)}
+    blocks = [np.array(sorted(core.space.levels[b].values()), dtype=np.int64) for b in sorted(pattern.blocks)]
+    blocks = [b for b in blocks if len(b)]
+    x_queries = sparse.vstack([p.x for _, p in queries]).tocsr()
     for name, log_scale in TARGETS.items():
         actual = target_values(val, name)[rows]
         batch = Evidence.stack(evidence[name])
-        cal, center, half = _calibrate_target(core, pattern, name, batch, actual, level)
+        field_spread = FieldSpread.fit(design_x, models[name].residuals, blocks)
+        cal, center, half = _calibrate_target(core, pattern, name, batch, actual, level, field_spread, x_queries)
         ok = np.isfinite(actual)
         # Money: median absolute percentage error; months: mean absolute error.
         err = float(np.median(np.abs(np.expm1(center[ok] - actual[ok])))) if log_scale else loss(center - actual)
@@ -177,17 +184,15 @@ def _calibrate_pattern(
         alpha, trend = penalties[name]
         validation |= {f"{name}_error": err, f"{name}_alpha": alpha, f"{name}_trend": float(trend),
                        f"{name}_shrinkage": cal.shrinkage, f"{name}_customer_prior": cal.customer_prior,
-                       f"{name}_scale_prior": cal.scale_prior, f"{name}_skill": skill}
+                       f"{name}_scale_prior": cal.scale_prior, f"{name}_scales_by_fields": float(cal.scales_by_fields),
+                       f"{name}_skill": skill}
     arr_cal, arr_center, arr_half, arr_actual = fitted["arr"]
     typical = arr_cal.typical_half_width
     earlier = Evidence.stack(evidence["arr"]).customer_count
-    cat_columns = core.space.pattern_columns(pattern.blocks, business=False)
-    pairs = np.array(list(core.space.pairs.values()), dtype=np.int64)
-    cat_columns = cat_columns[(cat_columns < core.space.token_offset) & ~np.isin(cat_columns, pairs)]
-    spread_model = confidence.SpreadModel.fit(design_x, models["arr"].residuals, cat_columns)
-    spread = [spread_model.log_spread(p.x) if spread_model else 0.0 for _, p in queries]
+    arr_spread = arr_cal.field_spread
+    spread = arr_spread.expected(x_queries) if arr_spread is not None else np.zeros(len(queries))
     parts = [
-        confidence.components(float(w), typical, a, float(c), s)
+        confidence.components(float(w), typical, a, float(c), float(s))
         for w, (a, _), c, s in zip(arr_half, queries, earlier, spread, strict=True)
     ]
     unknown = [len(p.resolution.unknown) for _, p in queries]
@@ -212,7 +217,7 @@ def _calibrate_pattern(
         targets[name] = TargetParams(alpha, replace(cal, level_quantiles=per_level), trend)
     for lv in LEVELS:
         validation[f"{lv.lower()}_share"] = float(np.mean(levels == lv)) if len(levels) else 0.0
-    return PatternParams(targets, cuts, validation, score_model, spread_model)
+    return PatternParams(targets, cuts, validation, score_model)
 
 
 def _cross_fitted_scores(parts: list[dict[str, float]], unknown: list[int], abs_error: np.ndarray) -> np.ndarray:
@@ -296,36 +301,59 @@ def _separable_levels(
 
 
 def _calibrate_target(
-    core: Core, pattern: Pattern, name: str, evidence: Evidence, actual: np.ndarray, level: float
+    core: Core,
+    pattern: Pattern,
+    name: str,
+    evidence: Evidence,
+    actual: np.ndarray,
+    level: float,
+    field_spread: FieldSpread | None,
+    x_queries: sparse.csr_matrix,
 ) -> tuple[Calibration, np.ndarray, np.ndarray]:
-    """Choose the two shrinkages on the validation projects, then the local scale's prior and, with it,
-    conformal quantiles per customer group.
+    """Choose the two shrinkages on the validation projects, then the local scale (see ``_local_scale``) and,
+    with it, conformal quantiles per customer group.
 
     Returns the calibration, the corrected centers and the group intervals' half-widths.
     """
     sigma = robust_sigma(core.pattern_models[pattern.name][name].residuals)
     grid = [(k, c) for k in SHRINKAGE_GRID for c in CUSTOMER_PRIOR_GRID]
     shrinkage, prior = min(grid, key=lambda kc: loss(correct(evidence, kc[0], kc[1], sigma)[0] - actual))
-    calibration, center, half = _local_scale(evidence, actual, level, shrinkage, prior, sigma)
+    field_scales = field_spread.scale(x_queries) if field_spread is not None else None
+    calibration, center, half = _local_scale(evidence, actual, level, shrinkage, prior, sigma, field_scales)
     typical = float(np.median(half)) if len(half) else sigma
-    return replace(calibration, typical_half_width=typical), center, half
+    return replace(calibration, typical_half_width=typical, field_spread=field_spread), center, half
 
 
 def _local_scale(
-    evidence: Evidence, actual: np.ndarray, level: float, shrinkage: float, prior: float, sigma: float
+    evidence: Evidence,
+    actual: np.ndarray,
+    level: float,
+    shrinkage: float,
+    prior: float,
+    sigma: float,
+    field_scales: np.ndarray | None = None,
 ) -> tuple[Calibration, np.ndarray, np.ndarray]:
-    """How much the interval scale leans on the analogs' own spread, chosen by the cross-fitted interval score
-    (ties to the history's spread): when many queries share the same few analogs (text that tells projects apart
-    only by type, say), their spread is one draw common to all of them, and the fixed four pseudo-analogs used
-    before let a lucky draw on the validation projects become an unlucky one later."""
-    candidates = [_scaled(evidence, actual, level, shrinkage, prior, sigma, s) for s in SCALE_PRIOR_GRID]
-    calibration, center, half, _ = min(reversed(candidates), key=lambda c: c[3])
+    """The interval's scale, chosen by the cross-fitted interval score (ties to the simpler choice): whether the
+    history's spread is scaled by the stated fields (``field_scales``, each validation project's; see
+    FieldSpread), and how much the analogs' own spread is leaned on. When many queries share the same few
+    analogs (text that tells projects apart only by type, say), their spread is one draw common to all of
+    them, and the fixed four pseudo-analogs used before let a lucky draw on the validation projects become an
+    unlucky one later."""
+    scalings = [(False, evidence)]
+    if field_scales is not None:
+        scalings.append((True, replace(evidence, field_scale=field_scales)))
+    candidates = [
+        _scaled(scaled, actual, level, shrinkage, prior, sigma, s, by_fields)
+        for by_fields, scaled in scalings
+        for s in reversed(SCALE_PRIOR_GRID)
+    ]
+    calibration, center, half, _ = min(candidates, key=lambda c: c[3])
     return calibration, center, half
 
 
 def _scaled(
     evidence: Evidence, actual: np.ndarray, level: float, shrinkage: float, prior: float, sigma: float,
-    scale_prior: float,
+    scale_prior: float, by_fields: bool,
 ) -> tuple[Calibration, np.ndarray, np.ndarray, float]:
     """Conformal quantiles per customer group with the local scale ``scale_prior`` gives, the corrected centers,
     the group intervals' half-widths, and the mean interval score of intervals whose quantiles were learned on
@@ -336,7 +364,7 @@ def _scaled(
     groups = evidence.groups
     calibration = Calibration(
         shrinkage, prior, sigma, _group_quantiles(normalized, groups, level), typical_half_width=sigma,
-        scale_prior=scale_prior,
+        scale_prior=scale_prior, scales_by_fields=by_fields,
     )
     low, high = group_interval(calibration, groups, center, scales)
     halves = np.arange(len(actual)) % 2

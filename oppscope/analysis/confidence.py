@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import sparse
 
 from oppscope.analysis.contracts import Confidence, ConfidenceLevel
 from oppscope.analysis.similarity import Analogs
@@ -29,38 +28,6 @@ UNKNOWN_FIELD_PENALTY = 8.0
 MIN_EFFECTIVE_ANALOGS = 2.0
 DEFAULT_CUTS = (40.0, 65.0)
 MIN_SKILL_FOR_HIGH = 0.15
-
-
-SPREAD_PENALTY = 5.0  # pseudo-projects per level pulling a field's spread towards the history's
-
-
-@dataclass(frozen=True)
-class SpreadModel:
-    """How the size of the errors varies with the stated fields (segment, industry, type, ...).
-
-    Histories are rarely equally predictable everywhere (small customers' outcomes vary more than large
-    ones'). A ridge of the log absolute out-of-fold residual on the one-hot columns of the pattern's stated
-    fields says, per opportunity, how large its error is likely to be; the score model weighs it with the
-    other components. Fitted on the calibration model's own history rows, never on the validation projects.
-    """
-
-    coef: np.ndarray  # over every design column (zero outside the fields' columns); column 0 is the intercept
-
-    @classmethod
-    def fit(cls, x: sparse.csr_matrix, residuals: np.ndarray, columns: np.ndarray) -> SpreadModel | None:
-        known = np.isfinite(residuals)
-        if known.sum() < 50:
-            return None
-        xs = x[np.flatnonzero(known)][:, columns]
-        a = (xs.T @ xs).toarray()
-        a[np.diag_indices_from(a)] += np.where(columns == 0, 1e-9, SPREAD_PENALTY)
-        beta = np.linalg.solve(a, xs.T @ np.abs(residuals[known]))
-        coef = np.zeros(x.shape[1])
-        coef[columns] = beta
-        return cls(coef)
-
-    def log_spread(self, x: sparse.spmatrix) -> float:
-        return float(np.asarray(x @ self.coef).ravel()[0])
 
 
 def components(
@@ -83,7 +50,7 @@ def components(
         # The customer's own earlier projects measure its lasting effect: a returning customer's error is
         # usually smaller, by an amount the score model measures per history and pattern.
         "earlier_projects": float(earlier_projects),
-        "log_spread": float(log_spread),  # the SpreadModel's expected log error for the stated fields
+        "log_spread": float(log_spread),  # the expected log-scale error of the stated fields (regression.FieldSpread)
     }
 
 
@@ -102,7 +69,7 @@ class ScoreModel:
 
     A least-squares fit of the absolute error on the log interval-width ratio, the closeness of the best
     analogs, the log effective number of analogs, whether the customer has one or several earlier projects
-    and the error size its stated fields suggest (:class:`SpreadModel`); the score maps the predicted error
+    and the error size its stated fields suggest (``regression.FieldSpread``); the score maps the predicted error
     onto 0–100 (100 at the validation's 5th percentile of predicted error, 0 at its 95th). What predicts
     error differs between histories and patterns (interval width when the fields are few, closeness when
     they are many), so the weights are measured, not fixed.

@@ -112,6 +112,7 @@ class Core:
                 weights=analogs.weight,
                 customer_residuals=model.residuals[own_rows],
                 extra_variance=prepared.missing_variance.get(name, 0.0),
+                field_scale=float(model.calibration.field_scale(prepared.x)[0]),
             )
         return out
 

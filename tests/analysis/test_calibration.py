@@ -9,9 +9,9 @@ import pytest
 from scipy import sparse
 from scipy.stats import mannwhitneyu
 
-from oppscope.analysis import calibration, confidence
+from oppscope.analysis import calibration
 from oppscope.analysis.calibration import _local_scale, _separable_levels
-from oppscope.analysis.regression import Evidence
+from oppscope.analysis.regression import Evidence, FieldSpread
 
 N = 800
 
@@ -84,15 +84,25 @@ def test_without_skill_the_best_level_is_medium() -> None:
     assert "HIGH" not in set(levels)
 
 
-def test_the_spread_model_finds_which_field_values_err_more() -> None:
+def test_the_field_spread_finds_which_field_values_err_more() -> None:
     rng = np.random.default_rng(5)
     group = rng.integers(0, 2, 2000)
-    x = sparse.csr_matrix(np.column_stack([np.ones(2000), group == 0, group == 1]).astype(float))
+    partner = rng.integers(0, 100, 2000)  # a field whose 100 values (20 projects each) say nothing about error
+    columns = [np.ones(2000), group == 0, group == 1, *(partner == p for p in range(100))]
+    x = sparse.csr_matrix(np.column_stack(columns).astype(float))
     residuals = rng.normal(0.0, np.where(group == 1, 0.6, 0.2))
-    model = confidence.SpreadModel.fit(x, residuals, np.arange(3))
+    model = FieldSpread.fit(x, residuals, [np.array([1, 2]), np.arange(3, 103)])
     assert model is not None
-    small, large = model.log_spread(x[np.flatnonzero(group == 0)[:1]]), model.log_spread(x[np.flatnonzero(group)[:1]])
+    rows = [np.flatnonzero(group == 0)[0], np.flatnonzero(group == 1)[0]]
+    small, large = model.expected(x[rows])
     assert large > 2 * small > 0
+    # Relative to the history's mean error: the steady group's intervals narrow, the other's widen.
+    steady, noisy = model.scale(x[rows])
+    assert steady < 0.6 < 1.4 < noisy
+    assert model.expected(x).mean() == pytest.approx(model.mean)
+    # The partners' own mean errors differ by chance (and by their share of each group): shrunk most of the way.
+    raw = np.array([np.abs(residuals[partner == p]).mean() for p in range(100)])
+    assert np.ptp(model.coef[3:103]) < 0.25 * np.ptp(raw)
 
 
 def test_validation_queries_grow_on_small_histories_only() -> None:
@@ -124,3 +134,21 @@ def test_the_analogs_spread_scales_intervals_only_where_it_tells_errors_apart(in
     calibration, _, half = _local_scale(evidence, actual, 0.8, math.inf, math.inf, sigma=0.6)
     assert bool(calibration.scale_prior < math.inf) is informative
     assert bool(np.ptp(half) > 0) is informative  # one shared draw: every interval the same width
+
+
+@pytest.mark.parametrize("informative", [True, False])
+def test_the_stated_fields_scale_intervals_only_where_they_tell_errors_apart(informative: bool) -> None:
+    rng = np.random.default_rng(6)
+    scale = rng.choice([0.2, 1.0], size=1200)
+    actual = rng.normal(scale=scale)
+    evidence = _evidence(scale, rng, rng.normal(scale=0.5, size=25))  # the analogs tell nothing apart
+    # What a FieldSpread would say: each query's own scale relative to the mean, or scales unrelated to its error.
+    field_scales = scale / scale.mean() if informative else rng.permutation(scale) / scale.mean()
+    calibration, _, half = _local_scale(evidence, actual, 0.8, math.inf, math.inf, 0.6, field_scales)
+    assert calibration.scales_by_fields is informative
+    covered = np.abs(actual) <= half
+    if informative:  # each kind of input covers about its share, not only all of them together
+        for s in (0.2, 1.0):
+            assert 0.74 <= covered[scale == s].mean() <= 0.86
+    else:
+        assert np.ptp(half) == 0
