@@ -9,6 +9,7 @@ interval is split-conformal on the latest part of the history, scaled by the ana
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -294,8 +295,9 @@ class FieldSpread:
             return None
         size = np.abs(residuals[known])
         columns = np.concatenate([[0], *blocks]).astype(np.int64)
-        penalty = np.concatenate([[1e-9], *(np.full(len(b), _level_penalty(x[known][:, b], size)) for b in blocks)])
-        xs = x[known][:, columns]
+        xs = x[known][:, columns].tocsc()
+        spans = itertools.pairwise(np.cumsum([1, *(len(b) for b in blocks)]))  # each block's place in columns
+        penalty = np.concatenate([[1e-9], *(np.full(j - i, _level_penalty(xs[:, i:j], size)) for i, j in spans)])
         a = (xs.T @ xs).toarray()
         a[np.diag_indices_from(a)] += penalty
         beta = np.linalg.solve(a, xs.T @ size)
@@ -318,7 +320,7 @@ class FieldSpread:
 NO_SPREAD_PENALTY = 1e9
 
 
-def _level_penalty(onehot: sparse.csr_matrix, size: np.ndarray) -> float:
+def _level_penalty(onehot: sparse.spmatrix, size: np.ndarray) -> float:
     """Pseudo-projects per level: the within-level variance of ``size`` over the variance of the levels' true
     means (the one-way random-effects moment estimator, on the rows that state the field)."""
     counts = np.asarray(onehot.sum(axis=0)).ravel()
