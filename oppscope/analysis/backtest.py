@@ -20,7 +20,7 @@ from oppscope.analysis.contracts import Opportunity
 from oppscope.analysis.dataset import History, normalize
 from oppscope.analysis.engine import Engine, EngineConfig
 from oppscope.analysis.original_sql import relevance_sql_duckdb
-from oppscope.analysis.patterns import PATTERNS, restate
+from oppscope.analysis.patterns import PATTERNS, Pattern, restate
 from oppscope.analysis.reference import reference_inputs, reference_predict
 from oppscope.analysis.resolve import history_row_as_opportunity
 from oppscope.history.schema import OTHER_SERVICES
@@ -31,6 +31,7 @@ MIN_TEST_FRACTION, MAX_TEST_FRACTION = 0.05, 0.5
 MIN_TRAIN_ROWS, MIN_TEST_ROWS = 50, 10
 MAX_SQL_QUERIES = 150  # per pattern
 MIN_SEGMENT_ROWS = 5
+MIN_KIND_ROWS = 30  # kinds of input with fewer held-out projects are kept in the report, not printed
 
 
 class MethodScore(BaseModel):
@@ -54,6 +55,16 @@ class LevelScore(BaseModel):
     ttl_interval_coverage: float | None = None
 
 
+class KindScore(BaseModel):
+    """oppscope's ARR error and coverage on one kind of input: the held-out projects sharing a stated value."""
+
+    kind: str  # "customer" (new or returning) or a field the pattern states ("segment")
+    value: str
+    count: int
+    arr_mdape: float
+    arr_interval_coverage: float
+
+
 class PatternReport(BaseModel):
     """Every method's scores on the held-out projects restated in one input pattern."""
 
@@ -61,6 +72,8 @@ class PatternReport(BaseModel):
     fields: list[str]  # the optional fields this pattern states
     methods: list[MethodScore]
     by_confidence: list[LevelScore]
+    # An interval must cover its share for every kind of input, not only on average over all of them.
+    by_kind: list[KindScore] = []
 
     def ratio(self, metric: str, other: MethodScore | None) -> float | None:
         """oppscope's ``metric`` as a multiple of ``other``'s (below 1: oppscope errs less)."""
@@ -121,6 +134,12 @@ class BacktestReport(BaseModel):
                     f"  {lv.level:<10}{lv.count:>6}{_pct(lv.arr_mdape):>11}{_num(lv.ttl_mae_months):>9}"
                     f"{_pct(lv.arr_interval_coverage):>9}{_pct(lv.ttl_interval_coverage):>9}"
                 )
+            kinds = [k for k in report.by_kind if k.count >= MIN_KIND_ROWS]
+            for kind in dict.fromkeys(k.kind for k in kinds):
+                parts = ", ".join(
+                    f"{k.value} {_pct(k.arr_interval_coverage)} ({k.count})" for k in kinds if k.kind == kind
+                )
+                lines.append(f"  ARR cov by {kind}: {parts}")
         if self.pattern_counts is not None:
             total = sum(self.pattern_counts.values())
             shares = ", ".join(f"{k} {v} ({v / total:.0%})" for k, v in self.pattern_counts.items() if total)
@@ -238,14 +257,15 @@ def backtest(
     reports = []
     for pattern in PATTERNS:
         queries = [restate(o, pattern) for o in stated]
-        ours, by_level = _engine_scores(engine, queries, test, rows, actual)
+        kinds = _kinds(train, test, rows, pattern)
+        ours, by_level, by_kind = _engine_scores(engine, queries, test, rows, actual, kinds)
         methods = [ours, _reference(train, [restate(o, pattern) for o in train_stated], queries, actual)]
         methods += _baselines(train, test, rows, actual, by_segment="customer_segment" in pattern.fields)
         if sql is not None:
             step = max(1, len(rows) // MAX_SQL_QUERIES)
             methods.append(_original_method(queries[::step], test.arr[rows][::step], int(test.close_ts[0]), sql))
         reports.append(PatternReport(pattern=pattern.name, fields=sorted(pattern.fields), methods=methods,
-                                     by_confidence=by_level))
+                                     by_confidence=by_level, by_kind=by_kind))
     full = reports[-1]
     return BacktestReport(
         train_rows=train.n,
@@ -261,9 +281,25 @@ def backtest(
     )
 
 
+def _kinds(train: History, test: History, rows: np.ndarray, pattern: Pattern) -> dict[str, np.ndarray]:
+    """Per kind of input, each held-out project's value: whether the history knows its customer and, when the
+    pattern states it, its segment."""
+    known = set(train.keys["customer"])
+    customer = np.array(["returning" if c in known else "new" for c in np.array(test.keys["customer"])[rows]])
+    kinds = {"customer": customer}
+    if "customer_segment" in pattern.fields:
+        kinds["segment"] = np.array([v or "(none)" for v in np.array(test.keys["segment"], dtype=object)[rows]])
+    return kinds
+
+
 def _engine_scores(
-    engine: Engine, queries: list[Opportunity], test: History, rows: np.ndarray, actual: dict[str, np.ndarray]
-) -> tuple[MethodScore, list[LevelScore]]:
+    engine: Engine,
+    queries: list[Opportunity],
+    test: History,
+    rows: np.ndarray,
+    actual: dict[str, np.ndarray],
+    kinds: dict[str, np.ndarray],
+) -> tuple[MethodScore, list[LevelScore], list[KindScore]]:
     keys = ("arr", "arr_lo", "arr_hi", "mrr", "ttl", "ttl_lo", "ttl_hi", "duration", "prec")
     pred: dict[str, list[float]] = {k: [] for k in keys}
     levels: list[str] = []
@@ -307,7 +343,19 @@ def _engine_scores(
             ttl_interval_coverage=coverage(v["ttl_lo"][chosen], v["ttl_hi"][chosen], actual["ttl"][chosen])
             if given else None,
         ))
-    return ours, by_level
+    by_kind = [
+        KindScore(
+            kind=kind,
+            value=str(value),
+            count=int(chosen.sum()),
+            arr_mdape=mdape(v["arr"][chosen], actual["arr"][chosen]),
+            arr_interval_coverage=coverage(v["arr_lo"][chosen], v["arr_hi"][chosen], actual["arr"][chosen]),
+        )
+        for kind, values in kinds.items()
+        for value in sorted(set(values.tolist()))
+        if (chosen := values == value).any()
+    ]
+    return ours, by_level, by_kind
 
 
 def _reference(

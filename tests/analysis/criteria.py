@@ -5,7 +5,7 @@ from __future__ import annotations
 from oppscope.analysis.backtest import PatternReport
 
 COVERAGE = (0.77, 0.83)  # the ARR 80% interval on every pattern
-LEVEL_COVERAGE = (0.75, 0.85)  # each confidence level's own
+LEVEL_COVERAGE = (0.75, 0.85)  # each confidence level's own, and each kind of input's
 MIN_LEVEL_COUNT = 100  # below this a level's coverage is too noisy to judge (±4 points at one standard error)
 MIN_ORDERED_COUNT = 50
 REFERENCE_LIMIT = 1.02  # oppscope's ARR MdAPE and TTL MAE at most this multiple of the reference's
@@ -34,6 +34,14 @@ def failures(report: PatternReport) -> dict[str, str]:
     ]
     if off:
         out["level coverage"] = ", ".join(off)
+    # Not only on average: every kind of input (new or returning customer, each stated segment) covers its share.
+    uneven = [
+        f"{k.kind} {k.value} {k.arr_interval_coverage} (n={k.count})"
+        for k in report.by_kind
+        if k.count >= MIN_LEVEL_COUNT and not LEVEL_COVERAGE[0] <= k.arr_interval_coverage <= LEVEL_COVERAGE[1]
+    ]
+    if uneven:
+        out["kind coverage"] = ", ".join(uneven)
     return out
 
 
