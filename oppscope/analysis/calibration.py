@@ -77,8 +77,8 @@ class PatternParams:
 
     def log_spread(self, x: sparse.spmatrix) -> float:
         """The ARR error (log scale) the opportunity's stated fields suggest: a confidence component."""
-        spread = self.targets["arr"].calibration
-        field_spread = spread.field_spread if spread is not None else None
+        calibration = self.targets["arr"].calibration
+        field_spread = calibration.field_spread if calibration is not None else None
         return float(field_spread.expected(x)[0]) if field_spread is not None else 0.0
 
     @property
@@ -358,7 +358,8 @@ def _scaled(
     """Conformal quantiles per customer group with the local scale ``scale_prior`` gives, the corrected centers,
     the group intervals' half-widths, and the mean interval score of intervals whose quantiles were learned on
     the other half of the validation projects (cross-fitted: the in-sample width favours whatever fits the
-    validation projects' own noise, the interval score also counts each miss by how far it falls outside)."""
+    validation projects' own noise, the interval score also counts each miss by how far it falls outside).
+    ``by_fields`` says that the evidence's field scales are in use: recorded, so that analyses use them too."""
     center, scales = correct(evidence, shrinkage, prior, sigma, scale_prior)
     normalized = (actual - center) / scales
     groups = evidence.groups
