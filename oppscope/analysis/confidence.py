@@ -28,6 +28,7 @@ UNKNOWN_FIELD_PENALTY = 8.0
 MIN_EFFECTIVE_ANALOGS = 2.0
 DEFAULT_CUTS = (40.0, 65.0)
 MIN_SKILL_FOR_HIGH = 0.15
+FIELD_SCALE_NOTED = 1.1  # the reasons say how the stated fields scaled the interval from 10% either way
 
 
 def components(
@@ -126,8 +127,10 @@ def assess(
     model: ScoreModel | None = None,
     earlier_projects: float = 0.0,
     log_spread: float = 0.0,
+    field_scale: float = 1.0,
 ) -> Confidence:
     parts = components(half_width, typical_half_width, analogs, earlier_projects, log_spread)
+    parts["field_scale"] = float(field_scale)  # how the stated fields scaled the interval (regression.FieldSpread)
     value = score(parts, len(unknown), model)
     lvl = level(value, cuts, parts["effective_analogs"], skill)
     reasons = [
@@ -139,6 +142,11 @@ def assess(
         f"score {value:.0f}: {_cut_text(cuts)} (cut points calibrated on the most recent projects, restated "
         f"with the fields this input states: pattern '{pattern}')",
     ]
+    if abs(math.log(field_scale)) >= math.log(FIELD_SCALE_NOTED):
+        reasons.append(
+            f"projects with the values this opportunity states err {field_scale:.2f}× as much as the history's "
+            "typical project: the interval is scaled by that"
+        )
     reasons += [f"{u} is not in the history: its average effect was used" for u in unknown]
     if skill < MIN_SKILL_FOR_HIGH:
         reasons.append(

@@ -199,6 +199,7 @@ class Engine:
             pattern_params.score_model,
             float(evidence["arr"].customer_count[0]),
             pattern_params.log_spread(prepared.x),
+            float(evidence["arr"].field_scale[0]),
         )
         raw = {
             name: estimate(model, evidence[name], model.residuals[analogs.index], conf.level)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 from datetime import date
 
@@ -133,6 +134,17 @@ def test_missing_fields_widen_the_interval(engine: Engine) -> None:
 
 def _width(a: Analysis) -> float:
     return a.predictions.arr.high / a.predictions.arr.low
+
+
+def test_intervals_are_as_wide_as_the_stated_segment_errs(engine: Engine) -> None:
+    """The sample's startups' outcomes vary about twice as much as enterprises' (log-scale noise 0.55 vs 0.28):
+    an interval of one width for both would cover too much of one and too little of the other."""
+    opp = _opportunity(engine, customer_name="Brand New Co")
+    steady = engine.analyze(opp.model_copy(update={"customer_segment": "Enterprise"}))
+    varied = engine.analyze(opp.model_copy(update={"customer_segment": "Startup"}))
+    assert math.log(_width(varied)) > 1.2 * math.log(_width(steady))
+    assert varied.confidence.components["field_scale"] > 1.1 > 0.95 > steady.confidence.components["field_scale"]
+    assert any("err" in r and "× as much" in r for r in varied.confidence.reasons)
 
 
 def test_follow_on_comes_from_customers_with_several_projects(analysis: Analysis) -> None:
