@@ -1,4 +1,5 @@
-"""Writes that survive a crash: fsync of a path, and "write a temp file, fsync, rename" itself.
+"""Writes that survive a crash: fsync of a path, "write a temp file, fsync, rename" itself, and SQLite's
+write-ahead log switched on however many processes open a new database at once.
 
 A rename is only durable once the directory holding it is synced too, and ``os.fsync`` needs a descriptor, so
 files and directories are opened the same way. One helper, below every domain, so the history, the model cache,
@@ -8,8 +9,33 @@ the configuration and the backups cannot drift apart on how they make a write su
 from __future__ import annotations
 
 import os
+import sqlite3
 import tempfile
 from pathlib import Path
+
+from tenacity import retry, retry_if_exception, stop_after_delay, wait_exponential
+
+
+def _locked(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc))
+
+
+@retry(
+    retry=retry_if_exception(_locked),
+    stop=stop_after_delay(10),
+    wait=wait_exponential(multiplier=0.01, max=0.5),
+    reraise=True,
+)
+def enable_wal(connection: sqlite3.Connection) -> None:
+    """Put the database in WAL mode (it stays so: the mode is kept in the file).
+
+    Switching takes an exclusive lock, and while another process is creating the same file SQLite answers
+    "database is locked" at once, without waiting out its busy timeout (two server workers starting together
+    on a new data directory: one of them failed its start-up). So the switch is retried, and skipped when the
+    file is already in WAL mode, as it is after the first time.
+    """
+    if str(connection.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+        connection.execute("PRAGMA journal_mode=WAL")
 
 
 def fsync_path(path: Path) -> None:

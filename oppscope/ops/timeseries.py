@@ -27,6 +27,7 @@ import psutil
 import structlog
 
 from oppscope.config import Settings
+from oppscope.durable import enable_wal
 
 log = structlog.get_logger(__name__)
 
@@ -256,7 +257,7 @@ class TimeSeries:
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         with closing(sqlite3.connect(self.path, timeout=10, isolation_level=None)) as con:
-            con.execute("PRAGMA journal_mode=WAL")
+            enable_wal(con)
             con.execute("PRAGMA synchronous=NORMAL")  # losing the last seconds of telemetry on power loss is fine
             yield con
 
