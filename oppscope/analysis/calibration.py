@@ -30,6 +30,7 @@ from oppscope.analysis.regression import (
     SHRINKAGE_GRID,
     Calibration,
     Evidence,
+    FieldColumns,
     FieldSpread,
     NormalEquations,
     conformal_quantiles,
@@ -169,12 +170,12 @@ def _calibrate_pattern(
     fitted: dict[str, tuple[Calibration, np.ndarray, np.ndarray, np.ndarray]] = {}
     validation: dict[str, float] = {"validation_queries": float(len(rows)), "train_rows": float(core.history.n)}
     blocks = [np.array(sorted(core.space.levels[b].values()), dtype=np.int64) for b in sorted(pattern.blocks)]
-    blocks = [b for b in blocks if len(b)]
+    fields = FieldColumns.of(design_x, [b for b in blocks if len(b)])
     x_queries = sparse.vstack([p.x for _, p in queries]).tocsr()
     for name, log_scale in TARGETS.items():
         actual = target_values(val, name)[rows]
         batch = Evidence.stack(evidence[name])
-        field_spread = FieldSpread.fit(design_x, models[name].residuals, blocks)
+        field_spread = FieldSpread.fit(fields, models[name].residuals)
         cal, center, half = _calibrate_target(core, pattern, name, batch, actual, level, field_spread, x_queries)
         ok = np.isfinite(actual)
         # Money: median absolute percentage error; months: mean absolute error.

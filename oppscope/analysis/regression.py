@@ -288,21 +288,19 @@ class FieldSpread:
     mean: float  # the mean expected absolute error over the rows it was fitted on
 
     @classmethod
-    def fit(cls, x: sparse.csr_matrix, residuals: np.ndarray, blocks: list[np.ndarray]) -> FieldSpread | None:
-        """``blocks``: each stated field's one-hot columns (column 0, the intercept, is added)."""
+    def fit(cls, fields: FieldColumns, residuals: np.ndarray) -> FieldSpread | None:
         known = np.flatnonzero(np.isfinite(residuals))
         if len(known) < 50:
             return None
         size = np.abs(residuals[known])
-        columns = np.concatenate([[0], *blocks]).astype(np.int64)
-        xs = x[known][:, columns].tocsc()
-        spans = itertools.pairwise(np.cumsum([1, *(len(b) for b in blocks)]))  # each block's place in columns
+        xs = fields.x[known]
+        spans = itertools.pairwise(np.cumsum([1, *fields.widths]))  # each field's place among the columns
         penalty = np.concatenate([[1e-9], *(np.full(j - i, _level_penalty(xs[:, i:j], size)) for i, j in spans)])
         a = (xs.T @ xs).toarray()
         a[np.diag_indices_from(a)] += penalty
         beta = np.linalg.solve(a, xs.T @ size)
-        coef = np.zeros(x.shape[1])
-        coef[columns] = beta
+        coef = np.zeros(fields.n_columns)
+        coef[fields.columns] = beta
         mean = float(np.mean(xs @ beta))
         return cls(coef, mean) if mean > 0 else None
 
@@ -313,6 +311,22 @@ class FieldSpread:
     def scale(self, x: sparse.spmatrix) -> np.ndarray:
         """Per row of ``x``: its expected error relative to the history's, within FIELD_SCALE_RANGE."""
         return np.clip(self.expected(x) / self.mean, *FIELD_SCALE_RANGE)
+
+
+@dataclass(frozen=True)
+class FieldColumns:
+    """The design's intercept and stated fields' one-hot columns, taken out of the design once per pattern: the
+    design holds every word too (tens of entries a row), its few field columns one entry a field."""
+
+    x: sparse.csr_matrix  # the history's rows, these columns only
+    columns: np.ndarray  # the design columns, in order: the intercept, then each field's
+    widths: list[int]  # each field's number of columns
+    n_columns: int  # the design's
+
+    @classmethod
+    def of(cls, x: sparse.csr_matrix, blocks: list[np.ndarray]) -> FieldColumns:
+        columns = np.concatenate([[0], *blocks]).astype(np.int64)
+        return cls(x[:, columns].tocsr(), columns, [len(b) for b in blocks], x.shape[1])
 
 
 # The pseudo-projects a field gets when its levels' error sizes do not differ beyond chance: its levels then

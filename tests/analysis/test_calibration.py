@@ -11,7 +11,7 @@ from scipy.stats import mannwhitneyu
 
 from oppscope.analysis import calibration
 from oppscope.analysis.calibration import _local_scale, _separable_levels
-from oppscope.analysis.regression import Evidence, FieldSpread
+from oppscope.analysis.regression import Evidence, FieldColumns, FieldSpread
 
 N = 800
 
@@ -91,7 +91,7 @@ def test_the_field_spread_finds_which_field_values_err_more() -> None:
     columns = [np.ones(2000), group == 0, group == 1, *(partner == p for p in range(100))]
     x = sparse.csr_matrix(np.column_stack(columns).astype(float))
     residuals = rng.normal(0.0, np.where(group == 1, 0.6, 0.2))
-    model = FieldSpread.fit(x, residuals, [np.array([1, 2]), np.arange(3, 103)])
+    model = FieldSpread.fit(FieldColumns.of(x, [np.array([1, 2]), np.arange(3, 103)]), residuals)
     assert model is not None
     rows = [np.flatnonzero(group == 0)[0], np.flatnonzero(group == 1)[0]]
     small, large = model.expected(x[rows])
