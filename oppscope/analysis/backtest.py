@@ -20,7 +20,7 @@ from oppscope.analysis.contracts import Opportunity
 from oppscope.analysis.dataset import History, normalize
 from oppscope.analysis.engine import Engine, EngineConfig
 from oppscope.analysis.original_sql import relevance_sql_duckdb
-from oppscope.analysis.patterns import PATTERNS, Pattern, restate
+from oppscope.analysis.patterns import PATTERNS, restate
 from oppscope.analysis.reference import reference_inputs, reference_predict
 from oppscope.analysis.resolve import history_row_as_opportunity
 from oppscope.history.schema import OTHER_SERVICES
@@ -32,6 +32,7 @@ MIN_TRAIN_ROWS, MIN_TEST_ROWS = 50, 10
 MAX_SQL_QUERIES = 150  # per pattern
 MIN_SEGMENT_ROWS = 5
 MIN_KIND_ROWS = 30  # kinds of input with fewer held-out projects are kept in the report, not printed
+KIND_FIELDS = {"segment": "customer_segment"}  # a kind told by an optional field is reported where it is stated
 
 
 class MethodScore(BaseModel):
@@ -255,10 +256,11 @@ def backtest(
             }
             best = score("best achievable (generator truth)", medians, actual)
     reports = []
+    kinds = _kinds(train, test, rows)
     for pattern in PATTERNS:
         queries = [restate(o, pattern) for o in stated]
-        kinds = _kinds(train, test, rows, pattern)
-        ours, by_level, by_kind = _engine_scores(engine, queries, test, rows, actual, kinds)
+        stated_kinds = {k: v for k, v in kinds.items() if k not in KIND_FIELDS or KIND_FIELDS[k] in pattern.fields}
+        ours, by_level, by_kind = _engine_scores(engine, queries, test, rows, actual, stated_kinds)
         methods = [ours, _reference(train, [restate(o, pattern) for o in train_stated], queries, actual)]
         methods += _baselines(train, test, rows, actual, by_segment="customer_segment" in pattern.fields)
         if sql is not None:
@@ -281,15 +283,13 @@ def backtest(
     )
 
 
-def _kinds(train: History, test: History, rows: np.ndarray, pattern: Pattern) -> dict[str, np.ndarray]:
-    """Per kind of input, each held-out project's value: whether the history knows its customer and, when the
-    pattern states it, its segment."""
+def _kinds(train: History, test: History, rows: np.ndarray) -> dict[str, np.ndarray]:
+    """Per kind of input, each held-out project's value: whether the history knows its customer, and its segment
+    (reported where the pattern states it, see KIND_FIELDS)."""
     known = set(train.keys["customer"])
-    customer = np.array(["returning" if c in known else "new" for c in np.array(test.keys["customer"])[rows]])
-    kinds = {"customer": customer}
-    if "customer_segment" in pattern.fields:
-        kinds["segment"] = np.array([v or "(none)" for v in np.array(test.keys["segment"], dtype=object)[rows]])
-    return kinds
+    customer = ["returning" if c in known else "new" for c in np.array(test.keys["customer"])[rows]]
+    segment = [v or "(none)" for v in np.array(test.keys["segment"], dtype=object)[rows]]
+    return {"customer": np.array(customer), "segment": np.array(segment)}
 
 
 def _engine_scores(
